@@ -1,0 +1,1 @@
+//! Parquet raw-event archive (contract §5).

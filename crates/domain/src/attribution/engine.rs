@@ -1,0 +1,286 @@
+//! The incremental engine: one partition unit (partition p of `impressions` and of `plays`),
+//! event by event, in event time.
+//!
+//! A play is attributed from the impressions seen so far and published at once (revision 0).
+//! It stays *pending* until the impressions' watermark (greatest impression `ts` minus the allowed
+//! lateness) passes its `ts`; an impression that arrives meanwhile and changes a source produces
+//! a correction (revision + 1, with the attribution to retract). An impression arriving after
+//! that would be too late, so the final attribution never depends on how the two topics'
+//! deliveries interleave. Impressions are kept per (member, video) only while some future play
+//! could use them; the plays' own watermark decides that.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use super::{rules, Attribution, AttributionConfig, ImpressionRecord, KeyImpressions, Output, PlayRecord};
+use crate::event::{Impression, Play};
+use crate::ids::{EventKey, Interner};
+use crate::time::Ts;
+
+type Key = (u64, u64);
+
+/// What became of an input event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Used.
+    Accepted,
+    /// More than the allowed lateness behind its topic-partition's greatest `ts`: left out.
+    TooLate,
+    /// A play whose event_id was already seen within the de-duplication horizon: left out.
+    Duplicate,
+}
+
+/// Size of the engine's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateStats {
+    /// (member, video) pairs with impressions kept.
+    pub keys: usize,
+    /// Plays whose attribution may still be corrected.
+    pub pending_plays: usize,
+    /// Play event ids remembered for de-duplication.
+    pub dedup_ids: usize,
+    /// Estimated bytes of all of the above.
+    pub bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Pending {
+    play: PlayRecord,
+    attribution: Attribution,
+    revision: u32,
+}
+
+/// The attribution state of one partition unit. Serialisable, so a snapshot restores it exactly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Engine {
+    cfg: AttributionConfig,
+    names: Interner,
+    keys: FxHashMap<Key, KeyImpressions>,
+    /// Keys by the plays' frontier from which they may be empty.
+    expiry: BTreeMap<i64, Vec<Key>>,
+    pending: FxHashMap<Key, SmallVec<[Pending; 1]>>,
+    pending_order: BinaryHeap<Reverse<(i64, Key)>>,
+    seen_plays: FxHashSet<u128>,
+    seen_order: BinaryHeap<Reverse<(i64, u128)>>,
+    imp_max: Option<Ts>,
+    play_max: Option<Ts>,
+}
+
+impl Engine {
+    /// An empty engine.
+    pub fn new(cfg: AttributionConfig) -> Engine {
+        Engine {
+            cfg,
+            names: Interner::default(),
+            keys: FxHashMap::default(),
+            expiry: BTreeMap::new(),
+            pending: FxHashMap::default(),
+            pending_order: BinaryHeap::new(),
+            seen_plays: FxHashSet::default(),
+            seen_order: BinaryHeap::new(),
+            imp_max: None,
+            play_max: None,
+        }
+    }
+
+    /// The rules' configuration.
+    pub fn config(&self) -> &AttributionConfig {
+        &self.cfg
+    }
+
+    /// The names behind the symbols in this engine's outputs.
+    pub fn names(&self) -> &Interner {
+        &self.names
+    }
+
+    /// Greatest impression `ts` so far.
+    pub fn impressions_high_water(&self) -> Option<Ts> {
+        self.imp_max
+    }
+
+    /// Greatest play `ts` so far.
+    pub fn plays_high_water(&self) -> Option<Ts> {
+        self.play_max
+    }
+
+    /// Impressions' watermark: no impression at or before it can still change a play.
+    pub fn impressions_watermark(&self) -> Option<Ts> {
+        self.imp_max.map(|m| m.minus(self.cfg.allowed_lateness_ms))
+    }
+
+    /// Plays' watermark: every play still to come is at or after it.
+    pub fn plays_watermark(&self) -> Option<Ts> {
+        self.play_max.map(|m| m.minus(self.cfg.allowed_lateness_ms))
+    }
+
+    /// Feeds one impression; corrections of pending plays go to `out`.
+    pub fn on_impression(&mut self, imp: &Impression<'_>, out: &mut Vec<Output>) -> Verdict {
+        if self.impressions_watermark().is_some_and(|w| imp.ts < w) {
+            return Verdict::TooLate;
+        }
+        self.imp_max = Some(self.imp_max.map_or(imp.ts, |m| m.max(imp.ts)));
+        let rec = ImpressionRecord {
+            ts: imp.ts,
+            event_id: EventKey::new(&imp.event_id),
+            row_type: self.names.intern(&imp.row_type),
+            row_index: imp.row_index,
+            rank: imp.rank,
+        };
+        let key = (imp.member_id.0, imp.video_id.0);
+        if let Some(plays) = self.pending.get_mut(&key) {
+            for p in plays.iter_mut() {
+                correct(p, &rec, &self.cfg, out);
+            }
+        }
+        self.store(key, rec);
+        if let Some(w) = self.impressions_watermark() {
+            self.finalize_before(w);
+        }
+        Verdict::Accepted
+    }
+
+    /// Feeds one play; its first attribution goes to `out`.
+    pub fn on_play(&mut self, play: &Play<'_>, out: &mut Vec<Output>) -> Verdict {
+        let id_hash = EventKey::hash128(&play.event_id);
+        if self.seen_plays.contains(&id_hash) {
+            return Verdict::Duplicate;
+        }
+        let too_late = self.plays_watermark().is_some_and(|w| play.ts < w);
+        if self.play_max.is_none_or(|m| play.ts.0 >= m.0.saturating_sub(self.cfg.dedup_horizon_ms)) {
+            self.seen_plays.insert(id_hash);
+            self.seen_order.push(Reverse((play.ts.0, id_hash)));
+        }
+        if too_late {
+            return Verdict::TooLate;
+        }
+        let advanced = self.play_max.is_none_or(|m| play.ts > m);
+        if advanced {
+            self.play_max = Some(play.ts);
+        }
+        let key = (play.member_id.0, play.video_id.0);
+        let record = PlayRecord {
+            event_id: EventKey::new(&play.event_id),
+            ts: play.ts,
+            member_id: play.member_id,
+            video_id: play.video_id,
+            country: self.names.intern(&play.country),
+            device: self.names.intern(&play.device),
+            session_id: play.session_id.as_deref().map(Into::into),
+        };
+        let attribution = self.keys.get(&key).map(|k| k.attribute(play.ts, &self.cfg)).unwrap_or_default();
+        out.push(Output { play: record.clone(), revision: 0, previous: None, current: attribution.clone() });
+        if self.impressions_watermark().is_none_or(|w| play.ts >= w) {
+            self.pending.entry(key).or_default().push(Pending { play: record, attribution, revision: 0 });
+            self.pending_order.push(Reverse((play.ts.0, key)));
+        }
+        if advanced {
+            self.on_plays_advanced();
+        }
+        Verdict::Accepted
+    }
+
+    /// Ends every pending play's chance of correction (end of input).
+    pub fn finalize_all(&mut self) {
+        self.pending.clear();
+        self.pending_order.clear();
+    }
+
+    /// Counts and an estimate of the bytes held.
+    pub fn stats(&self) -> StateStats {
+        use std::mem::size_of;
+        let slot = |entry: usize| entry + 1; // hashbrown: one control byte per bucket
+        let keys_bytes = self.keys.capacity() * slot(size_of::<(Key, KeyImpressions)>())
+            + self.keys.values().map(KeyImpressions::heap_bytes).sum::<usize>();
+        let expiry_bytes: usize = self.expiry.values().map(|v| v.capacity() * size_of::<Key>() + 64).sum();
+        let pending_plays: usize = self.pending.values().map(|v| v.len()).sum();
+        let pending_bytes = self.pending.capacity() * slot(size_of::<(Key, SmallVec<[Pending; 1]>)>())
+            + self.pending_order.capacity() * size_of::<Reverse<(i64, Key)>>();
+        let dedup_bytes = self.seen_plays.capacity() * slot(size_of::<u128>())
+            + self.seen_order.capacity() * size_of::<Reverse<(i64, u128)>>();
+        StateStats {
+            keys: self.keys.len(),
+            pending_plays,
+            dedup_ids: self.seen_plays.len(),
+            bytes: keys_bytes + expiry_bytes + pending_bytes + dedup_bytes,
+        }
+    }
+
+    fn store(&mut self, key: Key, rec: ImpressionRecord) {
+        let frontier = self.plays_watermark();
+        let entry = self.keys.entry(key).or_default();
+        let before = entry.expires_at(&self.cfg);
+        entry.insert(rec);
+        if let Some(f) = frontier {
+            entry.compact(f, &self.cfg);
+        }
+        match entry.expires_at(&self.cfg) {
+            None => {
+                self.keys.remove(&key);
+            }
+            Some(after) if Some(after) != before => self.expiry.entry(after.0).or_default().push(key),
+            Some(_) => {}
+        }
+    }
+
+    fn on_plays_advanced(&mut self) {
+        let Some(frontier) = self.plays_watermark() else { return };
+        while let Some(entry) = self.expiry.first_entry() {
+            if *entry.key() > frontier.0 {
+                break;
+            }
+            for key in entry.remove() {
+                if let Some(k) = self.keys.get_mut(&key) {
+                    k.compact(frontier, &self.cfg);
+                    if k.is_empty() {
+                        self.keys.remove(&key);
+                    }
+                }
+            }
+        }
+        let horizon = frontier.0.saturating_add(self.cfg.allowed_lateness_ms).saturating_sub(self.cfg.dedup_horizon_ms);
+        while let Some(Reverse((ts, id))) = self.seen_order.peek().copied() {
+            if ts >= horizon {
+                break;
+            }
+            self.seen_order.pop();
+            self.seen_plays.remove(&id);
+        }
+    }
+
+    fn finalize_before(&mut self, watermark: Ts) {
+        while let Some(Reverse((ts, key))) = self.pending_order.peek().copied() {
+            if ts >= watermark.0 {
+                break;
+            }
+            self.pending_order.pop();
+            if let Some(plays) = self.pending.get_mut(&key) {
+                plays.retain(|p| p.play.ts >= watermark);
+                if plays.is_empty() {
+                    self.pending.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+fn correct(p: &mut Pending, imp: &ImpressionRecord, cfg: &AttributionConfig, out: &mut Vec<Output>) {
+    let t = p.play.ts;
+    let sop = rules::improves_sop(p.attribution.sop.as_ref(), imp, t, cfg);
+    let sod = rules::improves_sod(p.attribution.sod.as_ref(), imp, t, cfg);
+    if !sop && !sod {
+        return;
+    }
+    let previous = p.attribution.clone();
+    if sop {
+        p.attribution.sop = Some(imp.clone());
+    }
+    if sod {
+        p.attribution.sod = Some(imp.clone());
+    }
+    p.revision += 1;
+    out.push(Output { play: p.play.clone(), revision: p.revision, previous: Some(previous), current: p.attribution.clone() });
+}

@@ -1,0 +1,94 @@
+//! Attribution (contract §3): for each play, its Source of Play and Source of Discovery.
+//!
+//! One set of rules, [`rules`], decides both sources from a member-video pair's impressions. The
+//! streaming layer drives it through [`Engine`], event by event in event time; the batch layer
+//! through [`bulk::attribute`], a day at a time. Both keep impressions in the same
+//! [`KeyImpressions`] list.
+
+pub mod bulk;
+mod engine;
+mod key_state;
+pub mod rules;
+
+use serde::{Deserialize, Serialize};
+
+pub use engine::{Engine, StateStats, Verdict};
+pub use key_state::KeyImpressions;
+
+use crate::ids::{EventKey, MemberId, Sym, VideoId};
+use crate::time::Ts;
+
+/// The knobs of the rules and of the stream's event-time handling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributionConfig {
+    /// Source of Play looks back this far from the play (default 30 min).
+    pub sop_window_ms: i64,
+    /// Source of Discovery looks back this many whole UTC days (default 7).
+    pub sod_lookback_days: i32,
+    /// An event more than this behind the greatest `ts` before it in its topic-partition is too
+    /// late (default 5 min).
+    pub allowed_lateness_ms: i64,
+    /// Plays with the same event_id are de-duplicated for this long in event time (default 24 h).
+    pub dedup_horizon_ms: i64,
+}
+
+impl Default for AttributionConfig {
+    fn default() -> Self {
+        AttributionConfig {
+            sop_window_ms: 30 * 60 * 1000,
+            sod_lookback_days: 7,
+            allowed_lateness_ms: 5 * 60 * 1000,
+            dedup_horizon_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// What attribution keeps of an impression: enough to order candidates and to describe the
+/// source in enriched output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImpressionRecord {
+    pub ts: Ts,
+    pub event_id: EventKey,
+    /// Interned in the owning engine's [`crate::Interner`].
+    pub row_type: Sym,
+    pub row_index: u16,
+    pub rank: u16,
+}
+
+impl ImpressionRecord {
+    /// The (`ts`, `event_id`) order of contract §3.
+    pub fn precedes(&self, other: &ImpressionRecord) -> bool {
+        (self.ts, &self.event_id) < (other.ts, &other.event_id)
+    }
+}
+
+/// What attribution keeps of a play.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayRecord {
+    pub event_id: EventKey,
+    pub ts: Ts,
+    pub member_id: MemberId,
+    pub video_id: VideoId,
+    /// Interned in the owning engine's [`crate::Interner`].
+    pub country: Sym,
+    pub device: Sym,
+    pub session_id: Option<Box<str>>,
+}
+
+/// A play's two sources; `None` is `unattributed`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub sop: Option<ImpressionRecord>,
+    pub sod: Option<ImpressionRecord>,
+}
+
+/// One result of the incremental engine: a play's attribution, first (`revision` 0,
+/// `previous` None) or corrected by an impression that arrived after the play (`previous` is
+/// what to retract).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    pub play: PlayRecord,
+    pub revision: u32,
+    pub previous: Option<Attribution>,
+    pub current: Attribution,
+}

@@ -1,0 +1,16 @@
+//! The pure domain of playsource: the events of contract §1, the catalog side input of §2, the
+//! attribution rules of §3 (one engine, used incrementally by the stream and in bulk by the
+//! batch layer) and the aggregation keys of §4. No I/O lives here.
+
+pub mod aggregate;
+pub mod attribution;
+pub mod catalog;
+pub mod event;
+pub mod ids;
+pub mod time;
+
+pub use attribution::{Attribution, AttributionConfig, Engine, ImpressionRecord, Output, PlayRecord, Verdict};
+pub use catalog::{Catalog, Kind, VideoMeta};
+pub use event::{decode_impression, decode_play, Impression, Play, Rejection, UNATTRIBUTED};
+pub use ids::{EventKey, Interner, MemberId, Sym, VideoId};
+pub use time::{Day, Ts, DAY_MS, HOUR_MS};

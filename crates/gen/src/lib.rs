@@ -1,0 +1,1 @@
+//! Realistic synthetic traffic.

@@ -1,0 +1,1 @@
+//! Postgres: connection, migrations and the catalog.

@@ -1,0 +1,1 @@
+//! The serving layer (HTTP API).
