@@ -5,12 +5,14 @@
 pub mod aggregate;
 pub mod attribution;
 pub mod catalog;
+pub mod enriched;
 pub mod event;
 pub mod ids;
 pub mod time;
 
 pub use attribution::{Attribution, AttributionConfig, Engine, ImpressionRecord, Output, PlayRecord, Verdict};
 pub use catalog::{Catalog, Kind, VideoMeta};
+pub use enriched::{EnrichedPlay, SourceImpression};
 pub use event::{decode_impression, decode_play, Impression, Play, Rejection, UNATTRIBUTED};
 pub use ids::{EventKey, Interner, MemberId, Sym, VideoId};
 pub use time::{Day, Ts, DAY_MS, HOUR_MS};

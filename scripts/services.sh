@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Make this machine ready to build, test and demo playsource (idempotent).
+#
+#   scripts/services.sh          set everything up / start what is not running
+#   scripts/services.sh stop     stop the tansu broker started by this script
+#   scripts/services.sh status   show what is running
+#
+# Steps: Postgres (start + database), Debian packages, Python venv under
+# .services/venv, tansu (Kafka-protocol broker) on 127.0.0.1:9092.
+#
+# Environment:
+#   DATABASE_URL                 default postgres://postgres@127.0.0.1:5432/playsource
+#   PLAYSOURCE_TANSU_STORAGE     default memory://tansu/ (e.g. sqlite://.services/tansu.db)
+#   PLAYSOURCE_SKIP_APT=1        skip the Debian package step
+#   PLAYSOURCE_SKIP_TANSU=1      skip installing/starting tansu
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SERVICES_DIR="$ROOT/.services"
+VENV="$SERVICES_DIR/venv"
+TANSU_LOG="$SERVICES_DIR/tansu.log"
+TANSU_PID="$SERVICES_DIR/tansu.pid"
+TANSU_HOST=127.0.0.1
+TANSU_PORT=9092
+TANSU_STORAGE="${PLAYSOURCE_TANSU_STORAGE:-memory://tansu/}"
+DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/playsource}"
+
+# Python packages the tests and the compose check need (tests call .services/venv/bin/python).
+PY_REQUIREMENTS=("pyarrow>=15" "confluent-kafka>=2.3" "duckdb>=1.0" "check-jsonschema>=0.28")
+# Debian packages later work needs: chromium (headless dashboard test), prometheus (promtool), wrk.
+APT_PACKAGES=(chromium prometheus wrk)
+
+step() { printf '[services] %-10s %s\n' "$1" "$2"; }
+die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
+
+export PATH="$HOME/.cargo/bin:$PATH"
+mkdir -p "$SERVICES_DIR"
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else die "need root to run '$*'; run scripts/services.sh as root or install sudo"
+    fi
+}
+
+# ---------------------------------------------------------------- tansu helpers
+
+tansu_pid() {
+    [ -f "$TANSU_PID" ] || return 1
+    local pid
+    pid="$(cat "$TANSU_PID" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa tansu "/proc/$pid/cmdline" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+stop_tansu() {
+    local pid
+    if ! pid="$(tansu_pid)"; then
+        rm -f "$TANSU_PID"
+        step tansu "not running (nothing started by this script)"
+        return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$TANSU_PID"
+    step tansu "stopped (pid $pid)"
+}
+
+# Asks the broker for metadata over the Kafka protocol (confluent-kafka AdminClient).
+kafka_answers() {
+    "$VENV/bin/python" - "$TANSU_HOST:$TANSU_PORT" <<'PY' >/dev/null 2>&1
+import sys
+from confluent_kafka.admin import AdminClient
+admin = AdminClient({"bootstrap.servers": sys.argv[1], "socket.timeout.ms": 3000, "log_level": 0})
+md = admin.list_topics(timeout=3)
+sys.exit(0 if md.brokers else 1)
+PY
+}
+
+case "${1:-up}" in
+    stop) stop_tansu; exit 0 ;;
+    status)
+        if pg_isready -q -d "$DATABASE_URL" 2>/dev/null; then step postgres "accepting connections"; else step postgres "not accepting connections"; fi
+        if pid="$(tansu_pid)"; then step tansu "running (pid $pid, log $TANSU_LOG)"
+        elif port_open "$TANSU_HOST" "$TANSU_PORT"; then step tansu "something (not started here) listens on $TANSU_HOST:$TANSU_PORT"
+        else step tansu "not running"; fi
+        exit 0 ;;
+    up) ;;
+    *) die "unknown argument '$1'; use: scripts/services.sh [up|stop|status]" ;;
+esac
+
+# ---------------------------------------------------------------- 1. Debian packages
+
+apt_step() {
+    if [ "${PLAYSOURCE_SKIP_APT:-}" = 1 ]; then
+        step apt "skipped (PLAYSOURCE_SKIP_APT=1)"
+        return
+    fi
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        step apt "skipped (not a Debian/Ubuntu system; install ${APT_PACKAGES[*]} yourself)"
+        return
+    fi
+    local wanted=("${APT_PACKAGES[@]}") missing=()
+    # The Postgres server, when there is none on this machine at all.
+    if ! command -v pg_isready >/dev/null 2>&1 || { ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! pg_isready -q -d "$DATABASE_URL" 2>/dev/null; }; then
+        wanted+=(postgresql)
+    fi
+    # A C toolchain (rdkafka and tansu build C code), and python venv support.
+    command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || wanted+=(build-essential)
+    command -v pkg-config >/dev/null 2>&1 || wanted+=(pkg-config)
+    command -v python3 >/dev/null 2>&1 || wanted+=(python3)
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || wanted+=(python3-venv)
+    local p
+    for p in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        step apt "ok (${wanted[*]} already installed)"
+        return
+    fi
+    step apt "installing ${missing[*]} (apt-get, once)"
+    local log="$SERVICES_DIR/apt.log"
+    # Do not let package scripts start daemons (e.g. a prometheus server) on this machine.
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [ ! -e "$policy" ]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy" && made_policy=1
+    fi
+    local rc=0
+    {
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    } >"$log" 2>&1 || rc=$?
+    [ "$made_policy" = 1 ] && as_root rm -f "$policy"
+    [ "$rc" -eq 0 ] || die "apt-get could not install ${missing[*]} (see $log); fix the package sources or install them by hand, then re-run scripts/services.sh"
+    step apt "ok (installed ${missing[*]})"
+}
+
+# ---------------------------------------------------------------- 2. Postgres
+
+postgres_step() {
+    command -v pg_isready >/dev/null 2>&1 || die "pg_isready is not on PATH; install the Debian package postgresql-client (or postgresql), then re-run scripts/services.sh"
+    # Split DATABASE_URL into the server part and the database name.
+    local base="${DATABASE_URL%%\?*}" query=""
+    [ "$base" != "$DATABASE_URL" ] && query="?${DATABASE_URL#*\?}"
+    local db="${base##*/}"
+    local server="${base%/*}"
+    [ -n "$db" ] && [ "$server" != "${base}" ] && [[ "$server" == *://* ]] || die "DATABASE_URL '$DATABASE_URL' has no database name; use e.g. postgres://postgres@127.0.0.1:5432/playsource"
+    local admin_url="$server/postgres$query"
+
+    # host and port of the server, to find the local cluster that should serve it.
+    local hostport host port
+    hostport="${server#*://}"
+    hostport="${hostport##*@}"
+    host="${hostport%:*}"
+    port="${hostport##*:}"
+    [ "$host" != "$hostport" ] || port=5432
+    [ -n "$host" ] || host=localhost
+
+    local started=""
+    if ! pg_isready -q -d "$admin_url"; then
+        local cluster=""
+        if [[ "$host" =~ ^(127\.0\.0\.1|localhost|\[::1\])$ ]] && command -v pg_lsclusters >/dev/null 2>&1; then
+            cluster="$(pg_lsclusters -h 2>/dev/null | awk -v p="$port" '$3 == p { print $1 " " $2; exit }')"
+        fi
+        [ -n "$cluster" ] ||
+            die "Postgres does not accept connections at $server and no local cluster listens on port $port; start Postgres or set DATABASE_URL, then re-run scripts/services.sh"
+        step postgres "not accepting connections; starting cluster ${cluster/ //}"
+        # shellcheck disable=SC2086 # "$cluster" is "VERSION NAME"
+        as_root pg_ctlcluster --skip-systemctl-redirect $cluster start >"$SERVICES_DIR/pg_ctlcluster.log" 2>&1 ||
+            as_root pg_ctlcluster $cluster start >>"$SERVICES_DIR/pg_ctlcluster.log" 2>&1 ||
+            die "could not start Postgres cluster ${cluster/ //} (see $SERVICES_DIR/pg_ctlcluster.log and /var/log/postgresql/); start it by hand, then re-run scripts/services.sh"
+        started="started the cluster; "
+        for _ in $(seq 1 60); do pg_isready -q -d "$admin_url" && break; sleep 0.5; done
+        pg_isready -q -d "$admin_url" || die "Postgres at $server did not come up within 30 s (see /var/log/postgresql/); check its log, then re-run scripts/services.sh"
+    fi
+
+    local exists
+    exists="$(psql "$admin_url" -XAtqc "select 1 from pg_database where datname = '$db'" 2>"$SERVICES_DIR/psql.err")" ||
+        die "cannot log in to Postgres at $server ($(head -n1 "$SERVICES_DIR/psql.err")); allow user/host in pg_hba.conf or set DATABASE_URL, then re-run scripts/services.sh"
+    if [ "$exists" = 1 ]; then
+        step postgres "ok (${started}database $db exists at $server)"
+    else
+        psql "$admin_url" -XAtqc "create database \"$db\"" >/dev/null 2>"$SERVICES_DIR/psql.err" ||
+            die "cannot create database $db at $server ($(head -n1 "$SERVICES_DIR/psql.err")); grant CREATEDB to the user or create it by hand"
+        step postgres "ok (${started}created database $db at $server)"
+    fi
+}
+
+# ---------------------------------------------------------------- 3. Python venv
+
+venv_step() {
+    local stamp="$VENV/.playsource-requirements" want
+    want="$(printf '%s\n' "${PY_REQUIREMENTS[@]}")"
+    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        step python "ok ($VENV: ${PY_REQUIREMENTS[*]})"
+        return
+    fi
+    command -v python3 >/dev/null 2>&1 || die "python3 is not on PATH; install Python 3.9+ (Debian: apt-get install python3 python3-venv), then re-run scripts/services.sh"
+    if [ ! -x "$VENV/bin/python" ]; then
+        python3 -m venv "$VENV" >"$SERVICES_DIR/venv.log" 2>&1 ||
+            die "could not create the Python venv at $VENV (see $SERVICES_DIR/venv.log); install python3-venv, then re-run scripts/services.sh"
+    fi
+    step python "installing ${PY_REQUIREMENTS[*]} into $VENV (pip)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQUIREMENTS[@]}" >"$SERVICES_DIR/pip.log" 2>&1 ||
+        die "pip could not install ${PY_REQUIREMENTS[*]} (see $SERVICES_DIR/pip.log); check network access to PyPI, then re-run scripts/services.sh"
+    "$VENV/bin/python" -c 'import pyarrow, confluent_kafka, duckdb' >>"$SERVICES_DIR/pip.log" 2>&1 ||
+        die "the venv at $VENV cannot import pyarrow/confluent_kafka/duckdb (see $SERVICES_DIR/pip.log); delete $VENV and re-run scripts/services.sh"
+    printf '%s\n' "$want" >"$stamp"
+    step python "ok ($VENV)"
+}
+
+# ---------------------------------------------------------------- 4. tansu
+
+tansu_step() {
+    if [ "${PLAYSOURCE_SKIP_TANSU:-}" = 1 ]; then
+        step tansu "skipped (PLAYSOURCE_SKIP_TANSU=1)"
+        return
+    fi
+    if ! command -v tansu >/dev/null 2>&1; then
+        command -v cargo >/dev/null 2>&1 || die "tansu is missing and cargo is not on PATH; install Rust from https://rustup.rs, then re-run scripts/services.sh"
+        step tansu "installing with cargo (once, takes 10+ minutes; log $SERVICES_DIR/tansu-install.log)"
+        cargo install tansu --locked --features dynostore,libsql >"$SERVICES_DIR/tansu-install.log" 2>&1 ||
+            die "cargo install tansu failed (see $SERVICES_DIR/tansu-install.log); fix the build error shown there, then re-run scripts/services.sh"
+    fi
+
+    local pid started=""
+    if pid="$(tansu_pid)"; then
+        started="already running, pid $pid; "
+    elif port_open "$TANSU_HOST" "$TANSU_PORT"; then
+        pid=""
+        started="already running, not started by this script; "
+    else
+        rm -f "$TANSU_PID"
+        (
+            cd "$ROOT"
+            # setsid: the broker outlives this script and its terminal.
+            setsid tansu broker \
+                --listener-url "tcp://$TANSU_HOST:$TANSU_PORT" \
+                --advertised-listener-url "tcp://$TANSU_HOST:$TANSU_PORT" \
+                --storage-engine "$TANSU_STORAGE" \
+                >>"$TANSU_LOG" 2>&1 </dev/null &
+            echo $! >"$TANSU_PID"
+        )
+        pid="$(cat "$TANSU_PID")"
+        started="started pid $pid, storage $TANSU_STORAGE, log $TANSU_LOG; "
+    fi
+
+    # Wait until it really answers the Kafka protocol, not just TCP.
+    local deadline=$((SECONDS + 60))
+    until kafka_answers; do
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$TANSU_PID"
+            die "tansu exited right after start (see $TANSU_LOG); fix the error there, then re-run scripts/services.sh"
+        fi
+        [ $SECONDS -lt $deadline ] ||
+            die "nothing answers the Kafka protocol on $TANSU_HOST:$TANSU_PORT after 60 s (see $TANSU_LOG); free the port or run scripts/services.sh stop, then re-run"
+        sleep 1
+    done
+    step tansu "ok (${started}Kafka protocol answers on $TANSU_HOST:$TANSU_PORT)"
+}
+
+apt_step
+postgres_step
+venv_step
+tansu_step
+step "done" "services ready: DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$TANSU_HOST:$TANSU_PORT PLAYSOURCE_PYTHON=$VENV/bin/python"
