@@ -6,6 +6,7 @@
 //! [`KeyImpressions`] list.
 
 pub mod bulk;
+pub mod reference;
 mod engine;
 mod key_state;
 pub mod rules;
