@@ -41,9 +41,8 @@ pub fn attribute(cfg: &AttributionConfig, impressions: &[Impression<'_>], plays:
             .get(&(p.member_id.0, p.video_id.0))
             .map(|v| v.iter().copied().filter(|i| i.ts <= t).collect())
             .unwrap_or_default();
-        let order = |i: &&Impression<'_>| (i.ts, i.event_id.to_string());
-        let sop = candidates.iter().filter(|i| t.0 - i.ts.0 <= cfg.sop_window_ms).max_by_key(order);
-        let sod = candidates.iter().filter(|i| i.ts.day() >= first_day).min_by_key(order);
+        let sop = candidates.iter().filter(|i| t.0 - i.ts.0 <= cfg.sop_window_ms).max_by_key(|i| (i.ts, i.event_id.to_string()));
+        let sod = candidates.iter().filter(|i| i.ts.day() >= first_day).min_by_key(|i| (i.ts, i.event_id.to_string()));
         out.push(NaiveAttribution {
             play_event_id: p.event_id.to_string(),
             sop_row: sop.map_or(UNATTRIBUTED.to_owned(), |i| i.row_type.to_string()),
