@@ -27,8 +27,17 @@ pub struct PlayFacts<'a> {
 impl<'a> PlayFacts<'a> {
     /// The facts of an attributed play; `names` is the interner of the engine that produced it,
     /// `genre` and `new_launch` come from the catalog ([`crate::catalog::enrich`]).
-    pub fn of(names: &'a Interner, play: &PlayRecord, att: &Attribution, genre: &'a str, new_launch: bool) -> PlayFacts<'a> {
-        let row = |r: &Option<crate::attribution::ImpressionRecord>| r.as_ref().map_or(UNATTRIBUTED, |i| names.resolve(i.row_type));
+    pub fn of(
+        names: &'a Interner,
+        play: &PlayRecord,
+        att: &Attribution,
+        genre: &'a str,
+        new_launch: bool,
+    ) -> PlayFacts<'a> {
+        let row = |r: &Option<crate::attribution::ImpressionRecord>| {
+            r.as_ref()
+                .map_or(UNATTRIBUTED, |i| names.resolve(i.row_type))
+        };
         PlayFacts {
             ts: play.ts,
             video_id: play.video_id,
@@ -104,7 +113,14 @@ impl Counts {
             new_launch: f.new_launch,
         };
         *self.hourly.entry(key).or_default() += delta;
-        *self.video_daily.entry(VideoDayKey { day: f.ts.day(), video_id: f.video_id, sod_row }).or_default() += delta;
+        *self
+            .video_daily
+            .entry(VideoDayKey {
+                day: f.ts.day(),
+                video_id: f.video_id,
+                sod_row,
+            })
+            .or_default() += delta;
     }
 
     /// Adds every count of `other`.
@@ -114,7 +130,14 @@ impl Counts {
         }
         for r in other.video_rows() {
             let sod_row = self.names.intern(&r.sod_row);
-            *self.video_daily.entry(VideoDayKey { day: r.day, video_id: r.video_id, sod_row }).or_default() += r.plays;
+            *self
+                .video_daily
+                .entry(VideoDayKey {
+                    day: r.day,
+                    video_id: r.video_id,
+                    sod_row,
+                })
+                .or_default() += r.plays;
         }
     }
 
@@ -159,7 +182,12 @@ impl Counts {
             .video_daily
             .iter()
             .filter(|(_, &c)| c != 0)
-            .map(|(k, &plays)| VideoDayRow { day: k.day, video_id: k.video_id, sod_row: self.names.resolve(k.sod_row).to_owned(), plays })
+            .map(|(k, &plays)| VideoDayRow {
+                day: k.day,
+                video_id: k.video_id,
+                sod_row: self.names.resolve(k.sod_row).to_owned(),
+                plays,
+            })
             .collect();
         rows.sort();
         rows
@@ -187,7 +215,16 @@ mod tests {
     use super::*;
 
     fn facts(ts: i64, sop: &'static str) -> PlayFacts<'static> {
-        PlayFacts { ts: Ts(ts), video_id: VideoId(7), country: "US", device: "tv", sop_row: sop, sod_row: "billboard", genre: "drama", new_launch: false }
+        PlayFacts {
+            ts: Ts(ts),
+            video_id: VideoId(7),
+            country: "US",
+            device: "tv",
+            sop_row: sop,
+            sod_row: "billboard",
+            genre: "drama",
+            new_launch: false,
+        }
     }
 
     #[test]
@@ -202,7 +239,15 @@ mod tests {
         assert_eq!(rows.len(), 2, "{rows:?}");
         assert_eq!((rows[0].hour, rows[0].plays), (Ts(0), 2));
         assert_eq!(c.total(), 3);
-        assert_eq!(c.video_rows(), vec![VideoDayRow { day: Day(0), video_id: VideoId(7), sod_row: "billboard".into(), plays: 3 }]);
+        assert_eq!(
+            c.video_rows(),
+            vec![VideoDayRow {
+                day: Day(0),
+                video_id: VideoId(7),
+                sod_row: "billboard".into(),
+                plays: 3
+            }]
+        );
         let mut m = Counts::default();
         m.merge(&c);
         m.merge(&c);

@@ -88,7 +88,9 @@ pub struct Catalog {
 impl Catalog {
     /// A catalog of these entries (a later entry for the same id wins).
     pub fn new(entries: impl IntoIterator<Item = VideoMeta>) -> Catalog {
-        Catalog { videos: entries.into_iter().map(|v| (v.video_id, v)).collect() }
+        Catalog {
+            videos: entries.into_iter().map(|v| (v.video_id, v)).collect(),
+        }
     }
 
     /// The entry of a video.
@@ -120,8 +122,16 @@ impl Catalog {
 /// Genre and new-launch flag for a play of a video with this metadata (or none) on `play_day`.
 pub fn enrich(meta: Option<&VideoMeta>, play_day: Day) -> Enrichment<'_> {
     match meta {
-        Some(m) => Enrichment { meta: Some(m), genre: &m.genre, is_new_launch: m.is_new_launch(play_day) },
-        None => Enrichment { meta: None, genre: UNKNOWN_GENRE, is_new_launch: false },
+        Some(m) => Enrichment {
+            meta: Some(m),
+            genre: &m.genre,
+            is_new_launch: m.is_new_launch(play_day),
+        },
+        None => Enrichment {
+            meta: None,
+            genre: UNKNOWN_GENRE,
+            is_new_launch: false,
+        },
     }
 }
 
@@ -139,17 +149,31 @@ pub struct CsvError {
 /// Parses a whole catalog CSV (header `video_id,title,genre,kind,launch_date`, then one row per
 /// video). Any bad row fails the whole file, so nothing is half-loaded.
 pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(input);
     let headers = rdr
         .headers()
-        .map_err(|e| CsvError { line: 1, column: "(header)", message: format!("cannot read the header ({e})") })?
+        .map_err(|e| CsvError {
+            line: 1,
+            column: "(header)",
+            message: format!("cannot read the header ({e})"),
+        })?
         .clone();
-    let got: Vec<&str> = headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}')).collect();
+    let got: Vec<&str> = headers
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}'))
+        .collect();
     if got != CSV_COLUMNS {
         return Err(CsvError {
             line: 1,
             column: "(header)",
-            message: format!("the header must be `{}`, got `{}`", CSV_COLUMNS.join(","), got.join(",")),
+            message: format!(
+                "the header must be `{}`, got `{}`",
+                CSV_COLUMNS.join(","),
+                got.join(",")
+            ),
         });
     }
     let mut out = Vec::new();
@@ -157,7 +181,11 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
-            CsvError { line, column: "(row)", message: format!("is not valid CSV ({e})") }
+            CsvError {
+                line,
+                column: "(row)",
+                message: format!("is not valid CSV ({e})"),
+            }
         })?;
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         if rec.len() != CSV_COLUMNS.len() {
@@ -168,12 +196,20 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
             });
         }
         let field = |i: usize| rec.get(i).unwrap_or("").trim();
-        let err = |column: &'static str, message: String| CsvError { line, column, message };
-        let id: u64 = field(0)
-            .parse()
-            .ok()
-            .filter(|&n| n >= 1)
-            .ok_or_else(|| err("video_id", format!("`{}` is not an integer from 1 to 18446744073709551615", field(0))))?;
+        let err = |column: &'static str, message: String| CsvError {
+            line,
+            column,
+            message,
+        };
+        let id: u64 = field(0).parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+            err(
+                "video_id",
+                format!(
+                    "`{}` is not an integer from 1 to 18446744073709551615",
+                    field(0)
+                ),
+            )
+        })?;
         let title = field(1);
         if title.is_empty() {
             return Err(err("title", "is empty".into()));
@@ -182,12 +218,26 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
         if genre.is_empty() {
             return Err(err("genre", "is empty".into()));
         }
-        let kind = Kind::parse(field(3)).ok_or_else(|| err("kind", format!("`{}` is not one of movie, episode, show", field(3))))?;
+        let kind = Kind::parse(field(3)).ok_or_else(|| {
+            err(
+                "kind",
+                format!("`{}` is not one of movie, episode, show", field(3)),
+            )
+        })?;
         let launch_date = Day::parse(field(4)).map_err(|e| err("launch_date", e))?;
         if let Some(first) = seen.insert(VideoId(id), line) {
-            return Err(err("video_id", format!("video {id} appears twice (first on line {first})")));
+            return Err(err(
+                "video_id",
+                format!("video {id} appears twice (first on line {first})"),
+            ));
         }
-        out.push(VideoMeta { video_id: VideoId(id), title: title.into(), genre: genre.into(), kind, launch_date });
+        out.push(VideoMeta {
+            video_id: VideoId(id),
+            title: title.into(),
+            genre: genre.into(),
+            kind,
+            launch_date,
+        });
     }
     Ok(out)
 }

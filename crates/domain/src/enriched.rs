@@ -51,7 +51,13 @@ pub struct EnrichedPlay {
 impl EnrichedPlay {
     /// Builds the enriched play; `names` is the interner of the engine (or bulk run) that
     /// produced `play` and `att`.
-    pub fn new(names: &Interner, play: &PlayRecord, att: &Attribution, revision: u32, meta: Option<&VideoMeta>) -> EnrichedPlay {
+    pub fn new(
+        names: &Interner,
+        play: &PlayRecord,
+        att: &Attribution,
+        revision: u32,
+        meta: Option<&VideoMeta>,
+    ) -> EnrichedPlay {
         let src = |i: &ImpressionRecord| SourceImpression {
             event_id: i.event_id.to_string(),
             ts: i.ts.to_string(),
@@ -69,8 +75,12 @@ impl EnrichedPlay {
             device: names.resolve(play.device).to_owned(),
             session_id: play.session_id.as_deref().map(str::to_owned),
             revision,
-            sop_row: att.sop.as_ref().map_or(UNATTRIBUTED.to_owned(), |i| names.resolve(i.row_type).to_owned()),
-            sod_row: att.sod.as_ref().map_or(UNATTRIBUTED.to_owned(), |i| names.resolve(i.row_type).to_owned()),
+            sop_row: att.sop.as_ref().map_or(UNATTRIBUTED.to_owned(), |i| {
+                names.resolve(i.row_type).to_owned()
+            }),
+            sod_row: att.sod.as_ref().map_or(UNATTRIBUTED.to_owned(), |i| {
+                names.resolve(i.row_type).to_owned()
+            }),
             sop: att.sop.as_ref().map(src),
             sod: att.sod.as_ref().map(src),
             title: meta.map(|m| m.title.clone()),

@@ -27,7 +27,10 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(field: &'static str, rule: impl Into<String>) -> Rejection {
-        Rejection { field, rule: rule.into() }
+        Rejection {
+            field,
+            rule: rule.into(),
+        }
     }
 }
 
@@ -75,7 +78,10 @@ impl Impression<'_> {
         check_token("page", &self.page)?;
         check_token("row_type", &self.row_type)?;
         if self.row_type == UNATTRIBUTED {
-            return Err(Rejection::new("row_type", "must not be `unattributed`, which is reserved for plays with no impression"));
+            return Err(Rejection::new(
+                "row_type",
+                "must not be `unattributed`, which is reserved for plays with no impression",
+            ));
         }
         check_country(&self.country)?;
         check_token("device", &self.device)
@@ -157,7 +163,12 @@ pub fn decode_play(bytes: &[u8]) -> Result<Play<'_>, Rejection> {
     let session_id = match raw.session_id {
         None | Some(Scalar::Null) => None,
         Some(Scalar::Str(s)) => Some(s),
-        Some(other) => return Err(Rejection::new("session_id", format!("must be a string when present, got {}", other.kind()))),
+        Some(other) => {
+            return Err(Rejection::new(
+                "session_id",
+                format!("must be a string when present, got {}", other.kind()),
+            ))
+        }
     };
     let play = Play {
         event_id: req_str("event_id", raw.event_id)?,
@@ -173,17 +184,36 @@ pub fn decode_play(bytes: &[u8]) -> Result<Play<'_>, Rejection> {
 }
 
 fn parse_object(bytes: &[u8]) -> Result<RawEvent<'_>, Rejection> {
-    let text = std::str::from_utf8(bytes).map_err(|e| Rejection::new("(message)", format!("must be UTF-8 JSON ({e})")))?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Rejection::new("(message)", format!("must be UTF-8 JSON ({e})")))?;
     serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
         // serde names the field of a duplicate; say which one it is.
-        let field = FIELDS.iter().find(|f| msg.contains(&format!("`{f}`"))).copied().unwrap_or("(message)");
-        Rejection::new(field, format!("must be part of a single JSON object with each field once ({msg})"))
+        let field = FIELDS
+            .iter()
+            .find(|f| msg.contains(&format!("`{f}`")))
+            .copied()
+            .unwrap_or("(message)");
+        Rejection::new(
+            field,
+            format!("must be part of a single JSON object with each field once ({msg})"),
+        )
     })
 }
 
-const FIELDS: [&str; 11] =
-    ["event_id", "ts", "member_id", "video_id", "page", "row_type", "row_index", "rank", "country", "device", "session_id"];
+const FIELDS: [&str; 11] = [
+    "event_id",
+    "ts",
+    "member_id",
+    "video_id",
+    "page",
+    "row_type",
+    "row_index",
+    "rank",
+    "country",
+    "device",
+    "session_id",
+];
 
 /// The fields of either event, each kept as whatever JSON scalar it was, so that validation can
 /// name the field that is wrong. Unknown fields are skipped.
@@ -303,7 +333,10 @@ fn req_str<'a>(field: &'static str, v: Option<Scalar<'a>>) -> Result<Cow<'a, str
     match v {
         None | Some(Scalar::Null) => Err(missing(field)),
         Some(Scalar::Str(s)) => Ok(s),
-        Some(other) => Err(Rejection::new(field, format!("must be a string, got {}", other.kind()))),
+        Some(other) => Err(Rejection::new(
+            field,
+            format!("must be a string, got {}", other.kind()),
+        )),
     }
 }
 
@@ -311,7 +344,13 @@ fn req_u64(field: &'static str, v: Option<Scalar<'_>>) -> Result<u64, Rejection>
     match v {
         None | Some(Scalar::Null) => Err(missing(field)),
         Some(Scalar::Unsigned(n)) => Ok(n),
-        Some(other) => Err(Rejection::new(field, format!("must be an integer from 1 to 18446744073709551615, got {}", other.kind()))),
+        Some(other) => Err(Rejection::new(
+            field,
+            format!(
+                "must be an integer from 1 to 18446744073709551615, got {}",
+                other.kind()
+            ),
+        )),
     }
 }
 
@@ -319,7 +358,10 @@ fn req_u16(field: &'static str, v: Option<Scalar<'_>>) -> Result<u16, Rejection>
     match v {
         None | Some(Scalar::Null) => Err(missing(field)),
         Some(Scalar::Unsigned(n)) if n <= u16::MAX as u64 => Ok(n as u16),
-        Some(other) => Err(Rejection::new(field, format!("must be an integer from 0 to 65535, got {}", other.kind()))),
+        Some(other) => Err(Rejection::new(
+            field,
+            format!("must be an integer from 0 to 65535, got {}", other.kind()),
+        )),
     }
 }
 
@@ -330,26 +372,38 @@ fn req_ts(v: Option<Scalar<'_>>) -> Result<Ts, Rejection> {
 
 fn check_event_id(id: &str) -> Result<(), Rejection> {
     if id.is_empty() || id.len() > 128 {
-        return Err(Rejection::new("event_id", format!("must be 1 to 128 bytes long, got {} bytes", id.len())));
+        return Err(Rejection::new(
+            "event_id",
+            format!("must be 1 to 128 bytes long, got {} bytes", id.len()),
+        ));
     }
     Ok(())
 }
 
 fn check_id(field: &'static str, id: u64) -> Result<(), Rejection> {
     if id == 0 {
-        return Err(Rejection::new(field, "must be an integer from 1 to 18446744073709551615, got 0"));
+        return Err(Rejection::new(
+            field,
+            "must be an integer from 1 to 18446744073709551615, got 0",
+        ));
     }
     Ok(())
 }
 
 /// Whether `s` is a token: 1 to 64 of `[a-z0-9_]`.
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn check_token(field: &'static str, s: &str) -> Result<(), Rejection> {
     if !is_token(s) {
-        return Err(Rejection::new(field, format!("must be 1 to 64 of [a-z0-9_], got {:?}", truncate(s))));
+        return Err(Rejection::new(
+            field,
+            format!("must be 1 to 64 of [a-z0-9_], got {:?}", truncate(s)),
+        ));
     }
     Ok(())
 }
@@ -358,7 +412,10 @@ fn check_country(s: &str) -> Result<(), Rejection> {
     if !is_country(s) {
         return Err(Rejection::new(
             "country",
-            format!("must be an ISO 3166-1 alpha-2 code in upper case such as US, got {:?}", truncate(s)),
+            format!(
+                "must be an ISO 3166-1 alpha-2 code in upper case such as US, got {:?}",
+                truncate(s)
+            ),
         ));
     }
     Ok(())
@@ -371,20 +428,22 @@ pub fn is_country(s: &str) -> bool {
 
 /// The assigned ISO 3166-1 alpha-2 codes, sorted.
 pub const COUNTRIES: [&str; 249] = [
-    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB", "BD",
-    "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY", "BZ", "CA",
-    "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE",
-    "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA",
-    "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK",
-    "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM", "JO", "JP",
-    "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC", "LI", "LK", "LR", "LS", "LT",
-    "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK", "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS",
-    "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ",
-    "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS",
-    "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST",
-    "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW",
-    "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA",
-    "ZM", "ZW",
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
 ];
 
 #[cfg(test)]

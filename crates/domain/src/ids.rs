@@ -149,7 +149,11 @@ pub struct Interner {
 
 impl From<Vec<Box<str>>> for Interner {
     fn from(strings: Vec<Box<str>>) -> Interner {
-        let index = strings.iter().enumerate().map(|(i, s)| (s.clone(), Sym(i as u32))).collect();
+        let index = strings
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), Sym(i as u32)))
+            .collect();
         Interner { strings, index }
     }
 }
@@ -209,7 +213,10 @@ mod tests {
         let upper = "0F3C1A2B-0000-4000-8000-00000000000A";
         assert!(matches!(EventKey::new(upper), EventKey::Text(_)));
         assert_eq!(EventKey::new(upper).cmp(&ka), upper.cmp(a));
-        assert_eq!(EventKey::new("imp-2").cmp(&EventKey::new("imp-10")), "imp-2".cmp("imp-10"));
+        assert_eq!(
+            EventKey::new("imp-2").cmp(&EventKey::new("imp-10")),
+            "imp-2".cmp("imp-10")
+        );
     }
 
     #[test]

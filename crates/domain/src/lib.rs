@@ -10,7 +10,9 @@ pub mod event;
 pub mod ids;
 pub mod time;
 
-pub use attribution::{Attribution, AttributionConfig, Engine, ImpressionRecord, Output, PlayRecord, Verdict};
+pub use attribution::{
+    Attribution, AttributionConfig, Engine, ImpressionRecord, Output, PlayRecord, Verdict,
+};
 pub use catalog::{Catalog, Kind, VideoMeta};
 pub use enriched::{EnrichedPlay, SourceImpression};
 pub use event::{decode_impression, decode_play, Impression, Play, Rejection, UNATTRIBUTED};

@@ -82,7 +82,8 @@ impl Day {
     /// The calendar date of this day.
     pub fn to_date(self) -> NaiveDate {
         // 719 163 is 1970-01-01 counted from 0001-01-01 as day 1.
-        NaiveDate::from_num_days_from_ce_opt(self.0.saturating_add(719_163)).unwrap_or(NaiveDate::MAX)
+        NaiveDate::from_num_days_from_ce_opt(self.0.saturating_add(719_163))
+            .unwrap_or(NaiveDate::MAX)
     }
 
     /// The first instant of the day.
@@ -130,7 +131,10 @@ mod tests {
         assert_eq!(t.hour_start().to_string(), "2026-11-21T23:00:00.000Z");
         let before_epoch = Ts::parse_rfc3339("1969-12-31T23:59:59.999Z").unwrap();
         assert_eq!(before_epoch.day().to_string(), "1969-12-31");
-        assert_eq!(Day::parse("2026-11-21").unwrap().start().to_string(), "2026-11-21T00:00:00.000Z");
+        assert_eq!(
+            Day::parse("2026-11-21").unwrap().start().to_string(),
+            "2026-11-21T00:00:00.000Z"
+        );
         assert!(Day::parse("2026-13-01").is_err());
     }
 }

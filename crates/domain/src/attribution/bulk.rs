@@ -19,7 +19,10 @@ pub struct Bulk {
 impl Bulk {
     /// An empty batch.
     pub fn new(cfg: AttributionConfig) -> Bulk {
-        Bulk { cfg, ..Bulk::default() }
+        Bulk {
+            cfg,
+            ..Bulk::default()
+        }
     }
 
     /// Adds an impression (repeats of an event count once).
@@ -31,7 +34,10 @@ impl Bulk {
             row_index: imp.row_index,
             rank: imp.rank,
         };
-        self.keys.entry((imp.member_id.0, imp.video_id.0)).or_default().insert(rec);
+        self.keys
+            .entry((imp.member_id.0, imp.video_id.0))
+            .or_default()
+            .insert(rec);
     }
 
     /// Attributes a play against every impression added; `None` for a repeat of a play.

@@ -16,7 +16,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use super::{rules, Attribution, AttributionConfig, ImpressionRecord, KeyImpressions, Output, PlayRecord};
+use super::{
+    rules, Attribution, AttributionConfig, ImpressionRecord, KeyImpressions, Output, PlayRecord,
+};
 use crate::event::{Impression, Play};
 use crate::ids::{EventKey, Interner};
 use crate::time::Ts;
@@ -39,6 +41,8 @@ pub enum Verdict {
 pub struct StateStats {
     /// (member, video) pairs with impressions kept.
     pub keys: usize,
+    /// Impressions kept over all pairs.
+    pub impressions: usize,
     /// Plays whose attribution may still be corrected.
     pub pending_plays: usize,
     /// Play event ids remembered for de-duplication.
@@ -59,9 +63,11 @@ struct Pending {
 pub struct Engine {
     cfg: AttributionConfig,
     names: Interner,
+    #[serde(with = "pairs")]
     keys: FxHashMap<Key, KeyImpressions>,
     /// Keys by the plays' frontier from which they may be empty.
     expiry: BTreeMap<i64, Vec<Key>>,
+    #[serde(with = "pairs")]
     pending: FxHashMap<Key, SmallVec<[Pending; 1]>>,
     pending_order: BinaryHeap<Reverse<(i64, Key)>>,
     seen_plays: FxHashSet<u128>,
@@ -150,7 +156,10 @@ impl Engine {
             return Verdict::Duplicate;
         }
         let too_late = self.plays_watermark().is_some_and(|w| play.ts < w);
-        if self.play_max.is_none_or(|m| play.ts.0 >= m.0.saturating_sub(self.cfg.dedup_horizon_ms)) {
+        if self
+            .play_max
+            .is_none_or(|m| play.ts.0 >= m.0.saturating_sub(self.cfg.dedup_horizon_ms))
+        {
             self.seen_plays.insert(id_hash);
             self.seen_order.push(Reverse((play.ts.0, id_hash)));
         }
@@ -171,10 +180,23 @@ impl Engine {
             device: self.names.intern(&play.device),
             session_id: play.session_id.as_deref().map(Into::into),
         };
-        let attribution = self.keys.get(&key).map(|k| k.attribute(play.ts, &self.cfg)).unwrap_or_default();
-        out.push(Output { play: record.clone(), revision: 0, previous: None, current: attribution.clone() });
+        let attribution = self
+            .keys
+            .get(&key)
+            .map(|k| k.attribute(play.ts, &self.cfg))
+            .unwrap_or_default();
+        out.push(Output {
+            play: record.clone(),
+            revision: 0,
+            previous: None,
+            current: attribution.clone(),
+        });
         if self.impressions_watermark().is_none_or(|w| play.ts >= w) {
-            self.pending.entry(key).or_default().push(Pending { play: record, attribution, revision: 0 });
+            self.pending.entry(key).or_default().push(Pending {
+                play: record,
+                attribution,
+                revision: 0,
+            });
             self.pending_order.push(Reverse((play.ts.0, key)));
         }
         if advanced {
@@ -194,15 +216,25 @@ impl Engine {
         use std::mem::size_of;
         let slot = |entry: usize| entry + 1; // hashbrown: one control byte per bucket
         let keys_bytes = self.keys.capacity() * slot(size_of::<(Key, KeyImpressions)>())
-            + self.keys.values().map(KeyImpressions::heap_bytes).sum::<usize>();
-        let expiry_bytes: usize = self.expiry.values().map(|v| v.capacity() * size_of::<Key>() + 64).sum();
+            + self
+                .keys
+                .values()
+                .map(KeyImpressions::heap_bytes)
+                .sum::<usize>();
+        let expiry_bytes: usize = self
+            .expiry
+            .values()
+            .map(|v| v.capacity() * size_of::<Key>() + 64)
+            .sum();
         let pending_plays: usize = self.pending.values().map(|v| v.len()).sum();
-        let pending_bytes = self.pending.capacity() * slot(size_of::<(Key, SmallVec<[Pending; 1]>)>())
+        let pending_bytes = self.pending.capacity()
+            * slot(size_of::<(Key, SmallVec<[Pending; 1]>)>())
             + self.pending_order.capacity() * size_of::<Reverse<(i64, Key)>>();
         let dedup_bytes = self.seen_plays.capacity() * slot(size_of::<u128>())
             + self.seen_order.capacity() * size_of::<Reverse<(i64, u128)>>();
         StateStats {
             keys: self.keys.len(),
+            impressions: self.keys.values().map(|k| k.as_slice().len()).sum(),
             pending_plays,
             dedup_ids: self.seen_plays.len(),
             bytes: keys_bytes + expiry_bytes + pending_bytes + dedup_bytes,
@@ -221,13 +253,17 @@ impl Engine {
             None => {
                 self.keys.remove(&key);
             }
-            Some(after) if Some(after) != before => self.expiry.entry(after.0).or_default().push(key),
+            Some(after) if Some(after) != before => {
+                self.expiry.entry(after.0).or_default().push(key)
+            }
             Some(_) => {}
         }
     }
 
     fn on_plays_advanced(&mut self) {
-        let Some(frontier) = self.plays_watermark() else { return };
+        let Some(frontier) = self.plays_watermark() else {
+            return;
+        };
         while let Some(entry) = self.expiry.first_entry() {
             if *entry.key() > frontier.0 {
                 break;
@@ -241,7 +277,10 @@ impl Engine {
                 }
             }
         }
-        let horizon = frontier.0.saturating_add(self.cfg.allowed_lateness_ms).saturating_sub(self.cfg.dedup_horizon_ms);
+        let horizon = frontier
+            .0
+            .saturating_add(self.cfg.allowed_lateness_ms)
+            .saturating_sub(self.cfg.dedup_horizon_ms);
         while let Some(Reverse((ts, id))) = self.seen_order.peek().copied() {
             if ts >= horizon {
                 break;
@@ -267,7 +306,12 @@ impl Engine {
     }
 }
 
-fn correct(p: &mut Pending, imp: &ImpressionRecord, cfg: &AttributionConfig, out: &mut Vec<Output>) {
+fn correct(
+    p: &mut Pending,
+    imp: &ImpressionRecord,
+    cfg: &AttributionConfig,
+    out: &mut Vec<Output>,
+) {
     let t = p.play.ts;
     let sop = rules::improves_sop(p.attribution.sop.as_ref(), imp, t, cfg);
     let sod = rules::improves_sod(p.attribution.sod.as_ref(), imp, t, cfg);
@@ -282,5 +326,34 @@ fn correct(p: &mut Pending, imp: &ImpressionRecord, cfg: &AttributionConfig, out
         p.attribution.sod = Some(imp.clone());
     }
     p.revision += 1;
-    out.push(Output { play: p.play.clone(), revision: p.revision, previous: Some(previous), current: p.attribution.clone() });
+    out.push(Output {
+        play: p.play.clone(),
+        revision: p.revision,
+        previous: Some(previous),
+        current: p.attribution.clone(),
+    });
+}
+
+/// Maps with tuple keys as sequences of pairs, so any serde format (JSON included) can hold them.
+mod pairs {
+    use std::hash::Hash;
+
+    use rustc_hash::FxHashMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &FxHashMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<FxHashMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }

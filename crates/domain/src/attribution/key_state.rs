@@ -16,7 +16,11 @@ impl KeyImpressions {
     /// Adds an impression; a repeat of one already kept changes nothing.
     pub fn insert(&mut self, imp: ImpressionRecord) {
         let at = self.sorted.partition_point(|i| i.precedes(&imp));
-        if self.sorted.get(at).is_some_and(|i| i.ts == imp.ts && i.event_id == imp.event_id) {
+        if self
+            .sorted
+            .get(at)
+            .is_some_and(|i| i.ts == imp.ts && i.event_id == imp.event_id)
+        {
             return;
         }
         self.sorted.insert(at, imp);
@@ -75,7 +79,16 @@ impl KeyImpressions {
 
     /// Heap bytes beyond the inline slot.
     pub fn heap_bytes(&self) -> usize {
-        let spilled = if self.sorted.spilled() { self.sorted.capacity() * std::mem::size_of::<ImpressionRecord>() } else { 0 };
-        spilled + self.sorted.iter().map(|i| i.event_id.heap_bytes()).sum::<usize>()
+        let spilled = if self.sorted.spilled() {
+            self.sorted.capacity() * std::mem::size_of::<ImpressionRecord>()
+        } else {
+            0
+        };
+        spilled
+            + self
+                .sorted
+                .iter()
+                .map(|i| i.event_id.heap_bytes())
+                .sum::<usize>()
     }
 }

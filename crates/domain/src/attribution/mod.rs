@@ -6,9 +6,9 @@
 //! [`KeyImpressions`] list.
 
 pub mod bulk;
-pub mod reference;
 mod engine;
 mod key_state;
+pub mod reference;
 pub mod rules;
 
 use serde::{Deserialize, Serialize};

@@ -21,12 +21,19 @@ pub struct NaiveAttribution {
 
 /// Attributes every play (repeats of a play event_id count once, the first wins) against every
 /// impression (repeats of an impression event_id count once), sorted by play event_id.
-pub fn attribute(cfg: &AttributionConfig, impressions: &[Impression<'_>], plays: &[Play<'_>]) -> Vec<NaiveAttribution> {
+pub fn attribute(
+    cfg: &AttributionConfig,
+    impressions: &[Impression<'_>],
+    plays: &[Play<'_>],
+) -> Vec<NaiveAttribution> {
     let mut by_key: FxHashMap<(u64, u64), Vec<&Impression<'_>>> = FxHashMap::default();
     let mut seen_imp = FxHashSet::default();
     for i in impressions {
         if seen_imp.insert(i.event_id.as_ref()) {
-            by_key.entry((i.member_id.0, i.video_id.0)).or_default().push(i);
+            by_key
+                .entry((i.member_id.0, i.video_id.0))
+                .or_default()
+                .push(i);
         }
     }
     let mut seen_play = FxHashSet::default();
@@ -41,8 +48,14 @@ pub fn attribute(cfg: &AttributionConfig, impressions: &[Impression<'_>], plays:
             .get(&(p.member_id.0, p.video_id.0))
             .map(|v| v.iter().copied().filter(|i| i.ts <= t).collect())
             .unwrap_or_default();
-        let sop = candidates.iter().filter(|i| t.0 - i.ts.0 <= cfg.sop_window_ms).max_by_key(|i| (i.ts, i.event_id.to_string()));
-        let sod = candidates.iter().filter(|i| i.ts.day() >= first_day).min_by_key(|i| (i.ts, i.event_id.to_string()));
+        let sop = candidates
+            .iter()
+            .filter(|i| t.0 - i.ts.0 <= cfg.sop_window_ms)
+            .max_by_key(|i| (i.ts, i.event_id.to_string()));
+        let sod = candidates
+            .iter()
+            .filter(|i| i.ts.day() >= first_day)
+            .min_by_key(|i| (i.ts, i.event_id.to_string()));
         out.push(NaiveAttribution {
             play_event_id: p.event_id.to_string(),
             sop_row: sop.map_or(UNATTRIBUTED.to_owned(), |i| i.row_type.to_string()),
@@ -56,11 +69,22 @@ pub fn attribute(cfg: &AttributionConfig, impressions: &[Impression<'_>], plays:
 }
 
 /// The §4 views of these events: every (de-duplicated) play counted once.
-pub fn counts(cfg: &AttributionConfig, impressions: &[Impression<'_>], plays: &[Play<'_>], catalog: &Catalog) -> Counts {
-    let by_id: FxHashMap<&str, &Play<'_>> = plays.iter().rev().map(|p| (p.event_id.as_ref(), p)).collect();
+pub fn counts(
+    cfg: &AttributionConfig,
+    impressions: &[Impression<'_>],
+    plays: &[Play<'_>],
+    catalog: &Catalog,
+) -> Counts {
+    let by_id: FxHashMap<&str, &Play<'_>> = plays
+        .iter()
+        .rev()
+        .map(|p| (p.event_id.as_ref(), p))
+        .collect();
     let mut c = Counts::default();
     for a in attribute(cfg, impressions, plays) {
-        let Some(p) = by_id.get(a.play_event_id.as_str()) else { continue };
+        let Some(p) = by_id.get(a.play_event_id.as_str()) else {
+            continue;
+        };
         let e = enrich(catalog.get(p.video_id), p.ts.day());
         let facts = PlayFacts {
             ts: p.ts,

@@ -18,9 +18,17 @@ fn with(base: &str, field: &str, value: &str) -> String {
 fn decodes_a_valid_impression_normalising_ts() {
     let i = decode_impression(IMP.as_bytes()).unwrap();
     assert_eq!(i.ts.to_string(), "2026-11-21T09:00:00.123Z");
-    assert_eq!((i.member_id, i.video_id, i.row_index, i.rank), (MemberId(42), VideoId(7), 2, 0));
-    assert!(matches!(i.row_type, Cow::Borrowed(_)), "plain strings are borrowed, not copied");
-    let back = decode_impression(i.to_json().as_bytes()).unwrap().into_owned();
+    assert_eq!(
+        (i.member_id, i.video_id, i.row_index, i.rank),
+        (MemberId(42), VideoId(7), 2, 0)
+    );
+    assert!(
+        matches!(i.row_type, Cow::Borrowed(_)),
+        "plain strings are borrowed, not copied"
+    );
+    let back = decode_impression(i.to_json().as_bytes())
+        .unwrap()
+        .into_owned();
     assert_eq!(back, i);
 }
 
@@ -28,18 +36,26 @@ fn decodes_a_valid_impression_normalising_ts() {
 fn decodes_a_valid_play_with_and_without_session() {
     let p = decode_play(PLAY.as_bytes()).unwrap();
     assert_eq!(p.session_id.as_deref(), Some("s"));
-    let p2 = decode_play(with(PLAY, "session_id", "<absent>").as_bytes()).unwrap().into_owned();
+    let p2 = decode_play(with(PLAY, "session_id", "<absent>").as_bytes())
+        .unwrap()
+        .into_owned();
     assert_eq!(p2.session_id, None);
-    let p3 = decode_play(with(PLAY, "session_id", "null").as_bytes()).unwrap().into_owned();
+    let p3 = decode_play(with(PLAY, "session_id", "null").as_bytes())
+        .unwrap()
+        .into_owned();
     assert_eq!(p3.session_id, None);
     assert_eq!(decode_play(p.to_json().as_bytes()).unwrap().into_owned(), p);
 }
 
 #[test]
 fn accepts_new_row_types_and_escaped_strings() {
-    let i = decode_impression(with(IMP, "row_type", r#""brand_new_row_2027""#).as_bytes()).unwrap().into_owned();
+    let i = decode_impression(with(IMP, "row_type", r#""brand_new_row_2027""#).as_bytes())
+        .unwrap()
+        .into_owned();
     assert_eq!(i.row_type, "brand_new_row_2027");
-    let i = decode_impression(with(IMP, "event_id", r#""a\"b""#).as_bytes()).unwrap().into_owned();
+    let i = decode_impression(with(IMP, "event_id", r#""a\"b""#).as_bytes())
+        .unwrap()
+        .into_owned();
     assert_eq!(i.event_id, "a\"b");
 }
 
@@ -48,7 +64,11 @@ fn each_rule_is_named_in_the_rejection() {
     let cases: &[(&str, &str, &str)] = &[
         ("event_id", "<absent>", "missing"),
         ("event_id", r#""""#, "1 to 128 bytes"),
-        ("event_id", &format!("{:?}", "x".repeat(129)), "1 to 128 bytes"),
+        (
+            "event_id",
+            &format!("{:?}", "x".repeat(129)),
+            "1 to 128 bytes",
+        ),
         ("ts", r#""2026-11-21T10:00:00""#, "RFC 3339"),
         ("ts", "1700000000", "must be a string"),
         ("member_id", "0", "from 1"),
@@ -78,7 +98,11 @@ fn each_rule_is_named_in_the_rejection() {
 
 #[test]
 fn boundary_values_are_accepted() {
-    let msg = with(with(IMP, "member_id", "18446744073709551615").as_str(), "rank", "65535");
+    let msg = with(
+        with(IMP, "member_id", "18446744073709551615").as_str(),
+        "rank",
+        "65535",
+    );
     let i = decode_impression(msg.as_bytes()).unwrap();
     assert_eq!((i.member_id.0, i.rank), (u64::MAX, 65535));
     decode_impression(with(IMP, "event_id", &format!("{:?}", "é".repeat(64))).as_bytes()).unwrap();
@@ -87,7 +111,16 @@ fn boundary_values_are_accepted() {
 
 #[test]
 fn non_objects_and_bad_bytes_are_rejected_not_panicking() {
-    for bad in [&b"not json"[..], b"", b"[]", b"42", b"null", b"{\"ts\":", b"\xff\xfe", b"{\"ts\":\"x\",\"ts\":\"y\"}"] {
+    for bad in [
+        &b"not json"[..],
+        b"",
+        b"[]",
+        b"42",
+        b"null",
+        b"{\"ts\":",
+        b"\xff\xfe",
+        b"{\"ts\":\"x\",\"ts\":\"y\"}",
+    ] {
         let err = decode_impression(bad).unwrap_err();
         assert!(!err.rule.is_empty());
     }
