@@ -214,8 +214,7 @@ impl Engine {
     /// Counts and an estimate of the bytes held.
     pub fn stats(&self) -> StateStats {
         use std::mem::size_of;
-        let slot = |entry: usize| entry + 1; // hashbrown: one control byte per bucket
-        let keys_bytes = self.keys.capacity() * slot(size_of::<(Key, KeyImpressions)>())
+        let keys_bytes = table_bytes(self.keys.capacity(), size_of::<(Key, KeyImpressions)>())
             + self
                 .keys
                 .values()
@@ -227,10 +226,11 @@ impl Engine {
             .map(|v| v.capacity() * size_of::<Key>() + 64)
             .sum();
         let pending_plays: usize = self.pending.values().map(|v| v.len()).sum();
-        let pending_bytes = self.pending.capacity()
-            * slot(size_of::<(Key, SmallVec<[Pending; 1]>)>())
-            + self.pending_order.capacity() * size_of::<Reverse<(i64, Key)>>();
-        let dedup_bytes = self.seen_plays.capacity() * slot(size_of::<u128>())
+        let pending_bytes = table_bytes(
+            self.pending.capacity(),
+            size_of::<(Key, SmallVec<[Pending; 1]>)>(),
+        ) + self.pending_order.capacity() * size_of::<Reverse<(i64, Key)>>();
+        let dedup_bytes = table_bytes(self.seen_plays.capacity(), size_of::<u128>())
             + self.seen_order.capacity() * size_of::<Reverse<(i64, u128)>>();
         StateStats {
             keys: self.keys.len(),
@@ -332,6 +332,20 @@ fn correct(
         previous: Some(previous),
         current: p.attribution.clone(),
     });
+}
+
+/// Bytes of a hashbrown table that can hold `capacity` entries of `entry` bytes: a power-of-two
+/// number of buckets at most 7/8 full, each with its entry and one control byte.
+fn table_bytes(capacity: usize, entry: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 {
+        capacity + 1
+    } else {
+        (capacity * 8 / 7).next_power_of_two()
+    };
+    buckets * (entry + 1) + 16
 }
 
 /// Maps with tuple keys as sequences of pairs, so any serde format (JSON included) can hold them.
