@@ -1,1 +1,26 @@
-//! The batch layer.
+//! The batch layer of playsource (contract §3–§5): recomputes a day of the views from the raw
+//! Parquet archive (plays of D, impressions of D−lookback..D) with the domain's bulk attribution,
+//! writes the day's enriched plays as Parquet, and replaces the day in the batch view atomically.
+//! Also `playsource audit` (realtime against batch) and pruning of realtime rows of
+//! batch-complete days.
+//!
+//! - [`run`]: one day end to end ([`run_day`]);
+//! - [`compute`]: the multi-threaded computation of a day from its files;
+//! - [`enriched`]: the enriched plays files and their atomic swap into place;
+//! - [`publish`]: the one-transaction replace of a day in `batch_*`;
+//! - [`audit`]: the drift report;
+//! - [`prune`]: deleting realtime rows of days long batch-complete.
+
+pub mod audit;
+pub mod compute;
+pub mod enriched;
+pub mod error;
+pub mod metrics;
+pub mod prune;
+pub mod publish;
+pub mod run;
+
+pub use audit::{audit_day, AuditReport, DriftRow};
+pub use error::Error;
+pub use prune::{prune_realtime, Pruned};
+pub use run::{default_threads, load_catalog, run_day, BatchOptions, DaySummary};

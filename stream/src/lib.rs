@@ -1,1 +1,186 @@
-//! The streaming layer.
+//! The streaming layer (`playsource stream`): joins partition p of `impressions` and of `plays` as
+//! one unit with its own attribution [`Engine`](playsource_domain::Engine), adds the plays it
+//! attributes to the realtime views in Postgres, archives the raw events as Parquet, publishes
+//! enriched plays and rejects malformed messages to the dead-letter topic.
+//!
+//! Where the view stands is Postgres: every flush writes view deltas, too-late counts, the next
+//! offsets and (now and then) an engine snapshot in one transaction guarded by the unit's lease
+//! epoch. A restart restores the snapshot and replays up to the committed offsets with outputs
+//! suppressed, so nothing is lost and nothing counted twice. See `docs/stream.md`.
+//!
+//! - [`consumer`]: the consumer loop and rebalances;
+//! - [`unit`]: per-partition processing;
+//! - [`flush`]: the flush task;
+//! - [`sink_postgres`]: leases, offsets, snapshots and the flush transaction;
+//! - [`archive_sink`]: staged, exactly-once raw archive files;
+//! - [`dlq`]: dead-letter and enriched-play publishing;
+//! - [`catalog_cache`]: the catalog side input;
+//! - [`snapshot`]: engine snapshot encoding;
+//! - [`metrics`]: metric names.
+
+pub mod archive_sink;
+pub mod catalog_cache;
+pub mod consumer;
+pub mod dlq;
+pub mod error;
+pub mod flush;
+pub mod metrics;
+pub mod sink_postgres;
+pub mod snapshot;
+pub mod unit;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use playsource_domain::AttributionConfig;
+use playsource_kafka::Topics;
+use sqlx::PgPool;
+
+pub use catalog_cache::CatalogCache;
+pub use error::Error;
+/// The shutdown signal [`run`] takes (re-exported so callers need no extra dependency).
+pub use tokio_util::sync::CancellationToken;
+
+/// Default consumer group (`--group-id`).
+pub const DEFAULT_GROUP_ID: &str = "playsource-stream";
+
+/// Everything `playsource stream` is told.
+#[derive(Clone, Debug)]
+pub struct StreamConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Topic names; the archive's folders follow them.
+    pub topics: Topics,
+    /// Consumer group; also the key of offsets, leases and snapshots in Postgres.
+    pub group_id: String,
+    /// Archive root.
+    pub archive: PathBuf,
+    /// How often buffered results are committed.
+    pub flush_interval: Duration,
+    /// How often each unit's engine is snapshotted (in a flush).
+    pub snapshot_interval: Duration,
+    /// How long a cached catalog is used before it is reloaded.
+    pub catalog_ttl: Duration,
+    /// Exit 0 once every partition is read to its end and nothing arrived for this long.
+    pub exit_when_idle: Option<Duration>,
+    /// The attribution rules' knobs.
+    pub attribution: AttributionConfig,
+    /// Names this process in `stream_leases`.
+    pub owner: String,
+    /// Publish enriched plays to the enriched topic.
+    pub publish_enriched: bool,
+}
+
+impl StreamConfig {
+    /// A configuration with the contract's defaults.
+    pub fn new(brokers: impl Into<String>, archive: impl Into<PathBuf>) -> StreamConfig {
+        StreamConfig {
+            brokers: brokers.into(),
+            topics: Topics::default(),
+            group_id: DEFAULT_GROUP_ID.to_owned(),
+            archive: archive.into(),
+            flush_interval: Duration::from_secs(1),
+            snapshot_interval: Duration::from_secs(60),
+            catalog_ttl: Duration::from_secs(60),
+            exit_when_idle: None,
+            attribution: AttributionConfig::default(),
+            owner: default_owner(),
+            publish_enriched: true,
+        }
+    }
+}
+
+/// `host-pid-random`: unique per process.
+pub fn default_owner() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &id[..8])
+}
+
+/// Why the stream stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExitReason {
+    /// Shutdown was requested (Ctrl-C, SIGTERM, or the caller's token).
+    #[default]
+    Shutdown,
+    /// `--exit-when-idle`: everything was read and flushed.
+    Idle,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Messages processed live (not counting replays).
+    pub consumed: u64,
+    /// Messages re-read to rebuild partition state after an assignment.
+    pub replayed: u64,
+    /// Flushes completed.
+    pub flushes: u64,
+    /// Units dropped because another owner took them.
+    pub fenced: Vec<i32>,
+    /// Why it stopped.
+    pub exit: ExitReason,
+}
+
+/// Runs the streaming layer against `pool` until `shutdown` is cancelled or, with
+/// `exit_when_idle`, until everything was read and flushed.
+pub async fn run(
+    cfg: StreamConfig,
+    pool: PgPool,
+    shutdown: CancellationToken,
+) -> Result<RunSummary, Error> {
+    if cfg.flush_interval.is_zero() {
+        return Err(Error::Config(
+            "the flush interval must be at least 1 ms; pass a positive --flush-interval-ms".into(),
+        ));
+    }
+    let cache = CatalogCache::default();
+    let videos = cache.refresh(&pool).await?;
+    tracing::info!(videos, "catalog loaded");
+    let stop_refresh = shutdown.child_token();
+    let refresher = cache.spawn_refresher(pool.clone(), cfg.catalog_ttl, stop_refresh.clone());
+    let result = consumer::run(cfg, pool, cache, shutdown).await;
+    stop_refresh.cancel();
+    let _ = refresher.await;
+    result
+}
+
+/// Connects to `database_url` and runs; see [`run`].
+pub async fn run_with_url(
+    cfg: StreamConfig,
+    database_url: &str,
+    shutdown: CancellationToken,
+) -> Result<RunSummary, Error> {
+    let pool = sink_postgres::connect(database_url).await?;
+    run(cfg, pool, shutdown).await
+}
+
+/// Installs the Prometheus recorder and serves `/metrics` at `addr` until `shutdown`. Call once
+/// per process (a second recorder cannot be installed).
+pub async fn serve_metrics(addr: SocketAddr, shutdown: CancellationToken) -> Result<(), Error> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| Error::Config(format!("cannot install the metrics recorder: {e}")))?;
+    metrics::describe();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Io {
+            action: "listen for /metrics on",
+            path: PathBuf::from(addr.to_string()),
+            source,
+        })?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let h = handle.clone();
+            async move { h.render() }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+    });
+    Ok(())
+}

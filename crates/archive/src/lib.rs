@@ -1,1 +1,29 @@
-//! Parquet raw-event archive (contract §5).
+//! The Parquet raw-event archive of contract §5.
+//!
+//! Raw events are kept Hive-style, partitioned by event time:
+//! `<archive>/<topic>/date=YYYY-MM-DD/hour=HH/<file>.parquet`, with the field names of contract
+//! §1 as columns, `ts` as a UTC millisecond timestamp and ids as 64-bit integers, so Spark, DuckDB
+//! and pyarrow read the files as they are. The batch layer also writes each day's enriched plays
+//! to `<archive>/enriched_plays/date=YYYY-MM-DD/`.
+//!
+//! - [`layout`]: where files go ([`ArchiveLayout`]);
+//! - [`schema`]: the Arrow schemas of the two topics;
+//! - [`builders`]: turn domain events into Arrow record batches;
+//! - [`write`]: crash-safe Parquet writes and the [`PartitionedWriter`] that buffers one topic
+//!   by (day, hour);
+//! - [`read`]: reading the archive back, including files written by other tools.
+
+pub mod builders;
+pub mod error;
+pub mod layout;
+pub mod metrics;
+pub mod read;
+pub mod schema;
+pub mod write;
+
+pub use builders::{EventBuilder, ImpressionsBuilder, PlaysBuilder};
+pub use error::Error;
+pub use layout::ArchiveLayout;
+pub use write::{
+    write_parquet_atomic, ImpressionsWriter, PartitionedWriter, PlaysWriter, WrittenFile,
+};

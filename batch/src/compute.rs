@@ -1,0 +1,417 @@
+//! One day of the batch view, computed from the archive on every core.
+//!
+//! Three passes over the files, each spread over worker threads file by file:
+//!
+//! 1. **plays of D**: the (member, video) pairs that have a play, and for every play event_id the
+//!    position (file, row) of its first copy, so repeats count once whatever thread reads them;
+//! 2. **impressions of D−lookback..D**: the impressions of those pairs go into one
+//!    [`Bulk`] per member shard (impressions of pairs without a play cannot matter and are not
+//!    kept, which bounds memory by the day's plays rather than by the week's impressions);
+//! 3. **plays of D again**: each first copy is attributed by its shard's [`Bulk`] (the domain's
+//!    rules, never re-implemented here), enriched from the catalog, counted, and written to the
+//!    enriched plays file of its input file.
+//!
+//! Files are read a row group at a time, so memory stays bounded by the state above.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use playsource_archive::read::{self, ImpressionReader, PlayReader, ReadStats};
+use playsource_domain::aggregate::{Counts, PlayFacts};
+use playsource_domain::attribution::bulk::Bulk;
+use playsource_domain::catalog::enrich;
+use playsource_domain::{AttributionConfig, Catalog, Day, EventKey, Impression, Play, Ts};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::enriched::{PartWriter, StagedDir};
+use crate::error::Error;
+
+/// Member shards: each has its own [`Bulk`] behind a lock, so threads rarely wait for each other.
+const SHARDS: usize = 64;
+/// A play's position in the day's input: file index in the high bits, row in the low 40.
+const ROW_BITS: u32 = 40;
+
+/// The files of one day.
+#[derive(Clone, Debug)]
+pub struct DayPlan {
+    pub day: Day,
+    /// `plays` files of the day, sorted (their order decides which copy of a repeat counts).
+    pub plays_files: Vec<PathBuf>,
+    /// `impressions` files of the lookback days through the day.
+    pub impression_files: Vec<PathBuf>,
+}
+
+/// How to compute.
+#[derive(Clone, Debug)]
+pub struct ComputeOptions {
+    pub attribution: AttributionConfig,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Draw a progress bar on stderr (only shown when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a day's computation produced.
+#[derive(Debug)]
+pub struct DayResult {
+    pub day: Day,
+    /// Both views of the day's counted plays.
+    pub counts: Counts,
+    /// Plays counted (first copies of valid plays of the day).
+    pub plays_counted: u64,
+    /// Valid plays of the day left out as repeats of an event_id.
+    pub duplicate_plays: u64,
+    /// Valid impressions of the day (rows, repeats included).
+    pub impressions_of_day: u64,
+    /// (member, video) pairs with a play.
+    pub pairs: usize,
+    /// Impressions kept for attribution (those of pairs with a play).
+    pub impressions_used: u64,
+    /// What reading the plays files gave (last pass).
+    pub plays_read: ReadStats,
+    /// What reading the impressions files gave.
+    pub impressions_read: ReadStats,
+    /// Rows written to the staged enriched plays.
+    pub enriched_rows: u64,
+}
+
+/// The UTC days whose impressions a play of `day` can use, as an instant range.
+pub fn impression_range(day: Day, cfg: &AttributionConfig) -> Range<Ts> {
+    let sod_first = day.plus(-cfg.sod_lookback_days).start();
+    let sop_first = day.start().minus(cfg.sop_window_ms);
+    sod_first.min(sop_first)..day.plus(1).start()
+}
+
+fn shard_of(member: u64) -> usize {
+    // Fibonacci hashing spreads sequential ids over the shards.
+    (member.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % SHARDS
+}
+
+fn position(file: usize, row: u64) -> u64 {
+    ((file as u64) << ROW_BITS) | row
+}
+
+/// Computes `plan.day`; when `staged` is given, the enriched plays are written into it.
+pub fn compute_day(
+    plan: &DayPlan,
+    catalog: &Catalog,
+    opts: &ComputeOptions,
+    staged: Option<&StagedDir>,
+) -> Result<DayResult, Error> {
+    let day = plan.day;
+    let plays_range = day.start()..day.plus(1).start();
+    let imp_range = impression_range(day, &opts.attribution);
+    let plays_bytes = total_bytes(&plan.plays_files);
+    let imp_bytes = total_bytes(&plan.impression_files);
+    let bar = progress_bar(opts.progress, day, 2 * plays_bytes + imp_bytes);
+    let threads = opts.threads.max(1);
+
+    // Pass 1: pairs with a play, and the first copy of every play event_id.
+    bar.set_message(format!("{day}: plays (1/3)"));
+    let firsts = for_each_file(
+        &plan.plays_files,
+        threads,
+        &bar,
+        day,
+        Firsts::default,
+        |st, i, path| {
+            for batch in PlayReader::open(path)? {
+                let batch = batch?;
+                let base = batch.first_row();
+                let Firsts {
+                    pairs,
+                    first,
+                    stats,
+                } = st;
+                batch.for_each(Some(&plays_range), stats, |row, p| {
+                    pairs.insert((p.member_id.0, p.video_id.0));
+                    let pos = position(i, base + row as u64);
+                    first
+                        .entry(EventKey::hash128(&p.event_id))
+                        .and_modify(|v| *v = (*v).min(pos))
+                        .or_insert(pos);
+                });
+            }
+            Ok(())
+        },
+    )?;
+    let Firsts {
+        pairs,
+        first,
+        stats: pass1_stats,
+    } = merge_firsts(firsts);
+    tracing::debug!(%day, pairs = pairs.len(), plays = first.len(), valid = pass1_stats.accepted, "plays indexed");
+
+    // Pass 2: impressions of those pairs, into their member shard's Bulk.
+    let shards: Vec<Mutex<Bulk>> = (0..SHARDS)
+        .map(|_| Mutex::new(Bulk::new(opts.attribution)))
+        .collect();
+    bar.set_message(format!("{day}: impressions (2/3)"));
+    let imp_files: &[PathBuf] = if pairs.is_empty() {
+        bar.inc(imp_bytes);
+        &[]
+    } else {
+        &plan.impression_files
+    };
+    let day_range = day.start()..day.plus(1).start();
+    let imp_states = for_each_file(
+        imp_files,
+        threads,
+        &bar,
+        day,
+        ImpState::default,
+        |st, _, path| {
+            for batch in ImpressionReader::open(path)? {
+                let batch = batch?;
+                let mut per_shard: Vec<Vec<Impression<'_>>> = vec![Vec::new(); SHARDS];
+                batch.for_each(Some(&imp_range), &mut st.stats, |_, imp| {
+                    if day_range.contains(&imp.ts) {
+                        st.of_day += 1;
+                    }
+                    if pairs.contains(&(imp.member_id.0, imp.video_id.0)) {
+                        per_shard[shard_of(imp.member_id.0)].push(imp);
+                    }
+                });
+                for (s, imps) in per_shard.iter().enumerate() {
+                    if imps.is_empty() {
+                        continue;
+                    }
+                    let mut bulk = shards[s].lock().map_err(|_| Error::Worker { day })?;
+                    for imp in imps {
+                        bulk.add_impression(imp);
+                    }
+                    st.used += imps.len() as u64;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let mut impressions_read = ReadStats::default();
+    let (mut impressions_of_day, mut impressions_used) = (0, 0);
+    for st in &imp_states {
+        impressions_read.merge(&st.stats);
+        impressions_of_day += st.of_day;
+        impressions_used += st.used;
+    }
+
+    // Pass 3: attribute, enrich, count and write every first copy.
+    bar.set_message(format!("{day}: attribution (3/3)"));
+    let done = for_each_file(
+        &plan.plays_files,
+        threads,
+        &bar,
+        day,
+        PlayState::default,
+        |st, i, path| {
+            let mut out = staged.map(|s| PartWriter::new(s.part_path(i)));
+            for batch in PlayReader::open(path)? {
+                let batch = batch?;
+                let base = batch.first_row();
+                let mut per_shard: Vec<Vec<Play<'_>>> = vec![Vec::new(); SHARDS];
+                batch.for_each(Some(&plays_range), &mut st.stats, |row, p| {
+                    let pos = position(i, base + row as u64);
+                    if first.get(&EventKey::hash128(&p.event_id)) == Some(&pos) {
+                        per_shard[shard_of(p.member_id.0)].push(p);
+                    } else {
+                        st.duplicates += 1;
+                    }
+                });
+                for (s, plays) in per_shard.iter().enumerate() {
+                    if plays.is_empty() {
+                        continue;
+                    }
+                    let mut bulk = shards[s].lock().map_err(|_| Error::Worker { day })?;
+                    for p in plays {
+                        let Some((rec, att)) = bulk.attribute(p) else {
+                            st.duplicates += 1;
+                            continue;
+                        };
+                        let e = enrich(catalog.get(rec.video_id), rec.ts.day());
+                        let names = bulk.names();
+                        let facts = PlayFacts::of(names, &rec, &att, e.genre, e.is_new_launch);
+                        st.counts.add(&facts, 1);
+                        if let Some(w) = out.as_mut() {
+                            w.push(names, &rec, &att, &e)?;
+                        }
+                    }
+                }
+            }
+            if let Some(w) = out {
+                st.enriched_rows += w.close(false)?;
+            }
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+
+    let mut counts = Counts::default();
+    let mut plays_read = ReadStats::default();
+    let (mut duplicate_plays, mut enriched_rows) = (0, 0);
+    for st in &done {
+        counts.merge(&st.counts);
+        plays_read.merge(&st.stats);
+        duplicate_plays += st.duplicates;
+        enriched_rows += st.enriched_rows;
+    }
+    let plays_counted = u64::try_from(counts.total()).unwrap_or(0);
+    if let Some(s) = staged {
+        if enriched_rows == 0 {
+            // An empty day still gets one (empty) file, so readers find the schema.
+            PartWriter::new(s.part_path(0)).close(true)?;
+        }
+    }
+    Ok(DayResult {
+        day,
+        counts,
+        plays_counted,
+        duplicate_plays,
+        impressions_of_day,
+        pairs: pairs.len(),
+        impressions_used,
+        plays_read,
+        impressions_read,
+        enriched_rows,
+    })
+}
+
+#[derive(Default)]
+struct Firsts {
+    pairs: FxHashSet<(u64, u64)>,
+    first: FxHashMap<u128, u64>,
+    stats: ReadStats,
+}
+
+fn merge_firsts(parts: Vec<Firsts>) -> Firsts {
+    let mut parts = parts;
+    // Merge into the largest part.
+    parts.sort_by_key(|p| std::cmp::Reverse(p.first.len()));
+    let mut it = parts.into_iter();
+    let mut acc = it.next().unwrap_or_default();
+    for p in it {
+        acc.pairs.extend(p.pairs);
+        for (h, pos) in p.first {
+            acc.first
+                .entry(h)
+                .and_modify(|v| *v = (*v).min(pos))
+                .or_insert(pos);
+        }
+        acc.stats.merge(&p.stats);
+    }
+    acc
+}
+
+#[derive(Default)]
+struct ImpState {
+    stats: ReadStats,
+    of_day: u64,
+    used: u64,
+}
+
+#[derive(Default)]
+struct PlayState {
+    counts: Counts,
+    stats: ReadStats,
+    duplicates: u64,
+    enriched_rows: u64,
+}
+
+/// Runs `work(state, file_index, path)` for every file on `threads` scoped threads (each with its
+/// own state from `init`), files handed out one at a time. The first error stops the others.
+fn for_each_file<T, I, W>(
+    files: &[PathBuf],
+    threads: usize,
+    bar: &ProgressBar,
+    day: Day,
+    init: I,
+    work: W,
+) -> Result<Vec<T>, Error>
+where
+    T: Send,
+    I: Fn() -> T + Sync,
+    W: Fn(&mut T, usize, &Path) -> Result<(), Error> + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = threads.min(files.len()).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut state = init();
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(i) else { break };
+                        if let Err(e) = work(&mut state, i, path) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                        bar.inc(file_bytes(path));
+                    }
+                    Ok(state)
+                })
+            })
+            .collect();
+        let mut states = Vec::with_capacity(handles.len());
+        let mut first_err = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(s)) => states.push(s),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(Error::Worker { day });
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(states),
+        }
+    })
+}
+
+fn file_bytes(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn total_bytes(files: &[PathBuf]) -> u64 {
+    files.iter().map(|p| file_bytes(p)).sum()
+}
+
+fn progress_bar(enabled: bool, day: Day, total: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:<32} [{bar:30}] {binary_bytes}/{binary_total_bytes} {elapsed_precise} (eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("{day}"));
+    bar
+}
+
+/// The plays and impressions files a day needs, from the archive layout.
+pub fn plan_day(
+    layout: &playsource_archive::ArchiveLayout,
+    impressions_topic: &str,
+    plays_topic: &str,
+    day: Day,
+    cfg: &AttributionConfig,
+) -> Result<DayPlan, Error> {
+    let range = impression_range(day, cfg);
+    let first_day = range.start.day();
+    Ok(DayPlan {
+        day,
+        plays_files: read::list_files(layout, plays_topic, day..=day)?,
+        impression_files: read::list_files(layout, impressions_topic, first_day..=day)?,
+    })
+}

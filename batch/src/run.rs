@@ -1,0 +1,224 @@
+//! A batch run of one day, end to end: list the archive, compute on every core while staging the
+//! enriched plays, publish the views in one transaction, then swap the enriched plays in.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use playsource_archive::read::ReadStats;
+use playsource_archive::ArchiveLayout;
+use playsource_domain::{AttributionConfig, Catalog, Day};
+use sqlx::PgPool;
+
+use crate::compute::{compute_day, plan_day, ComputeOptions, DayResult};
+use crate::enriched::StagedDir;
+use crate::error::Error;
+use crate::metrics as m;
+use crate::publish::{publish_day, DayRows, Published};
+
+/// Everything a batch run needs besides the database.
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    /// The archive root (`--archive`).
+    pub archive: PathBuf,
+    /// The impressions topic, which names its archive folder.
+    pub impressions_topic: String,
+    /// The plays topic, which names its archive folder and its `rt_too_late` rows.
+    pub plays_topic: String,
+    pub attribution: AttributionConfig,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Publish a day without plays instead of failing.
+    pub allow_empty: bool,
+    /// Draw a progress bar on stderr when it is a terminal.
+    pub progress: bool,
+}
+
+impl BatchOptions {
+    /// Options with the default rules, every core and no progress bar.
+    pub fn new(archive: impl Into<PathBuf>) -> BatchOptions {
+        BatchOptions {
+            archive: archive.into(),
+            impressions_topic: "impressions".into(),
+            plays_topic: "plays".into(),
+            attribution: AttributionConfig::default(),
+            threads: default_threads(),
+            allow_empty: false,
+            progress: false,
+        }
+    }
+}
+
+/// The number of cores available to this process.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What a published day looks like.
+#[derive(Clone, Debug)]
+pub struct DaySummary {
+    pub day: Day,
+    pub generation: i64,
+    /// Counted plays.
+    pub plays: u64,
+    /// Valid impressions of the day (rows, repeats included).
+    pub impressions: u64,
+    /// Plays the stream found too late on this day.
+    pub too_late_plays: i64,
+    /// Repeats of a play event_id left out.
+    pub duplicate_plays: u64,
+    pub plays_read: ReadStats,
+    pub impressions_read: ReadStats,
+    pub hourly_rows: usize,
+    pub video_rows: usize,
+    /// Where the day's enriched plays now are.
+    pub enriched_dir: PathBuf,
+    pub elapsed: Duration,
+}
+
+/// Recomputes `day` from the archive and replaces it in the batch view.
+pub async fn run_day(
+    pool: &PgPool,
+    catalog: Arc<Catalog>,
+    opts: &BatchOptions,
+    day: Day,
+) -> Result<DaySummary, Error> {
+    let started = Instant::now();
+    let result = run_day_inner(pool, catalog, opts, day, started).await;
+    match &result {
+        Ok(s) => {
+            metrics::counter!(m::DAYS_PUBLISHED).increment(1);
+            metrics::counter!(m::PLAYS_COUNTED).increment(s.plays);
+            metrics::counter!(m::DUPLICATE_PLAYS).increment(s.duplicate_plays);
+            for (topic, st) in [
+                (&opts.plays_topic, &s.plays_read),
+                (&opts.impressions_topic, &s.impressions_read),
+            ] {
+                metrics::counter!(m::ROWS_READ, "topic" => topic.clone()).increment(st.rows);
+                metrics::counter!(m::INVALID_ROWS, "topic" => topic.clone()).increment(st.invalid);
+            }
+            metrics::histogram!(m::DAY_SECONDS).record(s.elapsed.as_secs_f64());
+        }
+        Err(_) => metrics::counter!(m::DAYS_FAILED).increment(1),
+    }
+    result
+}
+
+async fn run_day_inner(
+    pool: &PgPool,
+    catalog: Arc<Catalog>,
+    opts: &BatchOptions,
+    day: Day,
+    started: Instant,
+) -> Result<DaySummary, Error> {
+    let today = playsource_domain::Ts(chrono::Utc::now().timestamp_millis()).day();
+    if day >= today {
+        tracing::warn!(%day, "the day is not over yet (UTC): the batch view will miss what is still to come; re-run it tomorrow");
+    }
+    let layout = ArchiveLayout::new(&opts.archive);
+    let compute_opts = ComputeOptions {
+        attribution: opts.attribution,
+        threads: opts.threads,
+        progress: opts.progress,
+    };
+    let (imp_topic, plays_topic, allow_empty) = (
+        opts.impressions_topic.clone(),
+        opts.plays_topic.clone(),
+        opts.allow_empty,
+    );
+    let cfg = opts.attribution;
+    let (result, staged) = tokio::task::spawn_blocking(move || -> Result<(DayResult, StagedDir), Error> {
+        let plan = plan_day(&layout, &imp_topic, &plays_topic, day, &cfg)?;
+        let plays_dir = layout.day_dir(&plays_topic, day);
+        if plan.plays_files.is_empty() && !allow_empty {
+            return Err(Error::MissingDay {
+                day,
+                looked_in: plays_dir,
+            });
+        }
+        if plan.impression_files.is_empty() {
+            tracing::warn!(%day, folder = %layout.topic_dir(&imp_topic).display(), "no impressions archived for the lookback days: every play will be unattributed");
+        }
+        let staged = StagedDir::create(&layout, day)?;
+        let result = compute_day(&plan, &catalog, &compute_opts, Some(&staged))?;
+        if result.plays_counted == 0 && !allow_empty && !plan.plays_files.is_empty() {
+            return Err(Error::EmptyDay {
+                day,
+                looked_in: plays_dir,
+                files: plan.plays_files.len(),
+                invalid: result.plays_read.invalid,
+                out_of_range: result.plays_read.out_of_range,
+            });
+        }
+        Ok((result, staged))
+    })
+    .await
+    .map_err(|_| Error::Worker { day })??;
+
+    report_skipped(day, "plays", &result.plays_read);
+    report_skipped(day, "impressions", &result.impressions_read);
+    let hourly = result.counts.hourly_rows();
+    let video = result.counts.video_rows();
+    let rows = DayRows {
+        day,
+        hourly: &hourly,
+        video_daily: &video,
+        plays: i64::try_from(result.plays_counted).unwrap_or(i64::MAX),
+        impressions: i64::try_from(result.impressions_of_day).unwrap_or(i64::MAX),
+    };
+    let Published {
+        generation,
+        too_late_plays,
+    } = publish_day(pool, &rows, &opts.plays_topic).await?;
+    let enriched_dir = tokio::task::spawn_blocking(move || staged.commit())
+        .await
+        .map_err(|_| Error::Worker { day })??;
+    let summary = DaySummary {
+        day,
+        generation,
+        plays: result.plays_counted,
+        impressions: result.impressions_of_day,
+        too_late_plays,
+        duplicate_plays: result.duplicate_plays,
+        plays_read: result.plays_read,
+        impressions_read: result.impressions_read,
+        hourly_rows: hourly.len(),
+        video_rows: video.len(),
+        enriched_dir,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        %day,
+        generation,
+        plays = summary.plays,
+        impressions = summary.impressions,
+        duplicate_plays = summary.duplicate_plays,
+        too_late_plays,
+        pairs = result.pairs,
+        impressions_used = result.impressions_used,
+        secs = summary.elapsed.as_secs_f64(),
+        "batch view published"
+    );
+    Ok(summary)
+}
+
+fn report_skipped(day: Day, topic: &str, st: &ReadStats) {
+    if st.invalid > 0 {
+        tracing::warn!(
+            %day,
+            topic,
+            skipped = st.invalid,
+            by_field = ?st.invalid_by_field,
+            first = st.first_invalid.as_deref().unwrap_or(""),
+            "archive rows that break a rule of contract §1 were skipped"
+        );
+    }
+}
+
+/// The catalog as Postgres holds it (read once per run: the batch layer has no hot path to
+/// protect, and one snapshot keeps a run consistent).
+pub async fn load_catalog(pool: &PgPool) -> Result<Catalog, Error> {
+    Ok(Catalog::new(
+        playsource_store::catalog::fetch_all(pool).await?,
+    ))
+}

@@ -1,0 +1,272 @@
+//! Shared by the batch tests: a small seeded workload generator, archive writing, catalog
+//! loading and reading the batch view back.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use playsource_archive::{ArchiveLayout, ImpressionsWriter, PlaysWriter};
+use playsource_domain::aggregate::{HourlyRow, VideoDayRow};
+use playsource_domain::{Catalog, Day, Impression, Kind, MemberId, Play, Ts, VideoId, VideoMeta};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sqlx::PgPool;
+
+pub const ROWS: [&str; 8] = [
+    "continue_watching",
+    "trending_now",
+    "top_picks",
+    "my_list",
+    "because_you_watched",
+    "new_releases",
+    "billboard",
+    "brand_new_row_2027",
+];
+pub const COUNTRIES: [&str; 5] = ["US", "GB", "BR", "DE", "IN"];
+pub const DEVICES: [&str; 4] = ["tv", "mobile", "web", "tablet"];
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The Python with pyarrow the tests use.
+pub fn python() -> PathBuf {
+    std::env::var_os("PLAYSOURCE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".services/venv/bin/python"))
+}
+
+pub fn day(s: &str) -> Day {
+    Day::parse(s).unwrap()
+}
+
+pub fn ts(s: &str) -> Ts {
+    Ts::parse_rfc3339(s).unwrap()
+}
+
+/// A generated workload.
+pub struct Workload {
+    pub impressions: Vec<Impression<'static>>,
+    pub plays: Vec<Play<'static>>,
+    pub catalog: Vec<VideoMeta>,
+}
+
+fn event_id(rng: &mut ChaCha8Rng, prefix: &str, n: usize) -> String {
+    // Half canonical UUIDs (compact keys), half free text.
+    if rng.gen_bool(0.5) {
+        let b: [u8; 16] = rng.gen();
+        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    } else {
+        format!("{prefix}-{n}")
+    }
+}
+
+/// Sessions of members over `first..=last`: impressions at a session start, sometimes shared
+/// timestamps, then plays of shown titles (some beyond the SoP window) and of unseen ones, with
+/// redelivered copies of both.
+pub fn workload(seed: u64, first: Day, last: Day, members: u64, sessions: usize) -> Workload {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let videos: u64 = 40;
+    let catalog = (1..=videos - 8)
+        .map(|v| VideoMeta {
+            video_id: VideoId(v),
+            title: format!("Title {v}"),
+            genre: ["drama", "comedy", "documentary", "kids"][(v % 4) as usize].into(),
+            kind: [Kind::Movie, Kind::Episode, Kind::Show][(v % 3) as usize],
+            launch_date: last.plus(-(rng.gen_range(0..60))),
+        })
+        .collect();
+    let span = (last.plus(1).start().0 - first.start().0) as u64;
+    let mut impressions = Vec::new();
+    let mut plays = Vec::new();
+    for s in 0..sessions {
+        let member = rng.gen_range(1..=members);
+        let country = *COUNTRIES.choose(&mut rng).unwrap();
+        let device = *DEVICES.choose(&mut rng).unwrap();
+        let t0 = first.start().0 + (rng.gen_range(0..span) as i64);
+        let shown: Vec<u64> = (0..rng.gen_range(1..6))
+            .map(|_| rng.gen_range(1..=videos))
+            .collect();
+        let mut t = t0;
+        for (k, &video) in shown.iter().enumerate() {
+            if !rng.gen_bool(0.2) {
+                t += rng.gen_range(0..120_000);
+            }
+            let imp = Impression {
+                event_id: event_id(&mut rng, "imp", s * 10 + k).into(),
+                ts: Ts(t),
+                member_id: MemberId(member),
+                video_id: VideoId(video),
+                page: Cow::Borrowed(if rng.gen_bool(0.9) { "home" } else { "kids" }),
+                row_type: Cow::Borrowed(ROWS.choose(&mut rng).unwrap()),
+                row_index: rng.gen_range(0..40),
+                rank: rng.gen_range(0..75),
+                country: Cow::Borrowed(country),
+                device: Cow::Borrowed(device),
+            };
+            if rng.gen_bool(0.03) {
+                impressions.push(imp.clone());
+            }
+            impressions.push(imp);
+        }
+        for p in 0..rng.gen_range(0..3) {
+            let video = if rng.gen_bool(0.85) {
+                *shown.choose(&mut rng).unwrap()
+            } else {
+                rng.gen_range(1..=videos)
+            };
+            let play = Play {
+                event_id: event_id(&mut rng, "play", s * 10 + p).into(),
+                ts: Ts(t + rng.gen_range(0..45 * 60_000)),
+                member_id: MemberId(member),
+                video_id: VideoId(video),
+                country: Cow::Borrowed(country),
+                device: Cow::Borrowed(device),
+                session_id: rng.gen_bool(0.7).then(|| format!("s-{s}").into()),
+            };
+            if rng.gen_bool(0.03) {
+                plays.push(play.clone());
+            }
+            plays.push(play);
+        }
+    }
+    impressions.shuffle(&mut rng);
+    plays.shuffle(&mut rng);
+    Workload {
+        impressions,
+        plays,
+        catalog,
+    }
+}
+
+/// Writes events into the archive with the archive crate's writer, in `files` files per hour.
+pub fn write_archive(
+    root: &Path,
+    impressions: &[Impression<'_>],
+    plays: &[Play<'_>],
+    files: usize,
+) {
+    let layout = ArchiveLayout::new(root);
+    let mut iw = ImpressionsWriter::new(layout.clone(), "impressions").unwrap();
+    for (n, chunk) in impressions
+        .chunks(impressions.len().div_ceil(files).max(1))
+        .enumerate()
+    {
+        for i in chunk {
+            iw.push(i, None);
+        }
+        iw.flush(&format!("part-{n}")).unwrap();
+    }
+    let mut pw = PlaysWriter::new(layout, "plays").unwrap();
+    for (n, chunk) in plays.chunks(plays.len().div_ceil(files).max(1)).enumerate() {
+        for p in chunk {
+            pw.push(p, None);
+        }
+        pw.flush(&format!("part-{n}")).unwrap();
+    }
+}
+
+/// Loads the catalog into Postgres.
+pub async fn insert_catalog(pool: &PgPool, catalog: &[VideoMeta]) {
+    for v in catalog {
+        sqlx::query("INSERT INTO catalog (video_id, title, genre, kind, launch_date) VALUES ($1::text::numeric, $2, $3, $4, $5)")
+            .bind(v.video_id.0.to_string())
+            .bind(&v.title)
+            .bind(&v.genre)
+            .bind(v.kind.as_str())
+            .bind(v.launch_date.to_date())
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+pub fn catalog_of(entries: &[VideoMeta]) -> Catalog {
+    Catalog::new(entries.iter().cloned())
+}
+
+/// The batch view's hourly rows of `d`, sorted like `Counts::hourly_rows`.
+pub async fn batch_hourly(pool: &PgPool, table: &str, d: Day) -> Vec<HourlyRow> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        hour: DateTime<Utc>,
+        country: String,
+        device: String,
+        sop_row: String,
+        sod_row: String,
+        genre: String,
+        new_launch: bool,
+        plays: i64,
+    }
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT hour, country, device, sop_row, sod_row, genre, new_launch, plays FROM {table} \
+         WHERE hour >= $1 AND hour < $2"
+    ))
+    .bind(d.start().to_datetime().unwrap())
+    .bind(d.plus(1).start().to_datetime().unwrap())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out: Vec<HourlyRow> = rows
+        .into_iter()
+        .map(|r| HourlyRow {
+            hour: Ts(r.hour.timestamp_millis()),
+            country: r.country,
+            device: r.device,
+            sop_row: r.sop_row,
+            sod_row: r.sod_row,
+            genre: r.genre,
+            new_launch: r.new_launch,
+            plays: r.plays,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The batch view's per-video rows of `d`, sorted.
+pub async fn batch_video_daily(pool: &PgPool, d: Day) -> Vec<VideoDayRow> {
+    let rows: Vec<(NaiveDate, String, String, i64)> = sqlx::query_as(
+        "SELECT day, video_id::text, sod_row, plays FROM batch_video_daily WHERE day = $1",
+    )
+    .bind(d.to_date())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out: Vec<VideoDayRow> = rows
+        .into_iter()
+        .map(|(day, v, sod_row, plays)| VideoDayRow {
+            day: Day::from_date(day),
+            video_id: VideoId(v.parse().unwrap()),
+            sod_row,
+            plays,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// (generation, plays, impressions, too_late_plays) of `d` in `batch_days`.
+pub async fn batch_day(pool: &PgPool, d: Day) -> Option<(i64, i64, i64, i64)> {
+    sqlx::query_as(
+        "SELECT generation, plays, impressions, too_late_plays FROM batch_days WHERE day = $1",
+    )
+    .bind(d.to_date())
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}

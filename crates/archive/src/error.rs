@@ -1,0 +1,42 @@
+//! Errors of the archive crate.
+
+use std::path::PathBuf;
+
+use arrow::error::ArrowError;
+use parquet::errors::ParquetError;
+
+/// What went wrong in the archive, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file-system operation failed.
+    #[error("cannot {action} {path}: {source}; check that the archive directory exists, is writable and has free space")]
+    Io {
+        /// What was being done, e.g. `create the directory`.
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Encoding or decoding Parquet failed.
+    #[error("Parquet file {path} could not be {action}: {source}")]
+    Parquet {
+        /// `written` or `read`.
+        action: &'static str,
+        path: PathBuf,
+        source: ParquetError,
+    },
+    /// An Arrow operation failed (e.g. a column of an unexpected type).
+    #[error("Arrow data of {path} is not usable: {source}")]
+    Arrow { path: PathBuf, source: ArrowError },
+    /// A file's columns do not fit the schema of its topic.
+    #[error("Parquet file {path} does not fit the archive schema: {message}; files in the archive need the columns of contract §1")]
+    Schema { path: PathBuf, message: String },
+    /// `write_parquet_atomic` was given no record batch, so there is no schema to write.
+    #[error("nothing to write to {path}: at least one record batch (possibly empty) is needed to know the schema")]
+    NoBatches { path: PathBuf },
+    /// A file stem that readers would skip or that would leave its partition directory.
+    #[error("file stem {stem:?} cannot name an archive file: use 1 to 200 characters of [A-Za-z0-9_.=-], not starting with `.` or `_` (readers skip such files)")]
+    FileStem { stem: String },
+    /// A topic directory name that is not a Kafka topic name.
+    #[error("topic directory {name:?} is not a usable topic name: use 1 to 249 characters of [A-Za-z0-9._-], not `.` or `..`")]
+    TopicDir { name: String },
+}

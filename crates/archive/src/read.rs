@@ -1,0 +1,535 @@
+//! Reading the archive back (the batch layer's input), including files written by other tools.
+//!
+//! [`list_files`] finds the `*.parquet` files of a topic's day partitions (skipping hidden and
+//! `_`-prefixed files and folders such as `_staging`, as Spark and pyarrow do).
+//! [`ImpressionReader`] and [`PlayReader`] stream a file's record batches (row group by row group,
+//! never the whole file at once) and turn rows into domain events that borrow their strings from
+//! the Arrow arrays. They accept what other writers produce: ids as signed or unsigned integers
+//! (or scale-0 decimals), `ts` as a timestamp of any unit with or without a time zone (naive
+//! means UTC) or an RFC 3339 string, strings as Utf8, LargeUtf8, Utf8View, binary or dictionary
+//! columns; extra columns are ignored and `session_id` may be missing. A row that breaks a rule
+//! of contract §1 is skipped and counted in [`ReadStats`], never a panic; a file that is not
+//! Parquet, or lacks a required column, is an [`Error`] naming the file and the column.
+
+mod columns;
+mod fields;
+mod list;
+#[cfg(test)]
+mod tests;
+
+pub use self::list::list_files;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Schema};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use playsource_domain::{Day, Impression, MemberId, Play, Rejection, Ts, VideoId};
+
+use self::columns::{IntCol, StrCol, StrValue, TsCol};
+use self::fields::{id_field, not_utf8, str_field, ts_field, u16_field};
+use crate::error::Error;
+use crate::schema;
+
+/// Rows per record batch handed out by the readers.
+pub const READ_BATCH_ROWS: usize = 8192;
+
+/// What reading some rows gave: how many were used, out of the requested time range, or skipped
+/// for breaking a rule (by field), with the first such row described.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Rows looked at.
+    pub rows: u64,
+    /// Valid rows inside the time range, handed to the caller.
+    pub accepted: u64,
+    /// Rows whose `ts` is outside the time range (not validated further).
+    pub out_of_range: u64,
+    /// Rows skipped for breaking a rule of contract §1.
+    pub invalid: u64,
+    /// Skipped rows by the field they got wrong.
+    pub invalid_by_field: BTreeMap<&'static str, u64>,
+    /// The first skipped row: `<file> row <n>: <why>`.
+    pub first_invalid: Option<String>,
+}
+
+impl ReadStats {
+    /// Adds `other` to these counts (keeping the first example already held).
+    pub fn merge(&mut self, other: &ReadStats) {
+        self.rows += other.rows;
+        self.accepted += other.accepted;
+        self.out_of_range += other.out_of_range;
+        self.invalid += other.invalid;
+        for (field, n) in &other.invalid_by_field {
+            *self.invalid_by_field.entry(field).or_default() += n;
+        }
+        if self.first_invalid.is_none() {
+            self.first_invalid.clone_from(&other.first_invalid);
+        }
+    }
+
+    fn reject(&mut self, path: &Path, row: u64, r: Rejection) {
+        self.invalid += 1;
+        *self.invalid_by_field.entry(r.field).or_default() += 1;
+        if self.first_invalid.is_none() {
+            self.first_invalid = Some(format!("{} row {row}: {r}", path.display()));
+        }
+    }
+}
+
+/// What a column must be able to hold.
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    Time,
+}
+
+impl Kind {
+    fn accepts(self, t: &DataType) -> bool {
+        match self {
+            Kind::Str => columns::is_string_type(t),
+            Kind::Int => columns::is_integer_type(t),
+            Kind::Time => columns::is_timestamp_type(t),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Str => "a string (Utf8, LargeUtf8, Utf8View, binary or a dictionary of these)",
+            Kind::Int => "an integer (signed or unsigned, any width) or a decimal with scale 0",
+            Kind::Time => {
+                "a timestamp (s, ms, µs or ns, with or without time zone) or an RFC 3339 string"
+            }
+        }
+    }
+}
+
+const IMPRESSION_COLUMNS: [(&str, Kind); 10] = [
+    (schema::EVENT_ID, Kind::Str),
+    (schema::TS, Kind::Time),
+    (schema::MEMBER_ID, Kind::Int),
+    (schema::VIDEO_ID, Kind::Int),
+    (schema::PAGE, Kind::Str),
+    (schema::ROW_TYPE, Kind::Str),
+    (schema::ROW_INDEX, Kind::Int),
+    (schema::RANK, Kind::Int),
+    (schema::COUNTRY, Kind::Str),
+    (schema::DEVICE, Kind::Str),
+];
+
+const PLAY_COLUMNS: [(&str, Kind); 7] = [
+    (schema::EVENT_ID, Kind::Str),
+    (schema::TS, Kind::Time),
+    (schema::MEMBER_ID, Kind::Int),
+    (schema::VIDEO_ID, Kind::Int),
+    (schema::COUNTRY, Kind::Str),
+    (schema::DEVICE, Kind::Str),
+    (schema::SESSION_ID, Kind::Str),
+];
+
+/// The columns a reader projects: for each wanted field, the file's column name (exact match
+/// first, then case-insensitive), `None` for a missing optional column.
+struct OpenFile {
+    path: PathBuf,
+    reader: ParquetRecordBatchReader,
+    names: Vec<Option<String>>,
+    next_row: u64,
+    total_rows: u64,
+}
+
+fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenFile, Error> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        action: "open",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let not_parquet = |source| Error::Parquet {
+        action: "read (is it a Parquet file?)",
+        path: path.to_path_buf(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(not_parquet)?;
+    let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let arrow_schema: &Schema = builder.schema();
+    let mut names = Vec::with_capacity(wanted.len());
+    let mut roots = Vec::with_capacity(wanted.len());
+    for &(field, kind) in wanted {
+        let found = arrow_schema.index_of(field).ok().or_else(|| {
+            let mut it = arrow_schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.name().eq_ignore_ascii_case(field));
+            match (it.next(), it.next()) {
+                (Some((i, _)), None) => Some(i),
+                _ => None,
+            }
+        });
+        let Some(i) = found else {
+            if optional.contains(&field) {
+                names.push(None);
+                continue;
+            }
+            return Err(Error::Schema {
+                path: path.to_path_buf(),
+                message: format!("required column `{field}` is missing"),
+            });
+        };
+        let f = &arrow_schema.fields()[i];
+        if !kind.accepts(f.data_type()) {
+            return Err(Error::Schema {
+                path: path.to_path_buf(),
+                message: format!(
+                    "column `{}` has type {}, expected {}",
+                    f.name(),
+                    f.data_type(),
+                    kind.expected()
+                ),
+            });
+        }
+        names.push(Some(f.name().clone()));
+        roots.push(i);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()
+        .map_err(not_parquet)?;
+    Ok(OpenFile {
+        path: path.to_path_buf(),
+        reader,
+        names,
+        next_row: 0,
+        total_rows,
+    })
+}
+
+impl OpenFile {
+    fn total_rows(&self) -> u64 {
+        self.total_rows
+    }
+
+    /// The next record batch and the file row number of its first row.
+    fn next(&mut self) -> Option<Result<(RecordBatch, u64), Error>> {
+        let batch = match self.reader.next()? {
+            Ok(b) => b,
+            Err(source) => {
+                return Some(Err(Error::Arrow {
+                    path: self.path.clone(),
+                    source,
+                }))
+            }
+        };
+        let first = self.next_row;
+        self.next_row += batch.num_rows() as u64;
+        Some(Ok((batch, first)))
+    }
+
+    fn column(&self, batch: &RecordBatch, i: usize) -> Option<arrow::array::ArrayRef> {
+        let name = self.names.get(i)?.as_deref()?;
+        batch.column_by_name(name).cloned()
+    }
+
+    fn bad_column(&self, i: usize) -> Error {
+        let name = self.names.get(i).cloned().flatten().unwrap_or_default();
+        Error::Schema {
+            path: self.path.clone(),
+            message: format!("column `{name}` holds values that cannot be read as its field"),
+        }
+    }
+
+    fn str_col(&self, b: &RecordBatch, i: usize) -> Result<StrCol, Error> {
+        self.column(b, i)
+            .and_then(|a| StrCol::new(&a))
+            .ok_or_else(|| self.bad_column(i))
+    }
+
+    fn int_col(&self, b: &RecordBatch, i: usize) -> Result<IntCol, Error> {
+        self.column(b, i)
+            .and_then(|a| IntCol::new(&a))
+            .ok_or_else(|| self.bad_column(i))
+    }
+
+    fn ts_col(&self, b: &RecordBatch, i: usize) -> Result<TsCol, Error> {
+        self.column(b, i)
+            .and_then(|a| TsCol::new(&a))
+            .ok_or_else(|| self.bad_column(i))
+    }
+}
+
+/// Streams the impressions of one archive file.
+pub struct ImpressionReader {
+    file: OpenFile,
+}
+
+/// One record batch of impressions.
+pub struct ImpressionBatch {
+    path: PathBuf,
+    first_row: u64,
+    len: usize,
+    event_id: StrCol,
+    ts: TsCol,
+    member_id: IntCol,
+    video_id: IntCol,
+    page: StrCol,
+    row_type: StrCol,
+    row_index: IntCol,
+    rank: IntCol,
+    country: StrCol,
+    device: StrCol,
+}
+
+impl ImpressionReader {
+    /// Opens a file; fails if it is not Parquet or lacks a column of contract §1.
+    pub fn open(path: &Path) -> Result<ImpressionReader, Error> {
+        Ok(ImpressionReader {
+            file: open(path, &IMPRESSION_COLUMNS, &[])?,
+        })
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// The file's total number of rows (from its footer).
+    pub fn total_rows(&self) -> u64 {
+        self.file.total_rows()
+    }
+}
+
+impl Iterator for ImpressionReader {
+    type Item = Result<ImpressionBatch, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (b, first_row) = match self.file.next()? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        let f = &self.file;
+        let batch = (|| {
+            Ok(ImpressionBatch {
+                path: f.path.clone(),
+                first_row,
+                len: b.num_rows(),
+                event_id: f.str_col(&b, 0)?,
+                ts: f.ts_col(&b, 1)?,
+                member_id: f.int_col(&b, 2)?,
+                video_id: f.int_col(&b, 3)?,
+                page: f.str_col(&b, 4)?,
+                row_type: f.str_col(&b, 5)?,
+                row_index: f.int_col(&b, 6)?,
+                rank: f.int_col(&b, 7)?,
+                country: f.str_col(&b, 8)?,
+                device: f.str_col(&b, 9)?,
+            })
+        })();
+        Some(batch)
+    }
+}
+
+impl ImpressionBatch {
+    /// Rows in this batch.
+    pub fn num_rows(&self) -> usize {
+        self.len
+    }
+
+    /// The file row number of this batch's first row (0-based).
+    pub fn first_row(&self) -> u64 {
+        self.first_row
+    }
+
+    /// Calls `f(row, impression)` for every valid row whose `ts` is in `range` (all rows when
+    /// `None`), in order; other rows are counted in `stats`. Strings borrow from the batch.
+    pub fn for_each<'a>(
+        &'a self,
+        range: Option<&Range<Ts>>,
+        stats: &mut ReadStats,
+        mut f: impl FnMut(usize, Impression<'a>),
+    ) {
+        for row in 0..self.len {
+            stats.rows += 1;
+            let ts = match ts_field(&self.ts, row) {
+                Ok(ts) => ts,
+                Err(r) => {
+                    stats.reject(&self.path, self.first_row + row as u64, r);
+                    continue;
+                }
+            };
+            if range.is_some_and(|r| !r.contains(&ts)) {
+                stats.out_of_range += 1;
+                continue;
+            }
+            match self.decode(row, ts) {
+                Ok(imp) => {
+                    stats.accepted += 1;
+                    f(row, imp);
+                }
+                Err(r) => stats.reject(&self.path, self.first_row + row as u64, r),
+            }
+        }
+    }
+
+    fn decode(&self, row: usize, ts: Ts) -> Result<Impression<'_>, Rejection> {
+        let imp = Impression {
+            event_id: str_field(schema::EVENT_ID, &self.event_id, row)?,
+            ts,
+            member_id: MemberId(id_field(schema::MEMBER_ID, &self.member_id, row)?),
+            video_id: VideoId(id_field(schema::VIDEO_ID, &self.video_id, row)?),
+            page: str_field(schema::PAGE, &self.page, row)?,
+            row_type: str_field(schema::ROW_TYPE, &self.row_type, row)?,
+            row_index: u16_field(schema::ROW_INDEX, &self.row_index, row)?,
+            rank: u16_field(schema::RANK, &self.rank, row)?,
+            country: str_field(schema::COUNTRY, &self.country, row)?,
+            device: str_field(schema::DEVICE, &self.device, row)?,
+        };
+        imp.validate()?;
+        Ok(imp)
+    }
+}
+
+/// Streams the plays of one archive file.
+pub struct PlayReader {
+    file: OpenFile,
+}
+
+/// One record batch of plays.
+pub struct PlayBatch {
+    path: PathBuf,
+    first_row: u64,
+    len: usize,
+    event_id: StrCol,
+    ts: TsCol,
+    member_id: IntCol,
+    video_id: IntCol,
+    country: StrCol,
+    device: StrCol,
+    session_id: Option<StrCol>,
+}
+
+impl PlayReader {
+    /// Opens a file; fails if it is not Parquet or lacks a column of contract §1 (`session_id`
+    /// is optional).
+    pub fn open(path: &Path) -> Result<PlayReader, Error> {
+        Ok(PlayReader {
+            file: open(path, &PLAY_COLUMNS, &[schema::SESSION_ID])?,
+        })
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// The file's total number of rows (from its footer).
+    pub fn total_rows(&self) -> u64 {
+        self.file.total_rows()
+    }
+}
+
+impl Iterator for PlayReader {
+    type Item = Result<PlayBatch, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (b, first_row) = match self.file.next()? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        let f = &self.file;
+        let batch = (|| {
+            let session_id = match f.column(&b, 6) {
+                Some(a) => Some(StrCol::new(&a).ok_or_else(|| f.bad_column(6))?),
+                None => None,
+            };
+            Ok(PlayBatch {
+                path: f.path.clone(),
+                first_row,
+                len: b.num_rows(),
+                event_id: f.str_col(&b, 0)?,
+                ts: f.ts_col(&b, 1)?,
+                member_id: f.int_col(&b, 2)?,
+                video_id: f.int_col(&b, 3)?,
+                country: f.str_col(&b, 4)?,
+                device: f.str_col(&b, 5)?,
+                session_id,
+            })
+        })();
+        Some(batch)
+    }
+}
+
+impl PlayBatch {
+    /// Rows in this batch.
+    pub fn num_rows(&self) -> usize {
+        self.len
+    }
+
+    /// The file row number of this batch's first row (0-based).
+    pub fn first_row(&self) -> u64 {
+        self.first_row
+    }
+
+    /// Calls `f(row, play)` for every valid row whose `ts` is in `range` (all rows when `None`),
+    /// in order; other rows are counted in `stats`. Strings borrow from the batch.
+    pub fn for_each<'a>(
+        &'a self,
+        range: Option<&Range<Ts>>,
+        stats: &mut ReadStats,
+        mut f: impl FnMut(usize, Play<'a>),
+    ) {
+        for row in 0..self.len {
+            stats.rows += 1;
+            let ts = match ts_field(&self.ts, row) {
+                Ok(ts) => ts,
+                Err(r) => {
+                    stats.reject(&self.path, self.first_row + row as u64, r);
+                    continue;
+                }
+            };
+            if range.is_some_and(|r| !r.contains(&ts)) {
+                stats.out_of_range += 1;
+                continue;
+            }
+            match self.decode(row, ts) {
+                Ok(play) => {
+                    stats.accepted += 1;
+                    f(row, play);
+                }
+                Err(r) => stats.reject(&self.path, self.first_row + row as u64, r),
+            }
+        }
+    }
+
+    fn decode(&self, row: usize, ts: Ts) -> Result<Play<'_>, Rejection> {
+        let session_id = match &self.session_id {
+            None => None,
+            Some(col) => match col.get(row) {
+                StrValue::Null => None,
+                StrValue::Str(s) => Some(Cow::Borrowed(s)),
+                StrValue::NotUtf8 => return Err(not_utf8(schema::SESSION_ID)),
+            },
+        };
+        let play = Play {
+            event_id: str_field(schema::EVENT_ID, &self.event_id, row)?,
+            ts,
+            member_id: MemberId(id_field(schema::MEMBER_ID, &self.member_id, row)?),
+            video_id: VideoId(id_field(schema::VIDEO_ID, &self.video_id, row)?),
+            country: str_field(schema::COUNTRY, &self.country, row)?,
+            device: str_field(schema::DEVICE, &self.device, row)?,
+            session_id,
+        };
+        play.validate()?;
+        Ok(play)
+    }
+}
+
+/// The half-open range of instants of the days in `days`.
+pub fn ts_range(days: RangeInclusive<Day>) -> Range<Ts> {
+    days.start().start()..days.end().plus(1).start()
+}

@@ -1,0 +1,163 @@
+//! `playsource batch`: recomputes whole days from the raw archive into the batch view
+//! (contract §4), writes each day's enriched plays, and optionally prunes realtime rows of days
+//! long batch-complete.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use playsource_batch::{run_day, BatchOptions};
+use playsource_domain::{AttributionConfig, Day, Ts};
+
+use super::common::{ArchiveArgs, DbArgs};
+
+/// Most days one invocation recomputes.
+const MAX_DAYS: i32 = 3660;
+
+/// The two input topics, whose names are the archive's folder names (and the `topic` of the
+/// stream's too-late counts).
+#[derive(Clone, Debug, Args)]
+pub struct TopicArgs {
+    /// Topic of impression events (names its archive folder).
+    #[arg(
+        long,
+        env = "PLAYSOURCE_IMPRESSIONS_TOPIC",
+        default_value = "impressions"
+    )]
+    pub impressions_topic: String,
+    /// Topic of play events (names its archive folder).
+    #[arg(long, env = "PLAYSOURCE_PLAYS_TOPIC", default_value = "plays")]
+    pub plays_topic: String,
+}
+
+/// Flags of `playsource batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+    /// The day to recompute: YYYY-MM-DD, `yesterday` or `today` (UTC).
+    #[arg(long, value_name = "D", conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+    pub date: Option<String>,
+    /// First day of a range to recompute (YYYY-MM-DD, `yesterday` or `today`).
+    #[arg(long, value_name = "D", requires = "to")]
+    pub from: Option<String>,
+    /// Last day of the range, inclusive.
+    #[arg(long, value_name = "D", requires = "from")]
+    pub to: Option<String>,
+    /// Publish a day whose plays are missing from the archive (or all invalid) as a day without
+    /// plays, instead of failing.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Worker threads [default: every core].
+    #[arg(long, env = "PLAYSOURCE_BATCH_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+    /// After publishing, delete the realtime rows (rt_hourly, rt_video_daily, rt_too_late) of
+    /// every day batch-complete for more than DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    pub prune_realtime: Option<u32>,
+    /// Do not draw the progress bar (it is only drawn when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Parses `YYYY-MM-DD`, `yesterday` or `today` (UTC).
+pub fn parse_day(flag: &str, s: &str) -> anyhow::Result<Day> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let today = Ts(now).day();
+    match s.trim() {
+        "today" => Ok(today),
+        "yesterday" => Ok(today.plus(-1)),
+        other => Day::parse(other).map_err(|e| {
+            anyhow::anyhow!(
+                "{flag}: {e}; give a UTC day such as 2026-11-21, `yesterday` or `today`"
+            )
+        }),
+    }
+}
+
+fn days_of(args: &BatchArgs) -> anyhow::Result<Vec<Day>> {
+    let (first, last) = match (&args.date, &args.from, &args.to) {
+        (Some(d), _, _) => {
+            let d = parse_day("--date", d)?;
+            (d, d)
+        }
+        (None, Some(f), Some(t)) => (parse_day("--from", f)?, parse_day("--to", t)?),
+        _ => bail!("give the day to recompute with --date D, or a range with --from D1 --to D2"),
+    };
+    if first > last {
+        bail!("--from {first} is after --to {last}; give the earlier day first");
+    }
+    if last.0 - first.0 >= MAX_DAYS {
+        bail!("--from {first} --to {last} spans more than {MAX_DAYS} days; split the range into several runs");
+    }
+    Ok((first.0..=last.0).map(Day).collect())
+}
+
+/// Runs `playsource batch`.
+pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
+    let days = days_of(&args)?;
+    if args.threads == Some(0) {
+        bail!("--threads 0 leaves no thread to work; give at least 1 (or leave it out to use every core)");
+    }
+    let pool = playsource_store::connect(&args.db.database_url).await?;
+    let catalog = Arc::new(
+        playsource_batch::load_catalog(&pool)
+            .await
+            .context("cannot read the catalog for the batch run")?,
+    );
+    if catalog.is_empty() {
+        tracing::warn!("the catalog is empty: every play gets genre `unknown`; load it with `playsource catalog load FILE.csv`");
+    }
+    let opts = BatchOptions {
+        archive: args.archive.archive.clone(),
+        impressions_topic: args.topics.impressions_topic.clone(),
+        plays_topic: args.topics.plays_topic.clone(),
+        attribution: AttributionConfig::default(),
+        threads: args
+            .threads
+            .unwrap_or_else(playsource_batch::default_threads),
+        allow_empty: args.allow_empty,
+        progress: !args.no_progress,
+    };
+    for (n, &day) in days.iter().enumerate() {
+        let s = run_day(&pool, catalog.clone(), &opts, day)
+            .await
+            .with_context(|| {
+                let done = match n {
+                    0 => String::new(),
+                    1 => format!(" ({} was published)", days[0]),
+                    _ => format!(" ({} to {} were published)", days[0], days[n - 1]),
+                };
+                format!("batch of {day} failed{done}")
+            })?;
+        println!(
+            "{day}: published generation {}: {} plays ({} repeats left out, {} too late for the stream), {} impressions, {} invalid rows skipped, {} hourly rows, enriched plays in {} ({:.1} s)",
+            s.generation,
+            s.plays,
+            s.duplicate_plays,
+            s.too_late_plays,
+            s.impressions,
+            s.plays_read.invalid + s.impressions_read.invalid,
+            s.hourly_rows,
+            s.enriched_dir.display(),
+            s.elapsed.as_secs_f64()
+        );
+    }
+    if let Some(older_than) = args.prune_realtime {
+        let p = playsource_batch::prune_realtime(&pool, older_than)
+            .await
+            .context("pruning the realtime view failed (the batch view is published)")?;
+        println!(
+            "pruned realtime rows of days batch-complete for more than {older_than} days: {} rt_hourly, {} rt_video_daily, {} rt_too_late",
+            p.rt_hourly, p.rt_video_daily, p.rt_too_late
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,95 @@
+//! `playsource serve`: runs the HTTP API and dashboard (contract §7).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use playsource_serving::{AppState, Config, PoolConfig};
+
+use super::common::DbArgs;
+
+/// Flags of `playsource serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on (host:port).
+    #[arg(long, env = "PLAYSOURCE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Most Postgres connections held by the server.
+    #[arg(long, env = "PLAYSOURCE_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Seconds a request may run before it is answered 503 (also the server-side statement timeout).
+    #[arg(long, env = "PLAYSOURCE_REQUEST_TIMEOUT", default_value_t = 10)]
+    pub request_timeout_secs: u64,
+    /// Requests handled at once; more wait for a slot.
+    #[arg(long, env = "PLAYSOURCE_MAX_CONCURRENCY", default_value_t = 256)]
+    pub max_concurrency: usize,
+    /// Result-cache capacity, in buckets (a cached series of n buckets weighs n).
+    #[arg(long, env = "PLAYSOURCE_CACHE_CAPACITY", default_value_t = 1_000_000)]
+    pub cache_capacity: u64,
+}
+
+/// Runs `playsource serve` until Ctrl-C or SIGTERM, then drains the requests in flight.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let timeout = Duration::from_secs(args.request_timeout_secs.max(1));
+    let pool = playsource_serving::connect_lazy(
+        &args.db.database_url,
+        &PoolConfig {
+            max_connections: args.db_pool_size,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: timeout,
+        },
+    )
+    .context("cannot set up the database pool (--database-url / DATABASE_URL)")?;
+    // A startup diagnostic only: the server listens at once and recovers when Postgres is back.
+    let probe_pool = pool.clone();
+    tokio::spawn(async move {
+        if let Err(e) = playsource_serving::probe(&probe_pool).await {
+            tracing::warn!(
+                error = %e,
+                "the database is not usable yet; serving anyway (/readyz answers 503 until it is); \
+                 check --database-url, and run `playsource init` if the schema is missing"
+            );
+        }
+    });
+    let state = AppState::new(
+        pool,
+        Config {
+            request_timeout: timeout,
+            max_concurrency: args.max_concurrency.max(1),
+            cache_capacity: args.cache_capacity,
+            ..Config::default()
+        },
+    );
+    playsource_serving::serve(&args.listen, state, shutdown_signal())
+        .await
+        .context("cannot serve the HTTP API")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}

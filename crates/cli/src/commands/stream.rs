@@ -1,0 +1,108 @@
+//! `playsource stream`: runs the streaming layer (contract §4) until Ctrl-C / SIGTERM or, with
+//! `--exit-when-idle`, until everything was read and flushed.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use playsource_domain::AttributionConfig;
+use playsource_stream::{CancellationToken, ExitReason, StreamConfig};
+
+use super::common::{ArchiveArgs, DbArgs, KafkaArgs};
+
+/// Flags of `playsource stream`.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Kafka consumer group id; also keys the stream's offsets, leases and snapshots in Postgres.
+    #[arg(long, env = "PLAYSOURCE_GROUP_ID", default_value = playsource_stream::DEFAULT_GROUP_ID)]
+    pub group_id: String,
+    /// Flush everything and exit 0 once every partition is read to its end and nothing new
+    /// arrived for this many seconds.
+    #[arg(long, value_name = "SECS", env = "PLAYSOURCE_EXIT_WHEN_IDLE")]
+    pub exit_when_idle: Option<u64>,
+    /// How often results are committed to Postgres, in milliseconds.
+    #[arg(long, env = "PLAYSOURCE_FLUSH_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub flush_interval_ms: u64,
+    /// How often each partition's attribution state is snapshotted to Postgres, in seconds
+    /// (bounds the replay after a restart).
+    #[arg(long, env = "PLAYSOURCE_SNAPSHOT_INTERVAL_SECS", default_value_t = 60)]
+    pub snapshot_interval_secs: u64,
+    /// How long the cached catalog is used before it is reloaded from Postgres, in seconds.
+    #[arg(long, env = "PLAYSOURCE_CATALOG_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub catalog_ttl_secs: u64,
+    /// Address of the Prometheus endpoint (`/metrics`).
+    #[arg(
+        long,
+        env = "PLAYSOURCE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_listen: SocketAddr,
+    /// An event more than this many seconds behind its topic-partition's greatest time is too late.
+    #[arg(long, env = "PLAYSOURCE_ALLOWED_LATENESS_SECS", default_value_t = 300)]
+    pub allowed_lateness_secs: u32,
+    /// Do not publish enriched plays.
+    #[arg(long, env = "PLAYSOURCE_NO_ENRICHED")]
+    pub no_enriched: bool,
+}
+
+/// Runs `playsource stream`.
+pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    if let Err(e) = playsource_stream::serve_metrics(args.metrics_listen, shutdown.clone()).await {
+        // Metrics are not worth refusing to stream over; say so loudly and go on.
+        tracing::warn!(error = %e, "no /metrics endpoint; pass a free --metrics-listen address to get one");
+    }
+    let mut cfg = StreamConfig::new(args.kafka.brokers.clone(), args.archive.archive.clone());
+    cfg.topics = args.kafka.topics();
+    cfg.group_id = args.group_id;
+    cfg.flush_interval = Duration::from_millis(args.flush_interval_ms);
+    cfg.snapshot_interval = Duration::from_secs(args.snapshot_interval_secs);
+    cfg.catalog_ttl = Duration::from_secs(args.catalog_ttl_secs);
+    cfg.exit_when_idle = args.exit_when_idle.map(Duration::from_secs);
+    cfg.attribution = AttributionConfig {
+        allowed_lateness_ms: i64::from(args.allowed_lateness_secs) * 1000,
+        ..AttributionConfig::default()
+    };
+    cfg.publish_enriched = !args.no_enriched;
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: flushing");
+        signal.cancel();
+    });
+    let summary = playsource_stream::run_with_url(cfg, &args.db.database_url, shutdown.clone())
+        .await
+        .context("the streaming layer stopped")?;
+    shutdown.cancel();
+    tracing::info!(consumed = summary.consumed, flushes = summary.flushes, reason = ?summary.exit, "stream stopped");
+    if summary.exit == ExitReason::Idle {
+        eprintln!(
+            "playsource stream: idle; processed {} messages in {} flushes.",
+            summary.consumed, summary.flushes
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

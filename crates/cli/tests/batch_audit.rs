@@ -1,0 +1,197 @@
+//! `playsource batch` and `playsource audit` as a user runs them: exit codes, what they print,
+//! and one-sentence errors (real Postgres, an archive written with the archive crate).
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use playsource_archive::{ArchiveLayout, ImpressionsWriter, PlaysWriter};
+use playsource_domain::{decode_impression, decode_play};
+use sqlx::PgPool;
+
+const BIN: &str = env!("CARGO_BIN_EXE_playsource");
+
+/// The URL of the test's own database.
+async fn url_of(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/playsource".into());
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+fn run(url: &str, archive: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("PLAYSOURCE_ARCHIVE", archive)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Archives the batch layer's golden case `rules_edges` (day 2026-11-21).
+fn write_golden(archive: &Path) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../batch/tests/golden/rules_edges");
+    let read = |name: &str| -> Vec<String> {
+        let v: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        v.iter().map(|e| e.to_string()).collect()
+    };
+    let layout = ArchiveLayout::new(archive);
+    let mut iw = ImpressionsWriter::new(layout.clone(), "impressions").unwrap();
+    for s in read("impressions.json") {
+        iw.push(&decode_impression(s.as_bytes()).unwrap(), None);
+    }
+    iw.flush("part-0").unwrap();
+    let mut pw = PlaysWriter::new(layout, "plays").unwrap();
+    for s in read("plays.json") {
+        pw.push(&decode_play(s.as_bytes()).unwrap(), None);
+    }
+    pw.flush("part-0").unwrap();
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn batch_then_audit_exit_codes(pool: PgPool) {
+    let url = url_of(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    write_golden(&archive);
+
+    let out = run(
+        &url,
+        &archive,
+        &["batch", "--date", "2026-11-21", "--no-progress"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("2026-11-21: published generation "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" 7 plays (1 repeats left out"), "{stdout}");
+    assert!(archive.join("enriched_plays/date=2026-11-21").is_dir());
+    let plays: i64 = sqlx::query_scalar("SELECT sum(plays)::int8 FROM batch_hourly")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(plays, 7);
+
+    // The realtime view is empty: drift, exit 1, with the table on stdout.
+    let out = run(
+        &url,
+        &archive,
+        &["audit", "--date", "2026-11-21", "--limit", "3"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("DRIFT") && stdout.contains("not shown"),
+        "{stdout}"
+    );
+
+    // Identical realtime rows: no drift, exit 0.
+    sqlx::query("INSERT INTO rt_hourly SELECT * FROM batch_hourly")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = run(&url, &archive, &["audit", "--date", "2026-11-21"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("no drift"));
+
+    // A day that is not batch-complete cannot be audited: exit 2, one sentence.
+    let out = run(&url, &archive, &["audit", "--date", "2026-11-22"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("playsource batch --date 2026-11-22"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn batch_errors_are_one_sentence(pool: PgPool) {
+    let url = url_of(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    write_golden(&archive);
+
+    // A range stops at the first missing day and says what was published.
+    let out = run(
+        &url,
+        &archive,
+        &[
+            "batch",
+            "--from",
+            "2026-11-21",
+            "--to",
+            "2026-11-23",
+            "--no-progress",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let err_line = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(
+        err_line.contains("batch of 2026-11-23 failed (2026-11-21 to 2026-11-22 were published)"),
+        "{err_line}"
+    );
+    assert!(
+        err_line.contains("plays/date=2026-11-23") && err_line.contains("--allow-empty"),
+        "{err_line}"
+    );
+    // 2026-11-22 has one play (play-next-day): it was published.
+    let days: i64 = sqlx::query_scalar("SELECT count(*) FROM batch_days")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(days, 2);
+
+    // --allow-empty publishes the missing day.
+    let out = run(
+        &url,
+        &archive,
+        &[
+            "batch",
+            "--date",
+            "2026-11-23",
+            "--allow-empty",
+            "--no-progress",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("0 plays"));
+
+    for (args, needle) in [
+        (&["batch", "--date", "21-11-2026"][..], "YYYY-MM-DD"),
+        (
+            &["batch", "--from", "2026-11-22", "--to", "2026-11-21"][..],
+            "is after --to",
+        ),
+        (
+            &["batch", "--date", "2026-11-21", "--threads", "0"][..],
+            "--threads 0",
+        ),
+        (
+            &["batch", "--from", "2000-01-01", "--to", "2026-01-01"][..],
+            "spans more than",
+        ),
+        (&["audit", "--date", "yesterdayish"][..], "YYYY-MM-DD"),
+    ] {
+        let out = run(&url, &archive, args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! `GET /v1/videos/{video_id}/discovery`: one video's Source of Discovery over a range of days.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use playsource_domain::Ts;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::cache::{CacheKey, Cached, Uncached};
+use crate::error::Problem;
+use crate::merge;
+use crate::model::VideoDiscovery;
+use crate::params;
+use crate::AppState;
+
+/// The per-video route.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(video_discovery))
+}
+
+/// Plays of one video per Source of Discovery row, over the UTC days whose start is in
+/// `[from, to)`.
+#[utoipa::path(get, path = "/v1/videos/{video_id}/discovery", tag = "views",
+    params(
+        ("video_id" = u64, Path, description = "the video, 1 ..= 18446744073709551615"),
+        ("from" = String, Query, description = "RFC 3339 with offset; days whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
+        ("to" = String, Query, description = "RFC 3339 with offset, after `from`; range ≤ 366 days", example = "2026-11-22T00:00:00Z"),
+    ),
+    responses(
+        (status = 200, description = "The video's plays per discovery row", body = VideoDiscovery),
+        (status = 400, description = "A bad video id or a missing, duplicated, empty, unknown or malformed parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable or too slow; retry", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn video_discovery(
+    State(state): State<AppState>,
+    video_id: Result<Path<String>, PathRejection>,
+    uri: Uri,
+) -> Response {
+    let Ok(Path(video_id)) = video_id else {
+        return Problem::bad_request(
+            "the video id in the path is not valid UTF-8; give a decimal integer from 1 to 18446744073709551615",
+        )
+        .into_response();
+    };
+    match compute(&state, &video_id, uri.query()).await {
+        Ok(r) => r,
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn compute(state: &AppState, video_id: &str, raw: Option<&str>) -> Result<Response, Problem> {
+    let q = params::video_query(video_id, raw)?;
+    let inner = &state.inner;
+    let fresh = inner
+        .watcher
+        .current(&inner.pool, &inner.cache)
+        .await
+        .map_err(|e| Problem::from_db(&e))?;
+    let key = CacheKey::Video(q.clone());
+    if q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1)) {
+        let got = inner
+            .cache
+            .get_or_compute(fresh.version, key, async {
+                let ans = merge::video(&inner.pool, &q).await.map_err(Uncached::Db)?;
+                let body = Cached::Video(Arc::new(ans.body));
+                if ans.all_batch {
+                    Ok(body)
+                } else {
+                    Err(Uncached::Partial(body))
+                }
+            })
+            .await;
+        return match got {
+            Ok(Cached::Video(v)) => Ok(Json(&*v).into_response()),
+            Err(e) => match &*e {
+                Uncached::Partial(Cached::Video(v)) => Ok(Json(&**v).into_response()),
+                Uncached::Db(e) => Err(Problem::from_db(e)),
+                Uncached::Partial(_) => Err(Problem::internal()),
+            },
+            Ok(_) => Err(Problem::internal()),
+        };
+    }
+    let ans = merge::video(&inner.pool, &q)
+        .await
+        .map_err(|e| Problem::from_db(&e))?;
+    Ok(Json(&ans.body).into_response())
+}

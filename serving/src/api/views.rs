@@ -1,0 +1,123 @@
+//! `GET /v1/source-of-play` and `GET /v1/source-of-discovery`: merged series per bucket.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use playsource_domain::Ts;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::cache::{CacheKey, Cached, Uncached};
+use crate::error::Problem;
+use crate::merge;
+use crate::model::{Bucket, SeriesResponse, Source};
+use crate::params::{self, fmt_second, SeriesQuery, View};
+use crate::AppState;
+
+/// The two series routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(source_of_play))
+        .routes(routes!(source_of_discovery))
+}
+
+/// Source of Play: plays per home-page row the play started from, per bucket.
+#[utoipa::path(get, path = "/v1/source-of-play", tag = "views",
+    params(
+        ("from" = String, Query, description = "RFC 3339 with offset; buckets whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
+        ("to" = String, Query, description = "RFC 3339 with offset, after `from`", example = "2026-11-22T00:00:00Z"),
+        ("granularity" = Option<String>, Query, description = "`hour` (default, range ≤ 31 days) or `day` (range ≤ 366 days)"),
+        ("country" = Option<String>, Query, description = "ISO 3166-1 alpha-2, upper case"),
+        ("device" = Option<String>, Query, description = "device token, e.g. `tv`"),
+        ("genre" = Option<String>, Query, description = "catalog genre (`unknown` for videos missing from the catalog)"),
+        ("new_launch" = Option<bool>, Query, description = "`true` or `false`"),
+    ),
+    responses(
+        (status = 200, description = "Every bucket of the range, ascending", body = SeriesResponse<'static>),
+        (status = 400, description = "A parameter is missing, duplicated, empty, unknown or malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable or too slow; retry", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn source_of_play(State(state): State<AppState>, uri: Uri) -> Response {
+    answer(&state, View::SourceOfPlay, uri.query()).await
+}
+
+/// Source of Discovery: plays per row where the member first came across the title, per bucket.
+#[utoipa::path(get, path = "/v1/source-of-discovery", tag = "views",
+    params(
+        ("from" = String, Query, description = "RFC 3339 with offset; buckets whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
+        ("to" = String, Query, description = "RFC 3339 with offset, after `from`", example = "2026-11-22T00:00:00Z"),
+        ("granularity" = Option<String>, Query, description = "`hour` (default, range ≤ 31 days) or `day` (range ≤ 366 days)"),
+        ("country" = Option<String>, Query, description = "ISO 3166-1 alpha-2, upper case"),
+        ("device" = Option<String>, Query, description = "device token, e.g. `tv`"),
+        ("genre" = Option<String>, Query, description = "catalog genre (`unknown` for videos missing from the catalog)"),
+        ("new_launch" = Option<bool>, Query, description = "`true` or `false`"),
+        ("play_row" = Option<String>, Query, description = "only plays whose Source of Play is this row type (`unattributed` allowed)"),
+    ),
+    responses(
+        (status = 200, description = "Every bucket of the range, ascending", body = SeriesResponse<'static>),
+        (status = 400, description = "A parameter is missing, duplicated, empty, unknown or malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable or too slow; retry", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn source_of_discovery(State(state): State<AppState>, uri: Uri) -> Response {
+    answer(&state, View::SourceOfDiscovery, uri.query()).await
+}
+
+async fn answer(state: &AppState, view: View, raw: Option<&str>) -> Response {
+    match compute(state, view, raw).await {
+        Ok(r) => r,
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Response, Problem> {
+    let q = params::series_query(view, raw)?;
+    let inner = &state.inner;
+    let fresh = inner
+        .watcher
+        .current(&inner.pool, &inner.cache)
+        .await
+        .map_err(|e| Problem::from_db(&e))?;
+    let key = CacheKey::Series(q.clone());
+    if q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1)) {
+        // Probably all batch-complete: through the cache (concurrent misses computed once).
+        let got = inner
+            .cache
+            .get_or_compute(fresh.version, key, async {
+                let ans = merge::series(&inner.pool, &q).await.map_err(Uncached::Db)?;
+                let series = Cached::Series(Arc::new(ans.series));
+                if ans.all_batch {
+                    Ok(series)
+                } else {
+                    Err(Uncached::Partial(series))
+                }
+            })
+            .await;
+        return match got {
+            Ok(Cached::Series(s)) => Ok(body(&q, &s, fresh.source)),
+            Err(e) => match &*e {
+                Uncached::Partial(Cached::Series(s)) => Ok(body(&q, s, fresh.source)),
+                Uncached::Db(e) => Err(Problem::from_db(e)),
+                Uncached::Partial(_) => Err(Problem::internal()),
+            },
+            Ok(_) => Err(Problem::internal()),
+        };
+    }
+    let ans = merge::series(&inner.pool, &q)
+        .await
+        .map_err(|e| Problem::from_db(&e))?;
+    Ok(body(&q, &ans.series, ans.freshness.source))
+}
+
+fn body(q: &SeriesQuery, series: &[Bucket], source: Source) -> Response {
+    Json(SeriesResponse {
+        from: fmt_second(q.from),
+        to: fmt_second(q.to),
+        granularity: q.granularity.as_str(),
+        series,
+        source,
+    })
+    .into_response()
+}

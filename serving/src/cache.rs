@@ -1,0 +1,182 @@
+//! The result cache and the freshness watcher.
+//!
+//! Answers whose whole range is batch-complete never change until the batch layer republishes a
+//! day, so they are cached (moka), keyed by the normalised query and the batch version they were
+//! read at. The watcher re-reads the freshness (and with it the batch version: count and greatest
+//! `generation` of `batch_days`) at most once a second; when the version moves, the cache is
+//! emptied. Realtime answers are never cached, so they are never more than a second stale.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use sqlx::PgPool;
+
+use crate::merge::{self, BatchVersion, Freshness};
+use crate::metrics as m;
+use crate::model::{Bucket, VideoDiscovery};
+use crate::params::{SeriesQuery, VideoQuery};
+
+/// How old the freshness snapshot may be before a request re-reads it.
+pub const FRESHNESS_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// What is cached: a normalised query.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CacheKey {
+    /// A series request.
+    Series(SeriesQuery),
+    /// A per-video request.
+    Video(VideoQuery),
+}
+
+/// A cached answer body (the `source` object is added fresh on every answer).
+#[derive(Clone, Debug)]
+pub enum Cached {
+    /// The buckets of a series.
+    Series(Arc<Vec<Bucket>>),
+    /// A per-video answer.
+    Video(Arc<VideoDiscovery>),
+}
+
+/// Why [`ResultCache::get_or_compute`] did not cache an answer.
+#[derive(Debug)]
+pub enum Uncached {
+    /// The answer touches a day that is not batch-complete: served, not cached.
+    Partial(Cached),
+    /// The database failed.
+    Db(sqlx::Error),
+}
+
+/// The cache of batch-complete answers, plus hit/miss counters.
+pub struct ResultCache {
+    cache: Cache<(BatchVersion, CacheKey), Cached>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ResultCache {
+    /// A cache holding at most `capacity` answers (weighted by bucket count), each at most an hour.
+    pub fn new(capacity: u64) -> Self {
+        ResultCache {
+            cache: Cache::builder()
+                .max_capacity(capacity.max(1))
+                .weigher(|_, v: &Cached| match v {
+                    Cached::Series(s) => u32::try_from(s.len()).unwrap_or(u32::MAX).max(1),
+                    Cached::Video(_) => 1,
+                })
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Returns the cached answer for `key` at `version`, or runs `compute` (once: concurrent
+    /// callers of the same key wait for it and share its result) and caches what it returns.
+    /// `compute` returns `Err(Uncached::Partial(..))` for an answer that must not be cached (a
+    /// day of its range is not batch-complete after all); it is handed back all the same.
+    pub async fn get_or_compute<F>(
+        &self,
+        version: BatchVersion,
+        key: CacheKey,
+        compute: F,
+    ) -> Result<Cached, Arc<Uncached>>
+    where
+        F: std::future::Future<Output = Result<Cached, Uncached>>,
+    {
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        let result = self
+            .cache
+            .try_get_with((version, key), async {
+                ran.store(true, Ordering::Relaxed);
+                compute.await
+            })
+            .await;
+        if ran.load(Ordering::Relaxed) {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(m::CACHE_MISSES).increment(1);
+        } else {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(m::CACHE_HITS).increment(1);
+        }
+        result
+    }
+
+    /// Drops every entry (a batch day was published or republished).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+        metrics::counter!(m::CACHE_INVALIDATIONS).increment(1);
+    }
+
+    /// (hits, misses) since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[derive(Clone)]
+struct Snapshot {
+    at: Instant,
+    freshness: Freshness,
+}
+
+/// Keeps a freshness snapshot at most [`FRESHNESS_MAX_AGE`] old, and empties the cache when the
+/// batch version moves.
+pub struct Watcher {
+    snapshot: RwLock<Option<Snapshot>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl Default for Watcher {
+    fn default() -> Self {
+        Watcher {
+            snapshot: RwLock::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl Watcher {
+    fn recent(&self) -> Option<Freshness> {
+        let guard = self.snapshot.read().ok()?;
+        let s = guard.as_ref()?;
+        (s.at.elapsed() < FRESHNESS_MAX_AGE).then(|| s.freshness.clone())
+    }
+
+    /// The current freshness, re-read from the database when the snapshot is older than a
+    /// second (one reader at a time; the others wait and share its result).
+    pub async fn current(
+        &self,
+        pool: &PgPool,
+        cache: &ResultCache,
+    ) -> Result<Freshness, sqlx::Error> {
+        if let Some(f) = self.recent() {
+            return Ok(f);
+        }
+        let _one = self.refresh.lock().await;
+        if let Some(f) = self.recent() {
+            return Ok(f);
+        }
+        let fresh = merge::freshness(pool).await?;
+        let previous = self
+            .snapshot
+            .read()
+            .ok()
+            .and_then(|g| g.as_ref().map(|s| s.freshness.version));
+        if previous.is_some_and(|v| v != fresh.version) {
+            tracing::info!(?previous, now = ?fresh.version, "batch view republished; cache emptied");
+            cache.invalidate_all();
+        }
+        if let Ok(mut g) = self.snapshot.write() {
+            *g = Some(Snapshot {
+                at: Instant::now(),
+                freshness: fresh.clone(),
+            });
+        }
+        Ok(fresh)
+    }
+}

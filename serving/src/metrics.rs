@@ -1,0 +1,127 @@
+//! The serving layer's Prometheus metrics: names, the recorder, the per-route middleware and the
+//! `/metrics` endpoint.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+/// Requests answered, by `route`, `method` and `status`.
+pub const HTTP_REQUESTS: &str = "playsource_http_requests_total";
+/// Request latency in seconds, by `route` and `method` (histogram).
+pub const HTTP_DURATION: &str = "playsource_http_request_duration_seconds";
+/// Answers served from the result cache.
+pub const CACHE_HITS: &str = "playsource_serving_cache_hits_total";
+/// Cacheable lookups that missed the result cache.
+pub const CACHE_MISSES: &str = "playsource_serving_cache_misses_total";
+/// Times the cache was emptied because the batch view was (re)published.
+pub const CACHE_INVALIDATIONS: &str = "playsource_serving_cache_invalidations_total";
+/// Requests refused with 503 because the database was unreachable or too slow.
+pub const DB_UNAVAILABLE: &str = "playsource_serving_db_unavailable_total";
+
+/// Latency buckets, seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder, installed on first use. If another recorder was
+/// installed before (by an embedding program), a private one is returned and a warning logged.
+pub fn prometheus() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), &LATENCY_BUCKETS);
+            let builder = match builder {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "latency buckets refused; latency is a summary");
+                    PrometheusBuilder::new()
+                }
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder is already installed; /metrics shows only its own"
+                );
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route, method and status."
+    );
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency, by route and method."
+    );
+    metrics::describe_counter!(CACHE_HITS, "Answers served from the result cache.");
+    metrics::describe_counter!(
+        CACHE_MISSES,
+        "Cacheable lookups that missed the result cache."
+    );
+    metrics::describe_counter!(
+        CACHE_INVALIDATIONS,
+        "Times the result cache was emptied after a batch publish."
+    );
+    metrics::describe_counter!(
+        DB_UNAVAILABLE,
+        "Requests answered 503 because Postgres was unreachable or too slow."
+    );
+}
+
+/// Middleware: counts every request and records its latency under its route template
+/// (`unmatched` for unknown paths, so hostile URLs cannot blow up the label set).
+pub async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let method = if matches!(
+        method.as_str(),
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH"
+    ) {
+        method
+    } else {
+        "other".to_owned()
+    };
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    if resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        metrics::counter!(DB_UNAVAILABLE, "route" => route.clone()).increment(1);
+    }
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
+pub async fn render(State(state): State<AppState>) -> Response {
+    state.inner.metrics.run_upkeep();
+    let mut resp = state.inner.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

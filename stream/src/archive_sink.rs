@@ -1,0 +1,266 @@
+//! The raw archive (contract §5), exactly once.
+//!
+//! A unit buffers its valid events by (topic, day, hour). At a flush each buffer is written to the
+//! unit's staging folder `<archive>/_staging/<group>/p<p>/e<epoch>/...` (readers skip folders
+//! starting with `_`), named by its offset range, so the name is deterministic. The flush
+//! transaction lists the staged files in `stream_archive_staged`; after the commit they are
+//! renamed into `<archive>/<topic>/date=D/hour=H/` and the rows deleted. A new owner of the
+//! partition renames what is listed (committed but not yet moved) and deletes every other staged
+//! file (never committed), so each event reaches the archive once and no reader sees half a file.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use playsource_archive::layout::{date_segment, hour_segment, partition_of};
+use playsource_archive::{write_parquet_atomic, ImpressionsBuilder, PlaysBuilder};
+use playsource_domain::{Day, Impression, Play};
+use rustc_hash::FxHashMap;
+
+use crate::error::Error;
+
+/// Name of the staging folder under the archive root.
+pub const STAGING_DIR: &str = "_staging";
+
+/// One (topic, day, hour) buffer.
+enum Rows {
+    Impressions(Box<ImpressionsBuilder>),
+    Plays(Box<PlaysBuilder>),
+}
+
+struct Part {
+    rows: Rows,
+    first: i64,
+    last: i64,
+    n: u64,
+}
+
+/// The archive buffers of one unit between flushes.
+#[derive(Default)]
+pub struct ArchiveBuffer {
+    parts: FxHashMap<(u8, Day, u32), Part>,
+}
+
+/// A buffer ready to be written: where it goes and its rows.
+pub struct PendingFile {
+    /// Topic index: 0 impressions, 1 plays.
+    pub topic: u8,
+    pub day: Day,
+    pub hour: u32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub rows: u64,
+    builder: Rows,
+}
+
+/// A file written to staging: paths relative to the archive root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedFile {
+    pub staged: String,
+    pub final_path: String,
+    pub rows: u64,
+    pub topic: u8,
+}
+
+impl ArchiveBuffer {
+    /// Buffers one valid impression read at `offset` of partition `p`.
+    pub fn push_impression(&mut self, imp: &Impression<'_>, p: i32, offset: i64) {
+        let (day, hour) = partition_of(imp.ts);
+        let part = self.parts.entry((0, day, hour)).or_insert_with(|| Part {
+            rows: Rows::Impressions(Box::new(ImpressionsBuilder::with_capacity(256))),
+            first: offset,
+            last: offset,
+            n: 0,
+        });
+        if let Rows::Impressions(b) = &mut part.rows {
+            b.push(imp, Some((p, offset)));
+            part.last = offset;
+            part.n += 1;
+        }
+    }
+
+    /// Buffers one valid play read at `offset` of partition `p`.
+    pub fn push_play(&mut self, play: &Play<'_>, p: i32, offset: i64) {
+        let (day, hour) = partition_of(play.ts);
+        let part = self.parts.entry((1, day, hour)).or_insert_with(|| Part {
+            rows: Rows::Plays(Box::new(PlaysBuilder::with_capacity(256))),
+            first: offset,
+            last: offset,
+            n: 0,
+        });
+        if let Rows::Plays(b) = &mut part.rows {
+            b.push(play, Some((p, offset)));
+            part.last = offset;
+            part.n += 1;
+        }
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Takes every buffer.
+    pub fn take(&mut self) -> Vec<PendingFile> {
+        let mut out: Vec<PendingFile> = self
+            .parts
+            .drain()
+            .map(|((topic, day, hour), p)| PendingFile {
+                topic,
+                day,
+                hour,
+                first_offset: p.first,
+                last_offset: p.last,
+                rows: p.n,
+                builder: p.rows,
+            })
+            .collect();
+        out.sort_by_key(|f| (f.topic, f.day, f.hour));
+        out
+    }
+
+    /// Forgets everything buffered.
+    pub fn clear(&mut self) {
+        self.parts.clear();
+    }
+}
+
+/// A group id as a folder name.
+fn group_dir(group: &str) -> String {
+    group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `_staging/<group>/p<p>` relative to the archive root.
+pub fn unit_staging_dir(group: &str, partition: i32) -> PathBuf {
+    Path::new(STAGING_DIR)
+        .join(group_dir(group))
+        .join(format!("p{partition}"))
+}
+
+/// Writes each pending file to staging (blocking I/O: call from `spawn_blocking`).
+pub fn write_staged(
+    root: &Path,
+    group: &str,
+    partition: i32,
+    epoch: i64,
+    topics: &[String; 2],
+    files: Vec<PendingFile>,
+) -> Result<Vec<StagedFile>, Error> {
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let topic = &topics[usize::from(f.topic)];
+        let name = format!("p{partition}-o{}-{}.parquet", f.first_offset, f.last_offset);
+        let rel_dir = Path::new(topic)
+            .join(date_segment(f.day))
+            .join(hour_segment(f.hour));
+        let staged = unit_staging_dir(group, partition)
+            .join(format!("e{epoch}"))
+            .join(&rel_dir)
+            .join(&name);
+        let final_path = rel_dir.join(&name);
+        let batch = match f.builder {
+            Rows::Impressions(mut b) => b.finish(),
+            Rows::Plays(mut b) => b.finish(),
+        };
+        write_parquet_atomic(&root.join(&staged), &[batch])?;
+        out.push(StagedFile {
+            staged: staged.to_string_lossy().into_owned(),
+            final_path: final_path.to_string_lossy().into_owned(),
+            rows: f.rows,
+            topic: f.topic,
+        });
+    }
+    Ok(out)
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Moves committed staged files into the archive (blocking I/O). A file already moved is
+/// skipped, so this can be repeated after a crash.
+pub fn publish(root: &Path, files: &[(String, String)]) -> Result<(), Error> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (staged, final_rel) in files {
+        let from = root.join(staged);
+        let to = root.join(final_rel);
+        if !from.exists() {
+            continue;
+        }
+        let dir = to
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.to_path_buf());
+        fs::create_dir_all(&dir).map_err(io("create the archive folder", &dir))?;
+        fs::rename(&from, &to).map_err(io("move a staged file into", &to))?;
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for d in dirs {
+        if let Ok(f) = fs::File::open(&d) {
+            f.sync_all().map_err(io("sync the archive folder", &d))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the unit's staging folder (everything in it was never committed once the committed
+/// files are published).
+pub fn clear_staging(root: &Path, group: &str, partition: i32) -> Result<(), Error> {
+    let dir = root.join(unit_staging_dir(group, partition));
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("clear the staging folder", &dir)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use playsource_domain::decode_play;
+
+    #[test]
+    fn staged_files_are_named_by_offsets_and_published_once() {
+        let root = tempfile::tempdir().unwrap();
+        let mut buf = ArchiveBuffer::default();
+        let a = br#"{"event_id":"a","ts":"2026-11-21T10:00:00Z","member_id":1,"video_id":2,"country":"US","device":"tv"}"#;
+        let b = br#"{"event_id":"b","ts":"2026-11-21T11:00:00Z","member_id":1,"video_id":2,"country":"US","device":"tv"}"#;
+        buf.push_play(&decode_play(a).unwrap(), 3, 10);
+        buf.push_play(&decode_play(b).unwrap(), 3, 11);
+        buf.push_play(&decode_play(a).unwrap(), 3, 12);
+        let topics = ["imps".to_string(), "plays".to_string()];
+        let staged = write_staged(root.path(), "g/1", 3, 7, &topics, buf.take()).unwrap();
+        assert!(buf.is_empty());
+        assert_eq!(staged.len(), 2);
+        assert_eq!(
+            staged[0].final_path,
+            "plays/date=2026-11-21/hour=10/p3-o10-12.parquet"
+        );
+        assert_eq!(staged[0].rows, 2);
+        assert!(staged[0].staged.starts_with("_staging/g_1/p3/e7/plays/"));
+        let pairs: Vec<(String, String)> = staged
+            .iter()
+            .map(|s| (s.staged.clone(), s.final_path.clone()))
+            .collect();
+        publish(root.path(), &pairs).unwrap();
+        publish(root.path(), &pairs).unwrap();
+        assert!(root.path().join(&staged[1].final_path).exists());
+        clear_staging(root.path(), "g/1", 3).unwrap();
+        assert!(!root.path().join("_staging/g_1/p3").exists());
+    }
+}

@@ -1,0 +1,78 @@
+//! The catalog side input (contract §2) as an in-process cache: the whole catalog is held in
+//! memory and swapped for a fresh copy from Postgres every `--catalog-ttl-secs` by a background
+//! task, so the hot path never queries the database.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use playsource_domain::Catalog;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::metrics as m;
+
+/// A shared, periodically refreshed catalog.
+#[derive(Clone, Default)]
+pub struct CatalogCache {
+    current: Arc<RwLock<Arc<Catalog>>>,
+}
+
+impl CatalogCache {
+    /// The catalog as of the last refresh (cheap: clones an `Arc`).
+    pub fn get(&self) -> Arc<Catalog> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the catalog.
+    pub fn set(&self, catalog: Catalog) {
+        ::metrics::gauge!(m::CATALOG_VIDEOS).set(catalog.len() as f64);
+        let fresh = Arc::new(catalog);
+        match self.current.write() {
+            Ok(mut g) => *g = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+
+    /// Loads the catalog from Postgres now.
+    pub async fn refresh(&self, pool: &PgPool) -> Result<usize, Error> {
+        let videos = playsource_store::catalog::fetch_all(pool).await?;
+        let n = videos.len();
+        self.set(Catalog::new(videos));
+        Ok(n)
+    }
+
+    /// Refreshes every `ttl` until `shutdown`; a failed refresh keeps the previous catalog.
+    pub fn spawn_refresher(
+        &self,
+        pool: PgPool,
+        ttl: Duration,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ttl.max(Duration::from_millis(100)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {
+                        if let Err(e) = cache.refresh(&pool).await {
+                            tracing::warn!(error = %e, "catalog refresh failed; keeping the previous catalog");
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Counts a lookup as hit or miss.
+pub fn record_lookup(hit: bool) {
+    let outcome = if hit { "hit" } else { "miss" };
+    ::metrics::counter!(m::CATALOG_LOOKUPS, "outcome" => outcome).increment(1);
+}

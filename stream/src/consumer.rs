@@ -1,0 +1,574 @@
+//! The consumer loop: one rdkafka consumer subscribed to both input topics with the `range`
+//! assignor (partition p of both co-partitioned topics lands on the same member), rebalances
+//! handled explicitly, and a loop that `select!`s over messages, rebalance events, a flush ticker,
+//! finished flushes and shutdown. Postgres and archive work runs in a flush task, one at a time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use playsource_domain::Catalog;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog_cache::CatalogCache;
+use crate::error::Error;
+use crate::flush::{flush, recover_staging, FlushDone, Shared};
+use crate::metrics as m;
+use crate::sink_postgres;
+use crate::unit::{Action, Ctx, Phase, Unit, IMPRESSIONS, PLAYS};
+use crate::{ExitReason, RunSummary, StreamConfig};
+
+/// A rebalance, as the loop sees it.
+#[derive(Debug)]
+enum RebalanceEvent {
+    Assigned(Vec<(String, i32)>),
+    Revoked(Vec<(String, i32)>),
+}
+
+/// Forwards rebalances to the loop; pauses newly assigned partitions until their unit has been
+/// positioned from Postgres.
+struct StreamContext {
+    events: mpsc::UnboundedSender<RebalanceEvent>,
+}
+
+impl ClientContext for StreamContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // End of partition is expected (`enable.partition.eof`), not an error.
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        ) {
+            tracing::trace!(reason, "end of partition");
+        } else {
+            tracing::error!(error = %error, reason, "Kafka client error");
+        }
+    }
+}
+
+fn list(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ConsumerContext for StreamContext {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let _ = self.events.send(RebalanceEvent::Revoked(list(tpl)));
+        }
+    }
+
+    fn post_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            if let Err(e) = c.pause(tpl) {
+                tracing::warn!(error = %e, "cannot pause newly assigned partitions");
+            }
+            let _ = self.events.send(RebalanceEvent::Assigned(list(tpl)));
+        }
+    }
+}
+
+type StreamKafka = StreamConsumer<StreamContext>;
+type InFlight = Option<JoinHandle<Result<FlushDone, Error>>>;
+
+struct Loop {
+    shared: Arc<Shared>,
+    consumer: Arc<StreamKafka>,
+    units: BTreeMap<i32, Unit>,
+    catalog: Arc<Catalog>,
+    cache: CatalogCache,
+    summary: RunSummary,
+    last_message: Instant,
+    started: Instant,
+    ever_assigned: bool,
+}
+
+/// Runs the loop until shutdown or idleness.
+pub async fn run(
+    cfg: StreamConfig,
+    pool: PgPool,
+    cache: CatalogCache,
+    shutdown: CancellationToken,
+) -> Result<RunSummary, Error> {
+    let (tx, mut rebalances) = mpsc::unbounded_channel();
+    let consumer: StreamKafka = playsource_kafka::client_config(&cfg.brokers)
+        .set("group.id", &cfg.group_id)
+        .set("client.id", "playsource-stream")
+        .set("partition.assignment.strategy", "range")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "true")
+        .create_with_context(StreamContext { events: tx })
+        .map_err(Error::kafka("create the consumer"))?;
+    let topics = [cfg.topics.impressions.clone(), cfg.topics.plays.clone()];
+    if topics[0] == topics[1] {
+        return Err(Error::Config(format!(
+            "the impressions and plays topics are both `{}`; give them different names",
+            topics[0]
+        )));
+    }
+    check_topics(&cfg.brokers, &topics).await?;
+    consumer
+        .subscribe(&[topics[0].as_str(), topics[1].as_str()])
+        .map_err(Error::kafka("subscribe to the input topics"))?;
+    let producer = playsource_kafka::producer(&cfg.brokers)?;
+    let flush_every = cfg.flush_interval.max(Duration::from_millis(10));
+    let mut lp = Loop {
+        shared: Arc::new(Shared {
+            cfg,
+            pool,
+            producer,
+            topics,
+        }),
+        consumer: Arc::new(consumer),
+        units: BTreeMap::new(),
+        catalog: cache.get(),
+        cache,
+        summary: RunSummary::default(),
+        last_message: Instant::now(),
+        started: Instant::now(),
+        ever_assigned: false,
+    };
+    let mut ticker = tokio::time::interval(flush_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let consumer = Arc::clone(&lp.consumer);
+    let mut in_flight: InFlight = None;
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                lp.summary.exit = ExitReason::Shutdown;
+                break;
+            }
+            Some(ev) = rebalances.recv() => lp.on_rebalance(ev, &mut in_flight).await?,
+            done = async {
+                match in_flight.as_mut() {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
+                }
+            }, if in_flight.is_some() => {
+                in_flight = None;
+                lp.on_flush_done(done)?;
+            }
+            _ = ticker.tick() => {
+                lp.catalog = lp.cache.get();
+                if in_flight.is_none() {
+                    in_flight = lp.start_flush(false)?;
+                }
+                if in_flight.is_none() && lp.idle_and_caught_up().await {
+                    lp.summary.exit = ExitReason::Idle;
+                    break;
+                }
+            }
+            msg = consumer.recv() => match msg {
+                Ok(msg) => {
+                    lp.last_message = Instant::now();
+                    lp.on_message(&msg).await?;
+                }
+                Err(KafkaError::PartitionEOF(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "Kafka consumer error");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    lp.finish(&mut in_flight).await?;
+    Ok(lp.summary)
+}
+
+/// Both input topics must exist and be co-partitioned (same partition count).
+async fn check_topics(brokers: &str, topics: &[String; 2]) -> Result<(), Error> {
+    let mut counts = [0i32; 2];
+    for (k, topic) in topics.iter().enumerate() {
+        counts[k] = playsource_kafka::admin::partition_count(brokers, topic)
+            .await?
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "input topic `{topic}` does not exist on {brokers}; create the topics with `playsource init` or pass the right --impressions-topic / --plays-topic"
+                ))
+            })?;
+    }
+    if counts[0] != counts[1] {
+        return Err(Error::Config(format!(
+            "`{}` has {} partitions but `{}` has {}; impressions and plays must be co-partitioned by member_id with the same partition count (recreate one of them)",
+            topics[0], counts[0], topics[1], counts[1]
+        )));
+    }
+    Ok(())
+}
+
+impl Loop {
+    fn topic_index(&self, topic: &str) -> Option<usize> {
+        self.shared.topics.iter().position(|t| t == topic)
+    }
+
+    async fn on_message(
+        &mut self,
+        msg: &rdkafka::message::BorrowedMessage<'_>,
+    ) -> Result<(), Error> {
+        let Some(k) = self.topic_index(msg.topic()) else {
+            return Ok(());
+        };
+        let p = msg.partition();
+        let Some(unit) = self.units.get_mut(&p) else {
+            return Ok(());
+        };
+        let ctx = Ctx {
+            topics: &self.shared.topics,
+            dlq_topic: &self.shared.cfg.topics.dlq,
+            producer: &self.shared.producer,
+            catalog: &self.catalog,
+            publish_enriched: self.shared.cfg.publish_enriched,
+        };
+        let live = unit.phase() == Phase::Live;
+        let action = unit
+            .on_message(k, msg.offset(), msg.key(), msg.payload(), &ctx)
+            .await?;
+        if live {
+            self.summary.consumed += 1;
+        }
+        match action {
+            Action::None => {}
+            Action::PauseTopic(k) => {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&self.shared.topics[k], p);
+                if let Err(e) = self.consumer.pause(&tpl) {
+                    tracing::warn!(error = %e, partition = p, "cannot pause a replayed partition");
+                }
+            }
+            Action::GoLive => {
+                unit.go_live();
+                self.summary.replayed += unit.replayed;
+                let at = unit.committed;
+                let assigned = unit.assigned;
+                tracing::info!(
+                    partition = p,
+                    impressions = at[0],
+                    plays = at[1],
+                    "partition rebuilt; live"
+                );
+                self.position(p, assigned, at).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seeks the unit's assigned topic-partitions to `at` and resumes them.
+    async fn position(&self, p: i32, assigned: [bool; 2], at: [i64; 2]) -> Result<(), Error> {
+        let consumer = Arc::clone(&self.consumer);
+        let topics = self.shared.topics.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let mut tpl = TopicPartitionList::new();
+            for k in 0..2 {
+                if !assigned[k] {
+                    continue;
+                }
+                let mut last = None;
+                for attempt in 0..500 {
+                    match consumer.seek(
+                        &topics[k],
+                        p,
+                        Offset::Offset(at[k]),
+                        Duration::from_secs(5),
+                    ) {
+                        Ok(()) => {
+                            last = None;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, attempt, "seek not possible yet; retrying");
+                            last = Some(e);
+                            if attempt == 10 {
+                                // A partition paused before its fetcher learnt a position cannot be
+                                // sought: let it start fetching. Whatever it fetches before the seek
+                                // applies is discarded by librdkafka, and the unit ignores offsets
+                                // it has already processed.
+                                let mut one = TopicPartitionList::new();
+                                one.add_partition(&topics[k], p);
+                                if let Err(e) = consumer.resume(&one) {
+                                    tracing::warn!(error = %e, partition = p, "cannot resume a partition to position it");
+                                }
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                }
+                if let Some(e) = last {
+                    return Err(Error::kafka("seek to the committed offset")(e));
+                }
+                tpl.add_partition(&topics[k], p);
+            }
+            consumer
+                .resume(&tpl)
+                .map_err(Error::kafka("resume a partition"))
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    async fn on_rebalance(
+        &mut self,
+        ev: RebalanceEvent,
+        in_flight: &mut InFlight,
+    ) -> Result<(), Error> {
+        match ev {
+            RebalanceEvent::Revoked(parts) => {
+                let mut ps: Vec<i32> = parts.iter().map(|(_, p)| *p).collect();
+                ps.sort_unstable();
+                ps.dedup();
+                tracing::info!(partitions = ?ps, "partitions revoked; flushing them");
+                self.wait_in_flight(in_flight).await?;
+                let mut flushes = Vec::new();
+                for p in &ps {
+                    if let Some(mut u) = self.units.remove(p) {
+                        if u.phase() == Phase::Live {
+                            flushes.push(u.take_flush(&self.shared.topics, true)?);
+                        }
+                    }
+                }
+                if !flushes.is_empty() {
+                    let done = flush(Arc::clone(&self.shared), flushes).await;
+                    self.on_flush_done(Ok(done))?;
+                }
+            }
+            RebalanceEvent::Assigned(parts) => {
+                self.ever_assigned = true;
+                self.wait_in_flight(in_flight).await?;
+                let mut by_p: BTreeMap<i32, [bool; 2]> = BTreeMap::new();
+                for (t, p) in &parts {
+                    if let Some(k) = self.topic_index(t) {
+                        by_p.entry(*p).or_default()[k] = true;
+                    }
+                }
+                tracing::info!(partitions = ?by_p.keys().collect::<Vec<_>>(), "partitions assigned");
+                for (p, assigned) in by_p {
+                    if !(assigned[0] && assigned[1]) {
+                        tracing::warn!(partition = p, "only one topic of this partition is assigned here; are both topics co-partitioned with the same partition count?");
+                    }
+                    let unit = self.init_unit(p, assigned).await?;
+                    let at = unit.next;
+                    let live = unit.phase() == Phase::Live;
+                    self.units.insert(p, unit);
+                    // Seek each topic to where the unit starts reading.
+                    self.position(p, assigned, at).await?;
+                    let u = &self.units[&p];
+                    tracing::info!(partition = p, epoch = u.epoch, from = ?at, committed = ?u.committed, live, "unit assigned");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the lease, publishes committed staged files, and restores the engine.
+    async fn init_unit(&self, p: i32, assigned: [bool; 2]) -> Result<Unit, Error> {
+        let s = &self.shared;
+        let group = &s.cfg.group_id;
+        let epoch = sink_postgres::acquire_lease(&s.pool, group, p, &s.cfg.owner).await?;
+        recover_staging(s, p).await?;
+        let mut low = [0i64; 2];
+        for k in 0..2 {
+            if assigned[k] {
+                low[k] = self.low_watermark(&s.topics[k], p).await?;
+            }
+        }
+        let mut committed = low;
+        for k in 0..2 {
+            if let Some(c) =
+                sink_postgres::committed_offset(&s.pool, group, &s.topics[k], p).await?
+            {
+                if c < low[k] {
+                    tracing::warn!(topic = %s.topics[k], partition = p, committed = c, earliest = low[k],
+                        "events after the committed offset are no longer retained; continuing from the earliest retained");
+                }
+                committed[k] = c.max(low[k]);
+            }
+        }
+        let mut engine = playsource_domain::Engine::new(s.cfg.attribution);
+        let mut start = low;
+        if let Some(snap) =
+            sink_postgres::load_snapshot(&s.pool, group, p, &s.topics, crate::snapshot::FORMAT)
+                .await?
+        {
+            match crate::snapshot::decode(&snap.state) {
+                Ok(e) if *e.config() == s.cfg.attribution
+                    && snap.impressions_offset >= low[0]
+                    && snap.plays_offset >= low[1]
+                    && snap.impressions_offset <= committed[0]
+                    && snap.plays_offset <= committed[1] =>
+                {
+                    engine = e;
+                    start = [snap.impressions_offset, snap.plays_offset];
+                }
+                Ok(_) => tracing::info!(partition = p, "snapshot does not fit the offsets or configuration; rebuilding from the earliest offsets"),
+                Err(e) => tracing::warn!(partition = p, error = %e, "snapshot unreadable; rebuilding from the earliest offsets"),
+            }
+        }
+        Ok(Unit::new(p, epoch, engine, assigned, start, committed))
+    }
+
+    async fn low_watermark(&self, topic: &str, p: i32) -> Result<i64, Error> {
+        Ok(self.watermarks(topic, p).await?.0)
+    }
+
+    async fn watermarks(&self, topic: &str, p: i32) -> Result<(i64, i64), Error> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            consumer.fetch_watermarks(&topic, p, Duration::from_secs(10))
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::kafka("read the partition's offsets"))
+    }
+
+    fn start_flush(&mut self, force_snapshot: bool) -> Result<InFlight, Error> {
+        let interval = self.shared.cfg.snapshot_interval;
+        let mut flushes = Vec::new();
+        for u in self.units.values_mut() {
+            let snap = force_snapshot || u.snapshot_due(interval);
+            if u.has_changes() || snap {
+                if u.phase() != Phase::Live {
+                    continue;
+                }
+                flushes.push(u.take_flush(&self.shared.topics, snap)?);
+            }
+        }
+        if flushes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(tokio::spawn(flush(Arc::clone(&self.shared), flushes))))
+    }
+
+    async fn wait_in_flight(&mut self, in_flight: &mut InFlight) -> Result<(), Error> {
+        if let Some(h) = in_flight.take() {
+            self.on_flush_done(h.await)?;
+        }
+        Ok(())
+    }
+
+    fn on_flush_done(
+        &mut self,
+        done: Result<Result<FlushDone, Error>, tokio::task::JoinError>,
+    ) -> Result<(), Error> {
+        let done = done.map_err(|e| Error::Task(e.to_string()))??;
+        self.summary.flushes += 1;
+        for (p, epoch) in &done.fenced {
+            // Only the unit of the fenced epoch: a newer one may have been built meanwhile.
+            if self.units.get(p).is_none_or(|u| u.epoch != *epoch) {
+                continue;
+            }
+            self.units.remove(p);
+            let mut tpl = TopicPartitionList::new();
+            for t in &self.shared.topics {
+                tpl.add_partition(t, *p);
+            }
+            let _ = self.consumer.pause(&tpl);
+            self.summary.fenced.push(*p);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, offsets) in &done.committed {
+            for o in offsets {
+                let _ = tpl.add_partition_offset(&o.topic, *p, Offset::Offset(o.next_offset));
+            }
+        }
+        if tpl.count() > 0 {
+            // Informational: Postgres holds where the view stands.
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!(error = %e, "cannot commit group offsets to Kafka (informational only)");
+            }
+        }
+        Ok(())
+    }
+
+    /// With `--exit-when-idle`: nothing arrived for the idle time, every unit is live with
+    /// nothing left to flush, and every assigned topic-partition is read to its end.
+    async fn idle_and_caught_up(&mut self) -> bool {
+        let Some(idle) = self.shared.cfg.exit_when_idle else {
+            return false;
+        };
+        if self.last_message.elapsed() < idle {
+            return false;
+        }
+        if self
+            .units
+            .values()
+            .any(|u| u.phase() != Phase::Live || u.has_changes())
+        {
+            return false;
+        }
+        // Every partition of both topics must be read to its end: by a unit here, or (when this
+        // member holds none, e.g. while a crashed member's session has not expired yet) as
+        // committed in Postgres. Otherwise keep waiting for an assignment.
+        let s = Arc::clone(&self.shared);
+        for k in [IMPRESSIONS, PLAYS] {
+            let topic = s.topics[k].clone();
+            let Ok(n) = self.partition_count(&topic).await else {
+                return false;
+            };
+            for p in 0..n {
+                let Ok((low, high)) = self.watermarks(&topic, p).await else {
+                    return false;
+                };
+                let pos = match self.units.get(&p).filter(|u| u.assigned[k]) {
+                    Some(u) => u.next[k],
+                    None => {
+                        match sink_postgres::committed_offset(&s.pool, &s.cfg.group_id, &topic, p)
+                            .await
+                        {
+                            Ok(c) => c.unwrap_or(low),
+                            Err(_) => return false,
+                        }
+                    }
+                };
+                ::metrics::gauge!(m::LAG, "topic" => topic.clone(), "partition" => p.to_string())
+                    .set((high - pos).max(0) as f64);
+                if pos < high {
+                    return false;
+                }
+            }
+        }
+        if !self.ever_assigned && self.started.elapsed() < idle + Duration::from_secs(10) {
+            // Give the group a moment to assign partitions before calling an empty run idle.
+            return false;
+        }
+        true
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<i32, Error> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                .map(|md| {
+                    md.topics()
+                        .iter()
+                        .find(|t| t.name() == topic)
+                        .map_or(0, |t| t.partitions().len() as i32)
+                })
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::kafka("read the topic's metadata"))
+    }
+
+    /// Flushes everything (with snapshots) before returning.
+    async fn finish(&mut self, in_flight: &mut InFlight) -> Result<(), Error> {
+        self.wait_in_flight(in_flight).await?;
+        *in_flight = self.start_flush(true)?;
+        self.wait_in_flight(in_flight).await
+    }
+}

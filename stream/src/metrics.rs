@@ -1,0 +1,99 @@
+//! Metric names of the streaming layer, declared once. Labels: `topic` (the input topic's
+//! configured name), `partition` (the unit), `source` (`sop`/`sod`), `outcome`.
+
+/// Messages read from an input topic (counter; `topic`).
+pub const CONSUMED: &str = "playsource_stream_consumed_total";
+/// Messages rejected to the dead-letter topic (counter; `topic`).
+pub const REJECTED: &str = "playsource_stream_rejected_total";
+/// Events more than the allowed lateness behind their topic-partition (counter; `topic`).
+pub const TOO_LATE: &str = "playsource_stream_too_late_total";
+/// Redelivered plays left out (counter; `topic`).
+pub const DUPLICATES: &str = "playsource_stream_duplicates_total";
+/// First attributions of plays (counter; `source` = sop|sod, `outcome` = attributed|unattributed).
+pub const ATTRIBUTIONS: &str = "playsource_stream_attributions_total";
+/// Corrections of provisional attributions (counter).
+pub const CORRECTIONS: &str = "playsource_stream_corrections_total";
+/// Events re-read after an assignment to rebuild state (counter; `topic`).
+pub const REPLAYED: &str = "playsource_stream_replayed_total";
+/// Greatest event time so far, Unix ms (gauge; `topic`, `partition`).
+pub const WATERMARK_MS: &str = "playsource_stream_high_water_ms";
+/// Messages not yet read: high watermark minus position (gauge; `topic`, `partition`).
+pub const LAG: &str = "playsource_stream_lag_messages";
+/// Duration of a flush's Postgres transaction (histogram, seconds).
+pub const FLUSH_SECONDS: &str = "playsource_stream_flush_transaction_seconds";
+/// Flushes committed (counter).
+pub const FLUSHES: &str = "playsource_stream_flushes_total";
+/// Flushes refused because another owner holds the partition (counter).
+pub const FENCED: &str = "playsource_stream_fenced_total";
+/// Engine state: (member, video) keys (gauge; `partition`).
+pub const STATE_KEYS: &str = "playsource_stream_state_keys";
+/// Engine state: estimated bytes (gauge; `partition`).
+pub const STATE_BYTES: &str = "playsource_stream_state_bytes";
+/// Engine state: plays still open to correction (gauge; `partition`).
+pub const PENDING_PLAYS: &str = "playsource_stream_pending_plays";
+/// Snapshots written (counter) and their compressed size (gauge; `partition`).
+pub const SNAPSHOTS: &str = "playsource_stream_snapshots_total";
+/// Compressed bytes of the latest snapshot (gauge; `partition`).
+pub const SNAPSHOT_BYTES: &str = "playsource_stream_snapshot_bytes";
+/// Catalog lookups (counter; `outcome` = hit|miss).
+pub const CATALOG_LOOKUPS: &str = "playsource_stream_catalog_lookups_total";
+/// Videos in the cached catalog (gauge).
+pub const CATALOG_VIDEOS: &str = "playsource_stream_catalog_videos";
+/// Archive rows written (counter; `topic`).
+pub const ARCHIVED_ROWS: &str = "playsource_stream_archived_rows_total";
+/// Enriched plays published (counter).
+pub const ENRICHED: &str = "playsource_stream_enriched_published_total";
+
+/// Describes every metric to the installed recorder (call once at start).
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(CONSUMED, "Messages read from an input topic.");
+    describe_counter!(REJECTED, "Messages rejected to the dead-letter topic.");
+    describe_counter!(
+        TOO_LATE,
+        "Events more than the allowed lateness behind their topic-partition."
+    );
+    describe_counter!(DUPLICATES, "Redelivered plays left out.");
+    describe_counter!(
+        ATTRIBUTIONS,
+        "First attributions of plays, by source and outcome."
+    );
+    describe_counter!(CORRECTIONS, "Corrections of provisional attributions.");
+    describe_counter!(
+        REPLAYED,
+        "Events re-read after an assignment to rebuild state."
+    );
+    describe_gauge!(
+        WATERMARK_MS,
+        Unit::Milliseconds,
+        "Greatest event time so far (Unix ms)."
+    );
+    describe_gauge!(LAG, "Messages not yet read per topic-partition.");
+    describe_histogram!(
+        FLUSH_SECONDS,
+        Unit::Seconds,
+        "Duration of a flush transaction."
+    );
+    describe_counter!(FLUSHES, "Flushes committed.");
+    describe_counter!(
+        FENCED,
+        "Flushes refused because another owner holds the partition."
+    );
+    describe_gauge!(STATE_KEYS, "(member, video) keys held by the engine.");
+    describe_gauge!(
+        STATE_BYTES,
+        Unit::Bytes,
+        "Estimated bytes held by the engine."
+    );
+    describe_gauge!(PENDING_PLAYS, "Plays still open to correction.");
+    describe_counter!(SNAPSHOTS, "Engine snapshots written.");
+    describe_gauge!(
+        SNAPSHOT_BYTES,
+        Unit::Bytes,
+        "Compressed bytes of the latest snapshot."
+    );
+    describe_counter!(CATALOG_LOOKUPS, "Catalog cache lookups, by hit or miss.");
+    describe_gauge!(CATALOG_VIDEOS, "Videos in the cached catalog.");
+    describe_counter!(ARCHIVED_ROWS, "Raw events written to the Parquet archive.");
+    describe_counter!(ENRICHED, "Enriched plays published.");
+}

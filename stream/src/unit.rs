@@ -1,0 +1,433 @@
+//! One partition unit: partition p of `impressions` and of `plays`, with its own engine, view
+//! deltas, archive buffers and offsets.
+//!
+//! A unit starts in [`Phase::Replaying`] when it must rebuild its engine: it reads each
+//! topic-partition from the snapshot's offsets (or the earliest retained ones) up to the committed
+//! offsets with every output suppressed, since those were committed before. Once both topics
+//! reached their committed offsets it goes [`Phase::Live`]. The engine's state depends only on each
+//! topic-partition's order, so the rebuilt engine is the one that was lost.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use playsource_domain::aggregate::{Counts, PlayFacts};
+use playsource_domain::catalog::enrich;
+use playsource_domain::{
+    decode_impression, decode_play, Catalog, Engine, EnrichedPlay, Output, Rejection, Ts, Verdict,
+};
+use rdkafka::producer::{DeliveryFuture, FutureProducer};
+
+use crate::archive_sink::{ArchiveBuffer, PendingFile};
+use crate::catalog_cache::record_lookup;
+use crate::dlq;
+use crate::error::Error;
+use crate::metrics as m;
+use crate::sink_postgres::{OffsetRow, SnapshotRow, TooLate, UnitCommit};
+
+/// Index of the impressions topic in per-topic arrays.
+pub const IMPRESSIONS: usize = 0;
+/// Index of the plays topic in per-topic arrays.
+pub const PLAYS: usize = 1;
+
+/// Where a unit is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Rebuilding the engine from already-committed events; outputs are suppressed.
+    Replaying,
+    /// Processing new events.
+    Live,
+}
+
+/// What the consumer loop must do after a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// This topic finished replaying before the other: pause it.
+    PauseTopic(usize),
+    /// Both topics replayed: seek both to the committed offsets and resume.
+    GoLive,
+}
+
+/// Shared, read-only things a unit needs per message.
+pub struct Ctx<'a> {
+    pub topics: &'a [String; 2],
+    pub dlq_topic: &'a str,
+    pub producer: &'a FutureProducer,
+    pub catalog: &'a Catalog,
+    pub publish_enriched: bool,
+}
+
+/// Everything a unit hands to a flush.
+pub struct UnitFlush {
+    pub commit: UnitCommit,
+    pub archive: Vec<PendingFile>,
+    pub dlq: Vec<DeliveryFuture>,
+    pub enriched: Vec<(String, Vec<u8>)>,
+}
+
+/// The state of one partition unit.
+pub struct Unit {
+    pub partition: i32,
+    pub epoch: i64,
+    engine: Engine,
+    phase: Phase,
+    /// Which of the two topic-partitions this consumer is assigned.
+    pub assigned: [bool; 2],
+    /// Next offset to process per topic.
+    pub next: [i64; 2],
+    /// Next offset committed to Postgres per topic (replay target while replaying).
+    pub committed: [i64; 2],
+    replay_done: [bool; 2],
+    high_water: [Option<Ts>; 2],
+    counts: Counts,
+    too_late: TooLate,
+    archive: ArchiveBuffer,
+    dlq: Vec<DeliveryFuture>,
+    enriched: Vec<(String, Vec<u8>)>,
+    outs: Vec<Output>,
+    snapshot_at: [i64; 2],
+    last_snapshot: Instant,
+    /// Events processed live since the last flush.
+    pub since_flush: u64,
+    /// Events re-read to rebuild the engine.
+    pub replayed: u64,
+}
+
+impl Unit {
+    /// A unit resuming at `start` (where `engine` stands) with `committed` offsets already in
+    /// the view.
+    pub fn new(
+        partition: i32,
+        epoch: i64,
+        engine: Engine,
+        assigned: [bool; 2],
+        start: [i64; 2],
+        committed: [i64; 2],
+    ) -> Unit {
+        let replay_done = [
+            !assigned[0] || start[0] >= committed[0],
+            !assigned[1] || start[1] >= committed[1],
+        ];
+        let phase = if replay_done[0] && replay_done[1] {
+            Phase::Live
+        } else {
+            Phase::Replaying
+        };
+        Unit {
+            partition,
+            epoch,
+            high_water: [engine.impressions_high_water(), engine.plays_high_water()],
+            engine,
+            phase,
+            assigned,
+            next: if phase == Phase::Live {
+                committed
+            } else {
+                start
+            },
+            committed,
+            replay_done,
+            counts: Counts::default(),
+            too_late: TooLate::default(),
+            archive: ArchiveBuffer::default(),
+            dlq: Vec::new(),
+            enriched: Vec::new(),
+            outs: Vec::new(),
+            snapshot_at: start,
+            last_snapshot: Instant::now(),
+            since_flush: 0,
+            replayed: 0,
+        }
+    }
+
+    /// The unit's phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether topic `k` finished replaying (always true when live).
+    pub fn replay_done(&self, k: usize) -> bool {
+        self.replay_done[k]
+    }
+
+    /// The engine (for snapshots and stats).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Switches to live processing at the committed offsets.
+    pub fn go_live(&mut self) {
+        self.phase = Phase::Live;
+        self.replay_done = [true, true];
+        self.next = self.committed;
+        self.high_water = [
+            self.engine.impressions_high_water(),
+            self.engine.plays_high_water(),
+        ];
+    }
+
+    /// Handles one message of topic `k` at `offset`.
+    pub async fn on_message(
+        &mut self,
+        k: usize,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Action, Error> {
+        if offset < self.next[k] {
+            // Already processed (a message fetched before a seek).
+            return Ok(Action::None);
+        }
+        match self.phase {
+            Phase::Replaying => Ok(self.replay(k, offset, payload)),
+            Phase::Live => {
+                self.live(k, offset, key, payload, ctx).await?;
+                Ok(Action::None)
+            }
+        }
+    }
+
+    fn replay(&mut self, k: usize, offset: i64, payload: Option<&[u8]>) -> Action {
+        if self.replay_done[k] || offset >= self.committed[k] {
+            // Past the replay target: dropped here, read again after the seek at go-live.
+            return self.mark_replayed(k);
+        }
+        ::metrics::counter!(m::REPLAYED, "topic" => topic_label(k)).increment(1);
+        self.replayed += 1;
+        let payload = payload.unwrap_or_default();
+        if k == IMPRESSIONS {
+            if let Ok(imp) = decode_impression(payload) {
+                self.engine.on_impression(&imp, &mut self.outs);
+            }
+        } else if let Ok(play) = decode_play(payload) {
+            self.engine.on_play(&play, &mut self.outs);
+        }
+        self.outs.clear();
+        self.next[k] = offset + 1;
+        if self.next[k] >= self.committed[k] {
+            return self.mark_replayed(k);
+        }
+        Action::None
+    }
+
+    fn mark_replayed(&mut self, k: usize) -> Action {
+        self.replay_done[k] = true;
+        if self.replay_done[0] && self.replay_done[1] {
+            Action::GoLive
+        } else {
+            Action::PauseTopic(k)
+        }
+    }
+
+    async fn live(
+        &mut self,
+        k: usize,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), Error> {
+        let topic = &ctx.topics[k];
+        ::metrics::counter!(m::CONSUMED, "topic" => topic.clone()).increment(1);
+        self.next[k] = offset + 1;
+        self.since_flush += 1;
+        let bytes = payload.unwrap_or_default();
+        let result = if payload.is_none() {
+            Err(Rejection {
+                field: "(message)",
+                rule: "must be a JSON object, got an empty (null) message value".into(),
+            })
+        } else if k == IMPRESSIONS {
+            decode_impression(bytes).map(|imp| {
+                let verdict = self.engine.on_impression(&imp, &mut self.outs);
+                self.archive.push_impression(&imp, self.partition, offset);
+                self.observe(k, imp.ts, verdict, topic, &imp.country, &imp.device);
+            })
+        } else {
+            decode_play(bytes).map(|play| {
+                let verdict = self.engine.on_play(&play, &mut self.outs);
+                self.archive.push_play(&play, self.partition, offset);
+                self.observe(k, play.ts, verdict, topic, &play.country, &play.device);
+            })
+        };
+        if let Err(rejection) = result {
+            ::metrics::counter!(m::REJECTED, "topic" => topic.clone()).increment(1);
+            let src = dlq::Source {
+                topic,
+                partition: self.partition,
+                offset,
+            };
+            tracing::debug!(topic = %topic, partition = self.partition, offset, error = %rejection, "rejected");
+            let d = dlq::send(
+                ctx.producer,
+                ctx.dlq_topic,
+                src,
+                key,
+                payload,
+                &rejection.to_string(),
+            )
+            .await?;
+            self.dlq.push(d);
+        }
+        self.emit(ctx);
+        Ok(())
+    }
+
+    fn observe(
+        &mut self,
+        k: usize,
+        ts: Ts,
+        verdict: Verdict,
+        topic: &str,
+        country: &str,
+        device: &str,
+    ) {
+        if self.high_water[k].is_none_or(|h| ts > h) {
+            self.high_water[k] = Some(ts);
+        }
+        match verdict {
+            Verdict::Accepted => {}
+            Verdict::TooLate => {
+                ::metrics::counter!(m::TOO_LATE, "topic" => topic.to_owned()).increment(1);
+                *self
+                    .too_late
+                    .entry((
+                        ts.hour_start(),
+                        topic.to_owned(),
+                        country.to_owned(),
+                        device.to_owned(),
+                    ))
+                    .or_default() += 1;
+            }
+            Verdict::Duplicate => {
+                ::metrics::counter!(m::DUPLICATES, "topic" => topic.to_owned()).increment(1);
+            }
+        }
+    }
+
+    /// Turns the engine's outputs into view deltas and enriched plays.
+    fn emit(&mut self, ctx: &Ctx<'_>) {
+        let names = self.engine.names();
+        for o in self.outs.drain(..) {
+            let meta = ctx.catalog.get(o.play.video_id);
+            record_lookup(meta.is_some());
+            let e = enrich(meta, o.play.ts.day());
+            match &o.previous {
+                Some(prev) => {
+                    let old = PlayFacts::of(names, &o.play, prev, e.genre, e.is_new_launch);
+                    self.counts.add(&old, -1);
+                    ::metrics::counter!(m::CORRECTIONS).increment(1);
+                }
+                None => {
+                    let outcome = |a: bool| if a { "attributed" } else { "unattributed" };
+                    ::metrics::counter!(m::ATTRIBUTIONS, "source" => "sop", "outcome" => outcome(o.current.sop.is_some())).increment(1);
+                    ::metrics::counter!(m::ATTRIBUTIONS, "source" => "sod", "outcome" => outcome(o.current.sod.is_some())).increment(1);
+                }
+            }
+            let new = PlayFacts::of(names, &o.play, &o.current, e.genre, e.is_new_launch);
+            self.counts.add(&new, 1);
+            if ctx.publish_enriched {
+                let ep = EnrichedPlay::new(names, &o.play, &o.current, o.revision, meta);
+                if let Ok(json) = serde_json::to_vec(&ep) {
+                    self.enriched.push((o.play.member_id.0.to_string(), json));
+                }
+            }
+        }
+    }
+
+    /// Whether a flush has something to commit for this unit.
+    pub fn has_changes(&self) -> bool {
+        self.phase == Phase::Live
+            && (self.since_flush > 0
+                || (0..2).any(|k| self.assigned[k] && self.next[k] != self.committed[k]))
+    }
+
+    /// Whether a snapshot is due (`interval` elapsed and the offsets moved since the last one).
+    pub fn snapshot_due(&self, interval: std::time::Duration) -> bool {
+        self.phase == Phase::Live
+            && self.last_snapshot.elapsed() >= interval
+            && self.next != self.snapshot_at
+    }
+
+    /// Takes what the next flush commits; `snapshot` also encodes the engine at these offsets.
+    pub fn take_flush(&mut self, topics: &[String; 2], snapshot: bool) -> Result<UnitFlush, Error> {
+        let offsets = (0..2)
+            .filter(|&k| self.assigned[k])
+            .map(|k| OffsetRow {
+                topic: topics[k].clone(),
+                next_offset: self.next[k],
+                high_water: self.high_water[k],
+            })
+            .collect();
+        let snapshot = if snapshot && self.next != self.snapshot_at {
+            let state =
+                crate::snapshot::encode(&self.engine).map_err(|message| Error::Snapshot {
+                    partition: self.partition,
+                    message,
+                })?;
+            self.snapshot_at = self.next;
+            self.last_snapshot = Instant::now();
+            Some(SnapshotRow {
+                impressions_offset: self.next[IMPRESSIONS],
+                plays_offset: self.next[PLAYS],
+                state,
+            })
+        } else {
+            None
+        };
+        self.committed = self.next;
+        self.since_flush = 0;
+        self.record_gauges(topics);
+        Ok(UnitFlush {
+            commit: UnitCommit {
+                partition: self.partition,
+                epoch: self.epoch,
+                counts: std::mem::take(&mut self.counts),
+                too_late: std::mem::take(&mut self.too_late),
+                offsets,
+                snapshot,
+                staged: Vec::new(),
+            },
+            archive: self.archive.take(),
+            dlq: std::mem::take(&mut self.dlq),
+            enriched: std::mem::take(&mut self.enriched),
+        })
+    }
+
+    fn record_gauges(&self, topics: &[String; 2]) {
+        let p = self.partition.to_string();
+        let s = self.engine.stats();
+        ::metrics::gauge!(m::STATE_KEYS, "partition" => p.clone()).set(s.keys as f64);
+        ::metrics::gauge!(m::STATE_BYTES, "partition" => p.clone()).set(s.bytes as f64);
+        ::metrics::gauge!(m::PENDING_PLAYS, "partition" => p.clone()).set(s.pending_plays as f64);
+        for (topic, hw) in topics.iter().zip(self.high_water) {
+            if let Some(h) = hw {
+                ::metrics::gauge!(m::WATERMARK_MS, "topic" => topic.clone(), "partition" => p.clone())
+                    .set(h.0 as f64);
+            }
+        }
+    }
+
+    /// Greatest event time seen per topic.
+    pub fn high_water(&self, k: usize) -> Option<Ts> {
+        self.high_water[k]
+    }
+}
+
+fn topic_label(k: usize) -> &'static str {
+    if k == IMPRESSIONS {
+        "impressions"
+    } else {
+        "plays"
+    }
+}
+
+/// An engine for a fresh unit.
+pub fn fresh_engine(cfg: playsource_domain::AttributionConfig) -> Engine {
+    Engine::new(cfg)
+}
+
+/// Shared handle to the catalog used by units.
+pub type SharedCatalog = Arc<Catalog>;
