@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::Args;
 use playsource_domain::AttributionConfig;
 
-use super::batch::{parse_day, TopicArgs};
+use super::batch::parse_day;
 use super::common::DbArgs;
+use super::common::InputTopicArgs;
 
 /// Flags of `playsource audit`.
 #[derive(Debug, Args)]
@@ -17,7 +18,7 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
-    pub topics: TopicArgs,
+    pub topics: InputTopicArgs,
     /// The day to audit: YYYY-MM-DD, `yesterday` or `today` (UTC); it must be batch-complete.
     #[arg(long, value_name = "D")]
     pub date: String,

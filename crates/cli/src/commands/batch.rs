@@ -10,26 +10,10 @@ use clap::Args;
 use playsource_batch::{run_day, BatchOptions};
 use playsource_domain::{AttributionConfig, Day, Ts};
 
-use super::common::{ArchiveArgs, DbArgs};
+use super::common::{ArchiveArgs, DbArgs, InputTopicArgs};
 
 /// Most days one invocation recomputes.
 const MAX_DAYS: i32 = 3660;
-
-/// The two input topics, whose names are the archive's folder names (and the `topic` of the
-/// stream's too-late counts).
-#[derive(Clone, Debug, Args)]
-pub struct TopicArgs {
-    /// Topic of impression events (names its archive folder).
-    #[arg(
-        long,
-        env = "PLAYSOURCE_IMPRESSIONS_TOPIC",
-        default_value = "impressions"
-    )]
-    pub impressions_topic: String,
-    /// Topic of play events (names its archive folder).
-    #[arg(long, env = "PLAYSOURCE_PLAYS_TOPIC", default_value = "plays")]
-    pub plays_topic: String,
-}
 
 /// Flags of `playsource batch`.
 #[derive(Debug, Args)]
@@ -39,7 +23,7 @@ pub struct BatchArgs {
     #[command(flatten)]
     pub archive: ArchiveArgs,
     #[command(flatten)]
-    pub topics: TopicArgs,
+    pub topics: InputTopicArgs,
     /// The day to recompute: YYYY-MM-DD, `yesterday` or `today` (UTC).
     #[arg(long, value_name = "D", conflicts_with_all = ["from", "to"], required_unless_present = "from")]
     pub date: Option<String>,

@@ -17,22 +17,30 @@ pub struct DbArgs {
     pub database_url: String,
 }
 
-/// The Kafka cluster and the four topics.
+/// The two input topics, whose names are also the archive's folder names (and the `topic` of
+/// the stream's too-late counts).
 #[derive(Clone, Debug, Args)]
-pub struct KafkaArgs {
-    /// Kafka bootstrap servers, comma-separated host:port.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = playsource_kafka::DEFAULT_BROKERS)]
-    pub brokers: String,
-    /// Topic of impression events.
+pub struct InputTopicArgs {
+    /// Topic of impression events (names its archive folder).
     #[arg(
         long,
         env = "PLAYSOURCE_IMPRESSIONS_TOPIC",
         default_value = "impressions"
     )]
     pub impressions_topic: String,
-    /// Topic of play events.
+    /// Topic of play events (names its archive folder).
     #[arg(long, env = "PLAYSOURCE_PLAYS_TOPIC", default_value = "plays")]
     pub plays_topic: String,
+}
+
+/// The Kafka cluster and the four topics.
+#[derive(Clone, Debug, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = playsource_kafka::DEFAULT_BROKERS)]
+    pub brokers: String,
+    #[command(flatten)]
+    pub inputs: InputTopicArgs,
     /// Topic the enriched plays are published to.
     #[arg(
         long,
@@ -49,8 +57,8 @@ impl KafkaArgs {
     /// The configured topic names.
     pub fn topics(&self) -> playsource_kafka::Topics {
         playsource_kafka::Topics {
-            impressions: self.impressions_topic.clone(),
-            plays: self.plays_topic.clone(),
+            impressions: self.inputs.impressions_topic.clone(),
+            plays: self.inputs.plays_topic.clone(),
             enriched: self.enriched_topic.clone(),
             dlq: self.dlq_topic.clone(),
         }

@@ -27,13 +27,7 @@ impl Bulk {
 
     /// Adds an impression (repeats of an event count once).
     pub fn add_impression(&mut self, imp: &Impression<'_>) {
-        let rec = ImpressionRecord {
-            ts: imp.ts,
-            event_id: EventKey::new(&imp.event_id),
-            row_type: self.names.intern(&imp.row_type),
-            row_index: imp.row_index,
-            rank: imp.rank,
-        };
+        let rec = ImpressionRecord::of(imp, &mut self.names);
         self.keys
             .entry((imp.member_id.0, imp.video_id.0))
             .or_default()
@@ -50,15 +44,7 @@ impl Bulk {
             .get(&(play.member_id.0, play.video_id.0))
             .map(|k| k.attribute(play.ts, &self.cfg))
             .unwrap_or_default();
-        let record = PlayRecord {
-            event_id: EventKey::new(&play.event_id),
-            ts: play.ts,
-            member_id: play.member_id,
-            video_id: play.video_id,
-            country: self.names.intern(&play.country),
-            device: self.names.intern(&play.device),
-            session_id: play.session_id.as_deref().map(Into::into),
-        };
+        let record = PlayRecord::of(play, &mut self.names);
         Some((record, attribution))
     }
 

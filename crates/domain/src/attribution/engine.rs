@@ -129,13 +129,7 @@ impl Engine {
             return Verdict::TooLate;
         }
         self.imp_max = Some(self.imp_max.map_or(imp.ts, |m| m.max(imp.ts)));
-        let rec = ImpressionRecord {
-            ts: imp.ts,
-            event_id: EventKey::new(&imp.event_id),
-            row_type: self.names.intern(&imp.row_type),
-            row_index: imp.row_index,
-            rank: imp.rank,
-        };
+        let rec = ImpressionRecord::of(imp, &mut self.names);
         let key = (imp.member_id.0, imp.video_id.0);
         if let Some(plays) = self.pending.get_mut(&key) {
             for p in plays.iter_mut() {
@@ -171,15 +165,7 @@ impl Engine {
             self.play_max = Some(play.ts);
         }
         let key = (play.member_id.0, play.video_id.0);
-        let record = PlayRecord {
-            event_id: EventKey::new(&play.event_id),
-            ts: play.ts,
-            member_id: play.member_id,
-            video_id: play.video_id,
-            country: self.names.intern(&play.country),
-            device: self.names.intern(&play.device),
-            session_id: play.session_id.as_deref().map(Into::into),
-        };
+        let record = PlayRecord::of(play, &mut self.names);
         let attribution = self
             .keys
             .get(&key)

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 pub use engine::{Engine, StateStats, Verdict};
 pub use key_state::KeyImpressions;
 
-use crate::ids::{EventKey, MemberId, Sym, VideoId};
+use crate::event::{Impression, Play};
+use crate::ids::{EventKey, Interner, MemberId, Sym, VideoId};
 use crate::time::Ts;
 
 /// The knobs of the rules and of the stream's event-time handling.
@@ -57,6 +58,17 @@ pub struct ImpressionRecord {
 }
 
 impl ImpressionRecord {
+    /// What attribution keeps of `imp`, its row type interned in `names`.
+    pub fn of(imp: &Impression<'_>, names: &mut Interner) -> ImpressionRecord {
+        ImpressionRecord {
+            ts: imp.ts,
+            event_id: EventKey::new(&imp.event_id),
+            row_type: names.intern(&imp.row_type),
+            row_index: imp.row_index,
+            rank: imp.rank,
+        }
+    }
+
     /// The (`ts`, `event_id`) order of contract §3.
     pub fn precedes(&self, other: &ImpressionRecord) -> bool {
         (self.ts, &self.event_id) < (other.ts, &other.event_id)
@@ -74,6 +86,21 @@ pub struct PlayRecord {
     pub country: Sym,
     pub device: Sym,
     pub session_id: Option<Box<str>>,
+}
+
+impl PlayRecord {
+    /// What attribution keeps of `play`, its country and device interned in `names`.
+    pub fn of(play: &Play<'_>, names: &mut Interner) -> PlayRecord {
+        PlayRecord {
+            event_id: EventKey::new(&play.event_id),
+            ts: play.ts,
+            member_id: play.member_id,
+            video_id: play.video_id,
+            country: names.intern(&play.country),
+            device: names.intern(&play.device),
+            session_id: play.session_id.as_deref().map(Into::into),
+        }
+    }
 }
 
 /// A play's two sources; `None` is `unattributed`.
