@@ -1,0 +1,224 @@
+//! The Lambda guarantee end to end, through the binary as a user runs it: `gen` → Kafka →
+//! `stream` → realtime view, `batch` over the archive the stream wrote → batch view, and `audit`.
+//! With no too-late events both views agree exactly; with too-late plays the batch view has them,
+//! the realtime view does not, and `audit` explains the drift by them.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup step should fail the test loudly
+
+use std::process::{Command, Output};
+
+use sqlx::{Connection, PgConnection, PgPool};
+
+const BIN: &str = env!("CARGO_BIN_EXE_playsource");
+
+fn base_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/playsource".into())
+}
+
+struct Pipeline {
+    id: String,
+    db: String,
+    url: String,
+    archive: tempfile::TempDir,
+}
+
+impl Pipeline {
+    fn new() -> Pipeline {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+        let db = format!("playsource_pipe_{id}");
+        let url = format!(
+            "{}/{db}",
+            base_url()
+                .rsplit_once('/')
+                .map(|(a, _)| a.to_owned())
+                .unwrap()
+        );
+        Pipeline {
+            id,
+            db,
+            url,
+            archive: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let o = Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("PLAYSOURCE_ARCHIVE", self.archive.path())
+            .env(
+                "PLAYSOURCE_IMPRESSIONS_TOPIC",
+                format!("pipe-imp-{}", self.id),
+            )
+            .env("PLAYSOURCE_PLAYS_TOPIC", format!("pipe-plays-{}", self.id))
+            .env("PLAYSOURCE_ENRICHED_TOPIC", format!("pipe-enr-{}", self.id))
+            .env("PLAYSOURCE_DLQ_TOPIC", format!("pipe-dlq-{}", self.id))
+            .output()
+            .unwrap();
+        o
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "playsource {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    }
+
+    /// init, catalog, two days of traffic through Kafka and the stream, then the batch.
+    fn through_both_layers(&self, late_share: &str) -> [String; 2] {
+        let today = chrono::Utc::now().date_naive();
+        let days = [2u64, 1].map(|n| {
+            (today - chrono::Days::new(n))
+                .format("%Y-%m-%d")
+                .to_string()
+        });
+        let catalog = self.archive.path().join("catalog.csv");
+        let catalog = catalog.to_str().unwrap();
+        self.ok(&["init", "--partitions", "2"]);
+        let gen = [
+            "gen",
+            "--to",
+            "kafka",
+            "--seed",
+            "11",
+            "--members",
+            "300",
+            "--start",
+            &days[0],
+            "--days",
+            "2",
+        ];
+        self.ok(&[
+            &gen[..],
+            &["--late-share", late_share, "--catalog-out", catalog],
+        ]
+        .concat());
+        self.ok(&["catalog", "load", catalog]);
+        self.ok(&[
+            "stream",
+            "--group-id",
+            &format!("g-{}", self.id),
+            "--exit-when-idle",
+            "3",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]);
+        self.ok(&[
+            "batch",
+            "--from",
+            &days[0],
+            "--to",
+            &days[1],
+            "--no-progress",
+        ]);
+        days
+    }
+
+    async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.url).await.unwrap()
+    }
+
+    async fn drop_db(&self) {
+        let mut admin = PgConnection::connect(&base_url()).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+type Row = (String, String, String, String, String, String, bool, i64);
+
+async fn rows(pool: &PgPool, table: &str, day: &str) -> Vec<Row> {
+    sqlx::query_as(&format!(
+        "SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'), country, device, sop_row, sod_row, genre, new_launch, plays
+         FROM {table} WHERE hour >= $1::date AND hour < $1::date + 1 AND plays <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    ))
+    .bind(day)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn with_nothing_too_late_realtime_equals_batch_and_audit_is_clean() {
+    let p = Pipeline::new();
+    let days = p.through_both_layers("0");
+    let pool = p.pool().await;
+    for day in &days {
+        let (rt, batch) = (
+            rows(&pool, "rt_hourly", day).await,
+            rows(&pool, "batch_hourly", day).await,
+        );
+        assert!(!batch.is_empty(), "{day} has plays");
+        assert_eq!(rt, batch, "{day}: realtime and batch views differ");
+        let o = p.run(&["audit", "--date", day]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    pool.close().await;
+    p.drop_db().await;
+}
+
+#[tokio::test]
+async fn too_late_plays_are_in_the_batch_view_only_and_explain_the_drift() {
+    let p = Pipeline::new();
+    let days = p.through_both_layers("0.02");
+    let pool = p.pool().await;
+    let late: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(events), 0)::bigint FROM rt_too_late WHERE topic = $1",
+    )
+    .bind(format!("pipe-plays-{}", p.id))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(late > 0, "the workload has too-late plays");
+    let total = |table: &'static str| {
+        let pool = pool.clone();
+        let (d0, d1) = (days[0].clone(), days[1].clone());
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!(
+                "SELECT coalesce(sum(plays), 0)::bigint FROM {table} WHERE hour >= $1::date AND hour < $2::date + 1"
+            ))
+            .bind(d0)
+            .bind(d1)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let late_in_days: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(events), 0)::bigint FROM rt_too_late WHERE topic = $1 AND hour >= $2::date AND hour < $3::date + 1",
+    )
+    .bind(format!("pipe-plays-{}", p.id))
+    .bind(&days[0])
+    .bind(&days[1])
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        total("batch_hourly").await - total("rt_hourly").await,
+        late_in_days,
+        "batch = realtime + too-late plays"
+    );
+    for day in &days {
+        let o = p.run(&["audit", "--date", day]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "drift is explained by too-late events: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    pool.close().await;
+    p.drop_db().await;
+}
