@@ -41,6 +41,20 @@ struct StreamContext {
 }
 
 impl ClientContext for StreamContext {
+    /// Publishes each assigned partition's lag (high watermark minus the consumer's position),
+    /// so lag is visible while consuming, not only when idle.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (p, part) in &t.partitions {
+                if *p < 0 || !part.desired || part.hi_offset < 0 || part.app_offset < 0 {
+                    continue;
+                }
+                ::metrics::gauge!(m::LAG, "topic" => topic.clone(), "partition" => p.to_string())
+                    .set((part.hi_offset - part.app_offset).max(0) as f64);
+            }
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         // End of partition is expected (`enable.partition.eof`), not an error.
         if matches!(
@@ -110,6 +124,8 @@ pub async fn run(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
+        // Per-partition lag for the metrics, from librdkafka's own statistics (see `stats`).
+        .set("statistics.interval.ms", "5000")
         .create_with_context(StreamContext { events: tx })
         .map_err(Error::kafka("create the consumer"))?;
     let topics = [cfg.topics.impressions.clone(), cfg.topics.plays.clone()];

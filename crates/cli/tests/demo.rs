@@ -122,6 +122,36 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
     assert!(plays > 0, "{body}");
     assert_eq!(get(&addr, "/").map(|r| r.0), Some(200));
 
+    // Both long-running layers export Prometheus metrics; the stream's lag comes from
+    // librdkafka's statistics, every 5 s.
+    let (code, served) = get(&addr, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        served.contains("playsource_http_requests_total"),
+        "{served}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut scraped = String::new();
+    while Instant::now() < deadline {
+        scraped = get("127.0.0.1:9464", "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default();
+        if scraped.contains("playsource_stream_lag_messages{")
+            && scraped.contains("playsource_stream_consumed_total")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        scraped.contains("playsource_stream_consumed_total"),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains("playsource_stream_lag_messages{"),
+        "{scraped}"
+    );
+
     // Ctrl-C stops everything cleanly.
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
