@@ -7,14 +7,9 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, PgConnection};
+mod scratch;
 
-const BIN: &str = env!("CARGO_BIN_EXE_playsource");
-
-fn base_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/playsource".into())
-}
+use scratch::Scratch;
 
 fn get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
@@ -36,24 +31,15 @@ fn get(addr: &str, path: &str) -> Option<(u16, String)> {
 
 #[tokio::test]
 async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let db = format!("playsource_demo_{id}");
-    let url = format!(
-        "{}/{db}",
-        base_url()
-            .rsplit_once('/')
-            .map(|(a, _)| a.to_owned())
-            .unwrap()
-    );
-    let archive = tempfile::tempdir().unwrap();
+    let world = Scratch::new("demo");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .args([
+    let mut child = world
+        .command(&[
             "demo",
             "--listen",
             &addr,
@@ -64,12 +50,6 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
             "--rate",
             "300",
         ])
-        .env("DATABASE_URL", &url)
-        .env("PLAYSOURCE_ARCHIVE", archive.path())
-        .env("PLAYSOURCE_IMPRESSIONS_TOPIC", format!("demo-imp-{id}"))
-        .env("PLAYSOURCE_PLAYS_TOPIC", format!("demo-plays-{id}"))
-        .env("PLAYSOURCE_ENRICHED_TOPIC", format!("demo-enr-{id}"))
-        .env("PLAYSOURCE_DLQ_TOPIC", format!("demo-dlq-{id}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -164,9 +144,5 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("http://{addr}/")));
     assert!(get(&addr, "/healthz").is_none(), "the server stopped");
 
-    let mut admin = PgConnection::connect(&base_url()).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    world.drop_db().await;
 }

@@ -5,58 +5,23 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed setup step should fail the test loudly
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 
-const BIN: &str = env!("CARGO_BIN_EXE_playsource");
+mod scratch;
 
-fn base_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/playsource".into())
-}
+use scratch::Scratch;
 
-struct Pipeline {
-    id: String,
-    db: String,
-    url: String,
-    archive: tempfile::TempDir,
-}
+struct Pipeline(Scratch);
 
 impl Pipeline {
     fn new() -> Pipeline {
-        let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-        let db = format!("playsource_pipe_{id}");
-        let url = format!(
-            "{}/{db}",
-            base_url()
-                .rsplit_once('/')
-                .map(|(a, _)| a.to_owned())
-                .unwrap()
-        );
-        Pipeline {
-            id,
-            db,
-            url,
-            archive: tempfile::tempdir().unwrap(),
-        }
+        Pipeline(Scratch::new("pipe"))
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let o = Command::new(BIN)
-            .args(args)
-            .env("DATABASE_URL", &self.url)
-            .env("PLAYSOURCE_ARCHIVE", self.archive.path())
-            .env(
-                "PLAYSOURCE_IMPRESSIONS_TOPIC",
-                format!("pipe-imp-{}", self.id),
-            )
-            .env("PLAYSOURCE_PLAYS_TOPIC", format!("pipe-plays-{}", self.id))
-            .env("PLAYSOURCE_ENRICHED_TOPIC", format!("pipe-enr-{}", self.id))
-            .env("PLAYSOURCE_DLQ_TOPIC", format!("pipe-dlq-{}", self.id))
-            .output()
-            .unwrap();
-        o
+        self.0.command(args).output().unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> Output {
@@ -77,7 +42,7 @@ impl Pipeline {
                 .format("%Y-%m-%d")
                 .to_string()
         });
-        let catalog = self.archive.path().join("catalog.csv");
+        let catalog = self.0.archive.path().join("catalog.csv");
         let catalog = catalog.to_str().unwrap();
         self.ok(&["init", "--partitions", "2"]);
         let gen = [
@@ -102,7 +67,7 @@ impl Pipeline {
         self.ok(&[
             "stream",
             "--group-id",
-            &format!("g-{}", self.id),
+            &format!("g-{}", self.0.id),
             "--exit-when-idle",
             "3",
             "--metrics-listen",
@@ -120,15 +85,7 @@ impl Pipeline {
     }
 
     async fn pool(&self) -> PgPool {
-        PgPool::connect(&self.url).await.unwrap()
-    }
-
-    async fn drop_db(&self) {
-        let mut admin = PgConnection::connect(&base_url()).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        PgPool::connect(&self.0.url).await.unwrap()
     }
 }
 
@@ -166,7 +123,7 @@ async fn with_nothing_too_late_realtime_equals_batch_and_audit_is_clean() {
         );
     }
     pool.close().await;
-    p.drop_db().await;
+    p.0.drop_db().await;
 }
 
 #[tokio::test]
@@ -177,7 +134,7 @@ async fn too_late_plays_are_in_the_batch_view_only_and_explain_the_drift() {
     let late: i64 = sqlx::query_scalar(
         "SELECT coalesce(sum(events), 0)::bigint FROM rt_too_late WHERE topic = $1",
     )
-    .bind(format!("pipe-plays-{}", p.id))
+    .bind(p.0.plays_topic())
     .fetch_one(&pool)
     .await
     .unwrap();
@@ -199,7 +156,7 @@ async fn too_late_plays_are_in_the_batch_view_only_and_explain_the_drift() {
     let late_in_days: i64 = sqlx::query_scalar(
         "SELECT coalesce(sum(events), 0)::bigint FROM rt_too_late WHERE topic = $1 AND hour >= $2::date AND hour < $3::date + 1",
     )
-    .bind(format!("pipe-plays-{}", p.id))
+    .bind(p.0.plays_topic())
     .bind(&days[0])
     .bind(&days[1])
     .fetch_one(&pool)
@@ -220,5 +177,5 @@ async fn too_late_plays_are_in_the_batch_view_only_and_explain_the_drift() {
         );
     }
     pool.close().await;
-    p.drop_db().await;
+    p.0.drop_db().await;
 }
