@@ -181,7 +181,7 @@ impl Unit {
             return Ok(Action::None);
         }
         match self.phase {
-            Phase::Replaying => Ok(self.replay(k, offset, payload)),
+            Phase::Replaying => Ok(self.replay(k, offset, payload, ctx.catalog)),
             Phase::Live => {
                 self.live(k, offset, key, payload, ctx).await?;
                 Ok(Action::None)
@@ -189,7 +189,13 @@ impl Unit {
         }
     }
 
-    fn replay(&mut self, k: usize, offset: i64, payload: Option<&[u8]>) -> Action {
+    fn replay(
+        &mut self,
+        k: usize,
+        offset: i64,
+        payload: Option<&[u8]>,
+        catalog: &Catalog,
+    ) -> Action {
         if self.replay_done[k] || offset >= self.committed[k] {
             // Past the replay target: dropped here, read again after the seek at go-live.
             return self.mark_replayed(k);
@@ -202,7 +208,9 @@ impl Unit {
                 self.engine.on_impression(&imp, &mut self.outs);
             }
         } else if let Ok(play) = decode_play(payload) {
-            self.engine.on_play(&play, &mut self.outs);
+            let e = enrich(catalog.get(play.video_id), play.ts.day());
+            self.engine
+                .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
         }
         self.outs.clear();
         self.next[k] = offset + 1;
@@ -247,7 +255,11 @@ impl Unit {
             })
         } else {
             decode_play(bytes).map(|play| {
-                let verdict = self.engine.on_play(&play, &mut self.outs);
+                // Counted under today's catalog; corrections retract under the same genre.
+                let e = enrich(ctx.catalog.get(play.video_id), play.ts.day());
+                let verdict =
+                    self.engine
+                        .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
                 self.archive.push_play(&play, self.partition, offset);
                 self.observe(k, play.ts, verdict, topic, &play.country, &play.device);
             })
@@ -314,9 +326,13 @@ impl Unit {
             let meta = ctx.catalog.get(o.play.video_id);
             record_lookup(meta.is_some());
             let e = enrich(meta, o.play.ts.day());
+            let (genre, new_launch) = match o.play.counted_as {
+                Some((g, n)) => (names.resolve(g), n),
+                None => (e.genre, e.is_new_launch),
+            };
             match &o.previous {
                 Some(prev) => {
-                    let old = PlayFacts::of(names, &o.play, prev, e.genre, e.is_new_launch);
+                    let old = PlayFacts::of(names, &o.play, prev, genre, new_launch);
                     self.counts.add(&old, -1);
                     ::metrics::counter!(m::CORRECTIONS).increment(1);
                 }
@@ -326,7 +342,7 @@ impl Unit {
                     ::metrics::counter!(m::ATTRIBUTIONS, "source" => "sod", "outcome" => outcome(o.current.sod.is_some())).increment(1);
                 }
             }
-            let new = PlayFacts::of(names, &o.play, &o.current, e.genre, e.is_new_launch);
+            let new = PlayFacts::of(names, &o.play, &o.current, genre, new_launch);
             self.counts.add(&new, 1);
             if ctx.publish_enriched {
                 let ep = EnrichedPlay::new(names, &o.play, &o.current, o.revision, meta);

@@ -276,3 +276,28 @@ fn compaction_keeps_the_last_impression_a_late_play_can_still_use() {
         Some("old".into())
     );
 }
+
+#[test]
+fn corrections_carry_what_the_play_was_counted_under() {
+    let mut e = Engine::new(cfg());
+    let mut out = Vec::new();
+    e.on_play_counted_as(
+        &play("p", "2026-11-21T10:05:00Z", 1, 1),
+        "drama",
+        true,
+        &mut out,
+    );
+    e.on_impression(
+        &imp("i", "2026-11-21T10:01:00Z", 1, 1, "top_picks"),
+        &mut out,
+    );
+    assert_eq!(out.len(), 2);
+    for o in &out {
+        let (genre, new_launch) = o.play.counted_as.expect("recorded");
+        assert_eq!((e.names().resolve(genre), new_launch), ("drama", true));
+    }
+    assert_eq!(out[1].revision, 1);
+    // Without a label, nothing is recorded.
+    e.on_play(&play("q", "2026-11-21T10:06:00Z", 2, 2), &mut out);
+    assert_eq!(out[2].play.counted_as, None);
+}

@@ -145,6 +145,27 @@ impl Engine {
 
     /// Feeds one play; its first attribution goes to `out`.
     pub fn on_play(&mut self, play: &Play<'_>, out: &mut Vec<Output>) -> Verdict {
+        self.on_play_inner(play, None, out)
+    }
+
+    /// Like [`Self::on_play`], recording the genre and new-launch flag the caller counts the play
+    /// under (in [`PlayRecord::counted_as`] of this play's outputs, corrections included).
+    pub fn on_play_counted_as(
+        &mut self,
+        play: &Play<'_>,
+        genre: &str,
+        new_launch: bool,
+        out: &mut Vec<Output>,
+    ) -> Verdict {
+        self.on_play_inner(play, Some((genre, new_launch)), out)
+    }
+
+    fn on_play_inner(
+        &mut self,
+        play: &Play<'_>,
+        counted_as: Option<(&str, bool)>,
+        out: &mut Vec<Output>,
+    ) -> Verdict {
         let id_hash = EventKey::hash128(&play.event_id);
         if self.seen_plays.contains(&id_hash) {
             return Verdict::Duplicate;
@@ -165,7 +186,9 @@ impl Engine {
             self.play_max = Some(play.ts);
         }
         let key = (play.member_id.0, play.video_id.0);
-        let record = PlayRecord::of(play, &mut self.names);
+        let mut record = PlayRecord::of(play, &mut self.names);
+        record.counted_as =
+            counted_as.map(|(genre, new_launch)| (self.names.intern(genre), new_launch));
         let attribution = self
             .keys
             .get(&key)

@@ -86,6 +86,11 @@ pub struct PlayRecord {
     pub country: Sym,
     pub device: Sym,
     pub session_id: Option<Box<str>>,
+    /// The genre (interned) and new-launch flag the play was first counted under, when the caller
+    /// gave them ([`Engine::on_play_counted_as`]); corrections reuse them so that a retraction
+    /// always takes back exactly what was added, even if the catalog changed in between.
+    #[serde(default)]
+    pub counted_as: Option<(Sym, bool)>,
 }
 
 impl PlayRecord {
@@ -99,6 +104,7 @@ impl PlayRecord {
             country: names.intern(&play.country),
             device: names.intern(&play.device),
             session_id: play.session_id.as_deref().map(Into::into),
+            counted_as: None,
         }
     }
 }
