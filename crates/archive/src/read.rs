@@ -334,6 +334,47 @@ impl Iterator for ImpressionReader {
     }
 }
 
+/// The row loop both kinds of batch share: read `ts`, filter by range, decode, count.
+struct Rows<'b> {
+    path: &'b Path,
+    first_row: u64,
+    len: usize,
+    ts: &'b TsCol,
+}
+
+impl Rows<'_> {
+    fn for_each<E>(
+        &self,
+        range: Option<&Range<Ts>>,
+        stats: &mut ReadStats,
+        decode: impl Fn(usize, Ts) -> Result<E, Rejection>,
+        mut f: impl FnMut(usize, E),
+    ) {
+        for row in 0..self.len {
+            stats.rows += 1;
+            let at = self.first_row + row as u64;
+            let ts = match ts_field(self.ts, row) {
+                Ok(ts) => ts,
+                Err(r) => {
+                    stats.reject(self.path, at, r);
+                    continue;
+                }
+            };
+            if range.is_some_and(|r| !r.contains(&ts)) {
+                stats.out_of_range += 1;
+                continue;
+            }
+            match decode(row, ts) {
+                Ok(event) => {
+                    stats.accepted += 1;
+                    f(row, event);
+                }
+                Err(r) => stats.reject(self.path, at, r),
+            }
+        }
+    }
+}
+
 impl ImpressionBatch {
     /// Rows in this batch.
     pub fn num_rows(&self) -> usize {
@@ -351,29 +392,15 @@ impl ImpressionBatch {
         &'a self,
         range: Option<&Range<Ts>>,
         stats: &mut ReadStats,
-        mut f: impl FnMut(usize, Impression<'a>),
+        f: impl FnMut(usize, Impression<'a>),
     ) {
-        for row in 0..self.len {
-            stats.rows += 1;
-            let ts = match ts_field(&self.ts, row) {
-                Ok(ts) => ts,
-                Err(r) => {
-                    stats.reject(&self.path, self.first_row + row as u64, r);
-                    continue;
-                }
-            };
-            if range.is_some_and(|r| !r.contains(&ts)) {
-                stats.out_of_range += 1;
-                continue;
-            }
-            match self.decode(row, ts) {
-                Ok(imp) => {
-                    stats.accepted += 1;
-                    f(row, imp);
-                }
-                Err(r) => stats.reject(&self.path, self.first_row + row as u64, r),
-            }
-        }
+        let rows = Rows {
+            path: &self.path,
+            first_row: self.first_row,
+            len: self.len,
+            ts: &self.ts,
+        };
+        rows.for_each(range, stats, |row, ts| self.decode(row, ts), f);
     }
 
     fn decode(&self, row: usize, ts: Ts) -> Result<Impression<'_>, Rejection> {
@@ -481,29 +508,15 @@ impl PlayBatch {
         &'a self,
         range: Option<&Range<Ts>>,
         stats: &mut ReadStats,
-        mut f: impl FnMut(usize, Play<'a>),
+        f: impl FnMut(usize, Play<'a>),
     ) {
-        for row in 0..self.len {
-            stats.rows += 1;
-            let ts = match ts_field(&self.ts, row) {
-                Ok(ts) => ts,
-                Err(r) => {
-                    stats.reject(&self.path, self.first_row + row as u64, r);
-                    continue;
-                }
-            };
-            if range.is_some_and(|r| !r.contains(&ts)) {
-                stats.out_of_range += 1;
-                continue;
-            }
-            match self.decode(row, ts) {
-                Ok(play) => {
-                    stats.accepted += 1;
-                    f(row, play);
-                }
-                Err(r) => stats.reject(&self.path, self.first_row + row as u64, r),
-            }
-        }
+        let rows = Rows {
+            path: &self.path,
+            first_row: self.first_row,
+            len: self.len,
+            ts: &self.ts,
+        };
+        rows.for_each(range, stats, |row, ts| self.decode(row, ts), f);
     }
 
     fn decode(&self, row: usize, ts: Ts) -> Result<Play<'_>, Rejection> {
