@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use moka::future::Cache;
 use sqlx::PgPool;
 
+use crate::error::Problem;
 use crate::merge::{self, BatchVersion, Freshness};
 use crate::metrics as m;
 use crate::model::{Bucket, VideoDiscovery};
@@ -48,6 +49,14 @@ pub enum Uncached {
     Db(sqlx::Error),
 }
 
+/// An answer read from the views: the value to cache, whether every day in it was
+/// batch-complete, and whatever else the caller needs from the same read.
+pub struct Computed<X> {
+    pub value: Cached,
+    pub all_batch: bool,
+    pub extra: X,
+}
+
 /// The cache of batch-complete answers, plus hit/miss counters.
 pub struct ResultCache {
     cache: Cache<(BatchVersion, CacheKey), Cached>,
@@ -72,11 +81,47 @@ impl ResultCache {
         }
     }
 
+    /// Answers a query: through the cache when `cacheable` (its range looks batch-complete; an
+    /// answer that turns out to touch a realtime day is served but not kept), otherwise straight
+    /// from `compute`. `extra` comes back only from a direct read (`None` on the cache path).
+    pub async fn answer<X, Fut>(
+        &self,
+        version: BatchVersion,
+        key: CacheKey,
+        cacheable: bool,
+        compute: impl Fn() -> Fut,
+    ) -> Result<(Cached, Option<X>), Problem>
+    where
+        Fut: std::future::Future<Output = Result<Computed<X>, sqlx::Error>>,
+    {
+        if !cacheable {
+            let c = compute().await.map_err(|e| Problem::from_db(&e))?;
+            return Ok((c.value, Some(c.extra)));
+        }
+        let got = self
+            .get_or_compute(version, key, async {
+                let c = compute().await.map_err(Uncached::Db)?;
+                if c.all_batch {
+                    Ok(c.value)
+                } else {
+                    Err(Uncached::Partial(c.value))
+                }
+            })
+            .await;
+        match got {
+            Ok(value) => Ok((value, None)),
+            Err(e) => match &*e {
+                Uncached::Partial(value) => Ok((value.clone(), None)),
+                Uncached::Db(e) => Err(Problem::from_db(e)),
+            },
+        }
+    }
+
     /// Returns the cached answer for `key` at `version`, or runs `compute` (once: concurrent
     /// callers of the same key wait for it and share its result) and caches what it returns.
     /// `compute` returns `Err(Uncached::Partial(..))` for an answer that must not be cached (a
     /// day of its range is not batch-complete after all); it is handed back all the same.
-    pub async fn get_or_compute<F>(
+    async fn get_or_compute<F>(
         &self,
         version: BatchVersion,
         key: CacheKey,

@@ -11,7 +11,7 @@ use playsource_domain::Ts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::cache::{CacheKey, Cached, Uncached};
+use crate::cache::{CacheKey, Cached, Computed};
 use crate::error::Problem;
 use crate::merge;
 use crate::model::VideoDiscovery;
@@ -61,32 +61,26 @@ async fn compute(state: &AppState, video_id: &str, raw: Option<&str>) -> Result<
         .current(&inner.pool, &inner.cache)
         .await
         .map_err(|e| Problem::from_db(&e))?;
-    let key = CacheKey::Video(q.clone());
-    if q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1)) {
-        let got = inner
-            .cache
-            .get_or_compute(fresh.version, key, async {
-                let ans = merge::video(&inner.pool, &q).await.map_err(Uncached::Db)?;
-                let body = Cached::Video(Arc::new(ans.body));
-                if ans.all_batch {
-                    Ok(body)
-                } else {
-                    Err(Uncached::Partial(body))
-                }
-            })
-            .await;
-        return match got {
-            Ok(Cached::Video(v)) => Ok(Json(&*v).into_response()),
-            Err(e) => match &*e {
-                Uncached::Partial(Cached::Video(v)) => Ok(Json(&**v).into_response()),
-                Uncached::Db(e) => Err(Problem::from_db(e)),
-                Uncached::Partial(_) => Err(Problem::internal()),
+    let cacheable = q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1));
+    let (q, pool) = (&q, &inner.pool);
+    let (value, _) = inner
+        .cache
+        .answer(
+            fresh.version,
+            CacheKey::Video(q.clone()),
+            cacheable,
+            move || async move {
+                let ans = merge::video(pool, q).await?;
+                Ok(Computed {
+                    value: Cached::Video(Arc::new(ans.body)),
+                    all_batch: ans.all_batch,
+                    extra: (),
+                })
             },
-            Ok(_) => Err(Problem::internal()),
-        };
+        )
+        .await?;
+    match value {
+        Cached::Video(v) => Ok(Json(&*v).into_response()),
+        Cached::Series(_) => Err(Problem::internal()),
     }
-    let ans = merge::video(&inner.pool, &q)
-        .await
-        .map_err(|e| Problem::from_db(&e))?;
-    Ok(Json(&ans.body).into_response())
 }

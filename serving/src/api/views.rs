@@ -10,7 +10,7 @@ use playsource_domain::Ts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::cache::{CacheKey, Cached, Uncached};
+use crate::cache::{CacheKey, Cached, Computed};
 use crate::error::Problem;
 use crate::merge;
 use crate::model::{Bucket, SeriesResponse, Source};
@@ -80,35 +80,29 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
         .current(&inner.pool, &inner.cache)
         .await
         .map_err(|e| Problem::from_db(&e))?;
-    let key = CacheKey::Series(q.clone());
-    if q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1)) {
-        // Probably all batch-complete: through the cache (concurrent misses computed once).
-        let got = inner
-            .cache
-            .get_or_compute(fresh.version, key, async {
-                let ans = merge::series(&inner.pool, &q).await.map_err(Uncached::Db)?;
-                let series = Cached::Series(Arc::new(ans.series));
-                if ans.all_batch {
-                    Ok(series)
-                } else {
-                    Err(Uncached::Partial(series))
-                }
-            })
-            .await;
-        return match got {
-            Ok(Cached::Series(s)) => Ok(body(&q, &s, fresh.source)),
-            Err(e) => match &*e {
-                Uncached::Partial(Cached::Series(s)) => Ok(body(&q, s, fresh.source)),
-                Uncached::Db(e) => Err(Problem::from_db(e)),
-                Uncached::Partial(_) => Err(Problem::internal()),
+    let cacheable = q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1));
+    let (q, pool) = (&q, &inner.pool);
+    // Probably all batch-complete: through the cache (concurrent misses computed once).
+    let (value, source) = inner
+        .cache
+        .answer(
+            fresh.version,
+            CacheKey::Series(q.clone()),
+            cacheable,
+            move || async move {
+                let ans = merge::series(pool, q).await?;
+                Ok(Computed {
+                    value: Cached::Series(Arc::new(ans.series)),
+                    all_batch: ans.all_batch,
+                    extra: ans.freshness.source,
+                })
             },
-            Ok(_) => Err(Problem::internal()),
-        };
+        )
+        .await?;
+    match value {
+        Cached::Series(s) => Ok(body(q, &s, source.unwrap_or(fresh.source))),
+        Cached::Video(_) => Err(Problem::internal()),
     }
-    let ans = merge::series(&inner.pool, &q)
-        .await
-        .map_err(|e| Problem::from_db(&e))?;
-    Ok(body(&q, &ans.series, ans.freshness.source))
 }
 
 fn body(q: &SeriesQuery, series: &[Bucket], source: Source) -> Response {
