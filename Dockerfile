@@ -69,6 +69,8 @@ ENV PLAYSOURCE_ARCHIVE=/data/archive \
     KAFKA_BROKERS=kafka:9092 \
     RUST_LOG=info
 VOLUME ["/data"]
-EXPOSE 8080
+# 8080: `playsource serve` (API, dashboard, /metrics); 9464: `playsource stream` /metrics
+# (listens on 127.0.0.1 unless PLAYSOURCE_METRICS_LISTEN says otherwise, e.g. 0.0.0.0:9464).
+EXPOSE 8080 9464
 ENTRYPOINT ["playsource"]
 CMD ["--help"]

@@ -6,7 +6,8 @@
 #   scripts/services.sh status   show what is running
 #
 # Steps: Postgres (start + database), Debian packages, Python venv under
-# .services/venv, tansu (Kafka-protocol broker) on 127.0.0.1:9092.
+# .services/venv (pyarrow, confluent-kafka, duckdb, check-jsonschema, schemathesis), tansu
+# (Kafka-protocol broker) on 127.0.0.1:9092.
 #
 # Environment:
 #   DATABASE_URL                 default postgres://postgres@127.0.0.1:5432/playsource
@@ -25,8 +26,10 @@ TANSU_PORT=9092
 TANSU_STORAGE="${PLAYSOURCE_TANSU_STORAGE:-memory://tansu/}"
 DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/playsource}"
 
-# Python packages the tests and the compose check need (tests call .services/venv/bin/python).
-PY_REQUIREMENTS=("pyarrow>=15" "confluent-kafka>=2.3" "duckdb>=1.0" "check-jsonschema>=0.28")
+# Python packages the tests and the compose check need (tests call .services/venv/bin/python);
+# schemathesis fuzzes the HTTP API from its OpenAPI document (scripts/schemathesis.sh; its CLI
+# changed in 4.x, hence the range).
+PY_REQUIREMENTS=("pyarrow>=15" "confluent-kafka>=2.3" "duckdb>=1.0" "check-jsonschema>=0.28" "schemathesis>=4,<5")
 # Debian packages later work needs: chromium (headless dashboard test), prometheus (promtool), wrk.
 APT_PACKAGES=(chromium prometheus wrk)
 
@@ -211,8 +214,8 @@ venv_step() {
     step python "installing ${PY_REQUIREMENTS[*]} into $VENV (pip)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQUIREMENTS[@]}" >"$SERVICES_DIR/pip.log" 2>&1 ||
         die "pip could not install ${PY_REQUIREMENTS[*]} (see $SERVICES_DIR/pip.log); check network access to PyPI, then re-run scripts/services.sh"
-    "$VENV/bin/python" -c 'import pyarrow, confluent_kafka, duckdb' >>"$SERVICES_DIR/pip.log" 2>&1 ||
-        die "the venv at $VENV cannot import pyarrow/confluent_kafka/duckdb (see $SERVICES_DIR/pip.log); delete $VENV and re-run scripts/services.sh"
+    "$VENV/bin/python" -c 'import pyarrow, confluent_kafka, duckdb, schemathesis' >>"$SERVICES_DIR/pip.log" 2>&1 ||
+        die "the venv at $VENV cannot import pyarrow/confluent_kafka/duckdb/schemathesis (see $SERVICES_DIR/pip.log); delete $VENV and re-run scripts/services.sh"
     printf '%s\n' "$want" >"$stamp"
     step python "ok ($VENV)"
 }

@@ -2,7 +2,8 @@
 # Runs every check and test of playsource: the README's test command, and what CI runs.
 #
 # Sets the machine up first (scripts/services.sh: Postgres, tansu on 127.0.0.1:9092, the
-# Python venv), then: compose-file validation, rustfmt, clippy, the test suite
+# Python venv), then: compose-file validation, the Prometheus rules and config (promtool) and
+# the Grafana dashboard JSON, rustfmt, clippy, the test suite
 # (cargo-nextest when installed, else cargo test) and doc tests. Stops at the first failure.
 set -euo pipefail
 
@@ -38,11 +39,29 @@ cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is not installed; ru
 run "compose file" "fix docker-compose.yml against the Compose spec" \
     "$ROOT/.services/venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
 
+command -v promtool >/dev/null 2>&1 || die "promtool is not installed; run 'apt-get install prometheus' (scripts/services.sh does), then re-run ./scripts/test.sh"
+
+run "alert rules" "fix deploy/prometheus/alerts.yml" \
+    promtool check rules deploy/prometheus/alerts.yml
+
+run "alert rule tests" "fix deploy/prometheus/alerts.yml or deploy/prometheus/alerts_test.yml" \
+    promtool test rules deploy/prometheus/alerts_test.yml
+
+# rule_files are resolved relative to the config file, so this also checks alerts.yml is found.
+run "prometheus config" "fix deploy/prometheus/prometheus.yml" \
+    promtool check config deploy/prometheus/prometheus.yml
+
+run "grafana dashboard" "fix the JSON of deploy/grafana/dashboards/playsource.json" \
+    "$PLAYSOURCE_PYTHON" -m json.tool deploy/grafana/dashboards/playsource.json /dev/null
+
 run "format" "run 'cargo fmt --all' and commit the result" \
     cargo fmt --all -- --check
 
 run "clippy" "fix the lints shown above" \
     cargo clippy --workspace --all-targets -- -D warnings
+
+run "supply chain (cargo deny)" "fix the license, ban or source problem shown above (see deny.toml)" \
+    "$ROOT/scripts/audit.sh"
 
 if cargo nextest --version >/dev/null 2>&1; then
     run "tests (nextest)" "fix the failing tests listed above" \

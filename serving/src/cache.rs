@@ -169,8 +169,8 @@ struct Snapshot {
     freshness: Freshness,
 }
 
-/// Keeps a freshness snapshot at most [`FRESHNESS_MAX_AGE`] old, and empties the cache when the
-/// batch version moves.
+/// Keeps a freshness snapshot at most [`FRESHNESS_MAX_AGE`] old, empties the cache when the
+/// batch version moves, and publishes the batch gauges (`playsource_batch_*`) on every re-read.
 pub struct Watcher {
     snapshot: RwLock<Option<Snapshot>>,
     refresh: tokio::sync::Mutex<()>,
@@ -207,6 +207,7 @@ impl Watcher {
             return Ok(f);
         }
         let fresh = merge::freshness(pool).await?;
+        m::record_freshness(&fresh);
         let previous = self
             .snapshot
             .read()

@@ -2,7 +2,7 @@
 //! `/metrics` endpoint.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::merge::Freshness;
 use crate::AppState;
 
 /// Requests answered, by `route`, `method` and `status`.
@@ -24,6 +25,16 @@ pub const CACHE_MISSES: &str = "playsource_serving_cache_misses_total";
 pub const CACHE_INVALIDATIONS: &str = "playsource_serving_cache_invalidations_total";
 /// Requests refused with 503 because the database was unreachable or too slow.
 pub const DB_UNAVAILABLE: &str = "playsource_serving_db_unavailable_total";
+/// Unix time (seconds) of 00:00 UTC of the latest batch-complete day (gauge; absent until a day
+/// is complete). Alert when it is more than two days and a few hours old.
+pub const BATCH_LATEST_COMPLETE_DAY: &str = "playsource_batch_latest_complete_day_seconds";
+/// Number of batch-complete days (gauge).
+pub const BATCH_COMPLETE_DAYS: &str = "playsource_batch_complete_days";
+/// Greatest publish generation in `batch_days` (gauge; moves on every publish or re-run).
+pub const BATCH_GENERATION: &str = "playsource_batch_generation";
+
+/// How long a scrape of `/metrics` waits for the batch freshness before rendering without it.
+const SCRAPE_FRESHNESS_WAIT: Duration = Duration::from_secs(2);
 
 /// Latency buckets, seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -82,6 +93,27 @@ fn describe() {
         DB_UNAVAILABLE,
         "Requests answered 503 because Postgres was unreachable or too slow."
     );
+    metrics::describe_gauge!(
+        BATCH_LATEST_COMPLETE_DAY,
+        metrics::Unit::Seconds,
+        "Unix time of 00:00 UTC of the latest batch-complete day."
+    );
+    metrics::describe_gauge!(BATCH_COMPLETE_DAYS, "Number of batch-complete days.");
+    metrics::describe_gauge!(
+        BATCH_GENERATION,
+        "Greatest publish generation of the batch view."
+    );
+}
+
+/// Publishes the batch view's state as read by the freshness watcher.
+pub fn record_freshness(f: &Freshness) {
+    let (days, generation) = f.version;
+    metrics::gauge!(BATCH_COMPLETE_DAYS).set(days as f64);
+    metrics::gauge!(BATCH_GENERATION).set(generation as f64);
+    if let Some(day) = f.through {
+        let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        metrics::gauge!(BATCH_LATEST_COMPLETE_DAY).set(start as f64);
+    }
 }
 
 /// Middleware: counts every request and records its latency under its route template
@@ -113,10 +145,19 @@ pub async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// `GET /metrics`: Prometheus text exposition. The batch gauges are refreshed first (through
+/// the freshness watcher, so at most one query a second), so they are current even when no API
+/// request came in; if Postgres does not answer in time, the last values are rendered.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 pub async fn render(State(state): State<AppState>) -> Response {
+    let inner = &state.inner;
+    let refresh = inner.watcher.current(&inner.pool, &inner.cache);
+    match tokio::time::timeout(SCRAPE_FRESHNESS_WAIT, refresh).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "batch gauges not refreshed for /metrics"),
+        Err(_) => tracing::debug!("batch gauges not refreshed for /metrics: Postgres is slow"),
+    }
     state.inner.metrics.run_upkeep();
     let mut resp = state.inner.metrics.render().into_response();
     resp.headers_mut().insert(

@@ -62,8 +62,13 @@ pub struct SeriesResponse<'a> {
 /// The answer of `/v1/videos/{video_id}/discovery`.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct VideoDiscovery {
-    /// The video.
-    #[schema(example = 80100172)]
+    /// The video, 1 ..= 18446744073709551615.
+    #[schema(
+        example = 80100172,
+        format = "uint64",
+        minimum = 1,
+        maximum = 18446744073709551615u64
+    )]
     pub video_id: u64,
     /// All plays of the video on the days in range.
     #[schema(example = 1234)]

@@ -12,8 +12,8 @@ use crate::error::{clip, Problem};
 pub const MAX_HOUR_RANGE_DAYS: i64 = 31;
 /// Longest range at day granularity (and for the per-video endpoint), in days.
 pub const MAX_DAY_RANGE_DAYS: i64 = 366;
-/// Longest accepted `genre` value, in bytes.
-const MAX_GENRE_BYTES: usize = 256;
+/// Longest accepted `genre` value, in characters (what the OpenAPI `maxLength` counts).
+const MAX_GENRE_CHARS: usize = 256;
 
 /// The width of a bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -317,9 +317,9 @@ pub fn series_query(view: View, raw: Option<&str>) -> Result<SeriesQuery, Proble
         },
         device: token_param(&p, "device", "tv")?,
         genre: match p.get("genre") {
-            Some(g) if g.len() > MAX_GENRE_BYTES || g.chars().any(char::is_control) => {
+            Some(g) if g.chars().count() > MAX_GENRE_CHARS || g.chars().any(char::is_control) => {
                 return Err(Problem::bad_request(format!(
-                    "parameter `genre` must be at most {MAX_GENRE_BYTES} bytes without control characters"
+                    "parameter `genre` must be at most {MAX_GENRE_CHARS} characters without control characters"
                 )))
             }
             g => g.map(str::to_owned),

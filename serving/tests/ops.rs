@@ -66,6 +66,55 @@ async fn health_ready_metrics(pool: PgPool) {
     assert!(!text.contains("/no/such/route"));
 }
 
+/// The value of an unlabelled gauge in a Prometheus text exposition.
+fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn metrics_show_the_latest_batch_complete_day(pool: PgPool) {
+    let app = router(&pool);
+    // No day complete yet: the count is 0 and the day gauge is not there.
+    let m = get(&app, "/metrics").await;
+    assert_eq!(m.status, 200);
+    assert_eq!(
+        gauge(&m.text, "playsource_batch_complete_days"),
+        Some(0.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        gauge(&m.text, "playsource_batch_latest_complete_day_seconds"),
+        None
+    );
+
+    // A day is published: the next scrape (no API request in between) shows it.
+    complete_day(&pool, "2026-11-20").await;
+    complete_day(&pool, "2026-11-21").await;
+    tokio::time::sleep(playsource_serving::cache::FRESHNESS_MAX_AGE).await;
+    let m = get(&app, "/metrics").await;
+    let day = gauge(&m.text, "playsource_batch_latest_complete_day_seconds");
+    assert_eq!(
+        day,
+        Some(1_795_219_200.0),
+        "2026-11-21T00:00:00Z; {}",
+        m.text
+    );
+    assert_eq!(gauge(&m.text, "playsource_batch_complete_days"), Some(2.0));
+    let g1 = gauge(&m.text, "playsource_batch_generation").unwrap();
+
+    // A re-run of an older day moves the generation, not the day.
+    complete_day(&pool, "2026-11-20").await;
+    tokio::time::sleep(playsource_serving::cache::FRESHNESS_MAX_AGE).await;
+    let m = get(&app, "/metrics").await;
+    assert_eq!(
+        gauge(&m.text, "playsource_batch_latest_complete_day_seconds"),
+        Some(1_795_219_200.0)
+    );
+    assert!(gauge(&m.text, "playsource_batch_generation").unwrap() > g1);
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn openapi_describes_every_route(pool: PgPool) {
     let app = router(&pool);

@@ -11,13 +11,16 @@
 //! - [`builders`]: turn domain events into Arrow record batches;
 //! - [`write`]: crash-safe Parquet writes and the [`PartitionedWriter`] that buffers one topic
 //!   by (day, hour);
-//! - [`read`]: reading the archive back, including files written by other tools.
+//! - [`read`]: reading the archive back, including files written by other tools;
+//! - [`replay`]: an event-time range of both topics back in event-time order, hour by hour
+//!   (`playsource replay`).
 
 pub mod builders;
 pub mod error;
 pub mod layout;
 pub mod metrics;
 pub mod read;
+pub mod replay;
 pub mod schema;
 pub mod write;
 

@@ -140,6 +140,29 @@ struct OpenFile {
     names: Vec<Option<String>>,
     next_row: u64,
     total_rows: u64,
+    /// The reader panicked (see [`guarded`]): it is not used again.
+    failed: bool,
+}
+
+/// Runs a call into the Parquet reader, turning a panic into an error naming the file: the
+/// parquet crate asserts on some damaged footers and pages (e.g. a negative column-chunk offset,
+/// or dictionary-encoded pages without a dictionary) instead of returning an error, and one bad
+/// file must not take down a batch run.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::Parquet {
+            action: "read (the file is damaged; restore it or remove it from the archive)",
+            path: path.to_path_buf(),
+            source: parquet::errors::ParquetError::General(format!(
+                "the Parquet reader stopped on an internal check: {why}"
+            )),
+        })
+    })
 }
 
 fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenFile, Error> {
@@ -148,6 +171,15 @@ fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenF
         path: path.to_path_buf(),
         source,
     })?;
+    guarded(path, || open_parquet(path, file, wanted, optional))
+}
+
+fn open_parquet(
+    path: &Path,
+    file: File,
+    wanted: &[(&str, Kind)],
+    optional: &[&str],
+) -> Result<OpenFile, Error> {
     let not_parquet = |source| Error::Parquet {
         action: "read (is it a Parquet file?)",
         path: path.to_path_buf(),
@@ -207,6 +239,7 @@ fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenF
         names,
         next_row: 0,
         total_rows,
+        failed: false,
     })
 }
 
@@ -217,13 +250,23 @@ impl OpenFile {
 
     /// The next record batch and the file row number of its first row.
     fn next(&mut self) -> Option<Result<(RecordBatch, u64), Error>> {
-        let batch = match self.reader.next()? {
-            Ok(b) => b,
-            Err(source) => {
+        if self.failed {
+            return None;
+        }
+        let reader = &mut self.reader;
+        let next = guarded(&self.path, || Ok(reader.next()));
+        let batch = match next {
+            Ok(None) => return None,
+            Ok(Some(Ok(b))) => b,
+            Ok(Some(Err(source))) => {
                 return Some(Err(Error::Arrow {
                     path: self.path.clone(),
                     source,
                 }))
+            }
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(e));
             }
         };
         let first = self.next_row;

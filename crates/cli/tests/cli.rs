@@ -165,23 +165,6 @@ fn help_lists_every_subcommand() {
     assert!(stdout(&o).contains("FILE.csv"));
 }
 
-#[test]
-fn an_unbuilt_subcommand_exits_2_with_one_sentence() {
-    let o = playsource(&[
-        "replay",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-02T00:00:00Z",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{o:?}");
-    let err = stderr(&o);
-    assert_eq!(
-        err.trim(),
-        "playsource replay: this layer is not built yet."
-    );
-}
-
 #[tokio::test]
 async fn init_migrates_creates_topics_and_reruns_cleanly() {
     let db = TempDb::create().await;

@@ -118,6 +118,7 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
             .unwrap_or_default();
         if scraped.contains("playsource_stream_lag_messages{")
             && scraped.contains("playsource_stream_consumed_total")
+            && scraped.contains("playsource_stream_catalog_lookups_total{outcome=\"hit\"}")
         {
             break;
         }
@@ -130,6 +131,24 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
     assert!(
         scraped.contains("playsource_stream_lag_messages{"),
         "{scraped}"
+    );
+    // The live traffic's catalog was loaded before the stream started: its plays find their
+    // titles (the generator leaves about 2 % of played titles out of the catalog on purpose).
+    let lookups = |outcome: &str| -> f64 {
+        scraped
+            .lines()
+            .find(|l| {
+                l.starts_with("playsource_stream_catalog_lookups_total")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let (hit, miss) = (lookups("hit"), lookups("miss"));
+    assert!(
+        hit > 0.0 && miss <= 0.2 * (hit + miss),
+        "live plays must find the loaded catalog: {hit} hits, {miss} misses"
     );
 
     // Ctrl-C stops everything cleanly.

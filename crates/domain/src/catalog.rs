@@ -147,18 +147,19 @@ pub struct CsvError {
 }
 
 /// Parses a whole catalog CSV (header `video_id,title,genre,kind,launch_date`, then one row per
-/// video). Any bad row fails the whole file, so nothing is half-loaded.
+/// video). Any bad row fails the whole file, so nothing is half-loaded. Line endings may be LF or
+/// CRLF, fields may be quoted (with line breaks inside), and a UTF-8 byte-order mark is skipped.
 pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(input);
+        .from_reader(LineCounter::new(input));
     let headers = rdr
         .headers()
         .map_err(|e| CsvError {
             line: 1,
             column: "(header)",
-            message: format!("cannot read the header ({e})"),
+            message: format!("cannot read the header ({})", clip(&e.to_string())),
         })?
         .clone();
     let got: Vec<&str> = headers
@@ -172,22 +173,28 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
             message: format!(
                 "the header must be `{}`, got `{}`",
                 CSV_COLUMNS.join(","),
-                got.join(",")
+                clip(&got.join(","))
             ),
         });
     }
     let mut out = Vec::new();
     let mut seen: FxHashMap<VideoId, u64> = FxHashMap::default();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let more = rdr.read_record(&mut rec).map_err(|e| {
+            let line = e.position().map_or(0, |p| rdr.get_mut().line_at(p.byte()));
             CsvError {
                 line,
                 column: "(row)",
-                message: format!("is not valid CSV ({e})"),
+                message: format!("is not valid CSV ({})", clip(&e.to_string())),
             }
         })?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if !more {
+            break;
+        }
+        let line = rec
+            .position()
+            .map_or(0, |p| rdr.get_mut().line_at(p.byte()));
         if rec.len() != CSV_COLUMNS.len() {
             return Err(CsvError {
                 line,
@@ -206,7 +213,7 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
                 "video_id",
                 format!(
                     "`{}` is not an integer from 1 to 18446744073709551615",
-                    field(0)
+                    clip(field(0))
                 ),
             )
         })?;
@@ -221,10 +228,15 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
         let kind = Kind::parse(field(3)).ok_or_else(|| {
             err(
                 "kind",
-                format!("`{}` is not one of movie, episode, show", field(3)),
+                format!("`{}` is not one of movie, episode, show", clip(field(3))),
             )
         })?;
-        let launch_date = Day::parse(field(4)).map_err(|e| err("launch_date", e))?;
+        let launch_date = Day::parse(field(4)).map_err(|_| {
+            err(
+                "launch_date",
+                format!("`{}` is not a date of the form YYYY-MM-DD", clip(field(4))),
+            )
+        })?;
         if let Some(first) = seen.insert(VideoId(id), line) {
             return Err(err(
                 "video_id",
@@ -240,6 +252,71 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<VideoMeta>, CsvError> {
         });
     }
     Ok(out)
+}
+
+/// Input quoted back in an error, cut to 64 characters.
+fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => format!("{}…", &s[..i]).into(),
+        None => s.into(),
+    }
+}
+
+/// A reader that remembers where its line breaks are, so an error can name the line a record
+/// starts on. (The csv crate's own line count is one short after a CRLF: a record ends at the
+/// `\r`, and the `\n` is only read with the next record.)
+struct LineCounter<R> {
+    inner: R,
+    /// Bytes read so far.
+    pos: u64,
+    /// Offsets of the `\r` and `\n` bytes not yet passed (`true` for `\n`).
+    breaks: std::collections::VecDeque<(u64, bool)>,
+    /// `\n` bytes already passed.
+    lines_before: u64,
+}
+
+impl<R> LineCounter<R> {
+    fn new(inner: R) -> Self {
+        LineCounter {
+            inner,
+            pos: 0,
+            breaks: Default::default(),
+            lines_before: 0,
+        }
+    }
+
+    /// The 1-based line of the record that the reader positioned at `byte`: the line breaks
+    /// before it, and the blank lines the reader skips there.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        while let Some(&(at, lf)) = self.breaks.front() {
+            if at >= byte {
+                break;
+            }
+            self.lines_before += u64::from(lf);
+            self.breaks.pop_front();
+        }
+        let skipped = self
+            .breaks
+            .iter()
+            .zip(byte..)
+            .take_while(|((at, _), want)| at == want)
+            .filter(|((_, lf), _)| *lf)
+            .count() as u64;
+        1 + self.lines_before + skipped
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                self.breaks.push_back((self.pos + i as u64, b == b'\n'));
+            }
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

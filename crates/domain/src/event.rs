@@ -186,14 +186,29 @@ pub fn decode_play(bytes: &[u8]) -> Result<Play<'_>, Rejection> {
 fn parse_object(bytes: &[u8]) -> Result<RawEvent<'_>, Rejection> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Rejection::new("(message)", format!("must be UTF-8 JSON ({e})")))?;
+    if text.starts_with('\u{feff}') {
+        return Err(Rejection::new(
+            "(message)",
+            "must be a JSON object without a byte-order mark (U+FEFF) in front",
+        ));
+    }
     serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
         // serde names the field of a duplicate; say which one it is.
-        let field = FIELDS
-            .iter()
-            .find(|f| msg.contains(&format!("`{f}`")))
+        let field = msg
+            .strip_prefix("duplicate field `")
+            .and_then(|rest| {
+                FIELDS
+                    .iter()
+                    .find(|f| rest.strip_prefix(**f).is_some_and(|r| r.starts_with('`')))
+            })
             .copied()
             .unwrap_or("(message)");
+        // serde quotes a non-object message whole ("invalid type: string \"…\""): keep it short.
+        let msg = match msg.char_indices().nth(160) {
+            Some((i, _)) => format!("{}…", &msg[..i]),
+            None => msg,
+        };
         Rejection::new(
             field,
             format!("must be part of a single JSON object with each field once ({msg})"),

@@ -32,10 +32,16 @@ pub fn write_csv_file(catalog: &[VideoMeta], path: &Path) -> Result<(), Error> {
         path: path.to_path_buf(),
         message,
     };
-    let file = std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
+    // Written aside and renamed, so a reader never sees half a catalog.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let file = std::fs::File::create(&tmp).map_err(|e| err(e.to_string()))?;
     let mut buf = std::io::BufWriter::new(file);
     write_csv(catalog, &mut buf).map_err(|e| err(e.to_string()))?;
     buf.flush().map_err(|e| err(e.to_string()))?;
+    drop(buf);
+    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))?;
     Ok(())
 }
 

@@ -27,9 +27,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `[from, to)`.
 #[utoipa::path(get, path = "/v1/videos/{video_id}/discovery", tag = "views",
     params(
-        ("video_id" = u64, Path, description = "the video, 1 ..= 18446744073709551615"),
-        ("from" = String, Query, description = "RFC 3339 with offset; days whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
-        ("to" = String, Query, description = "RFC 3339 with offset, after `from`; range ≤ 366 days", example = "2026-11-22T00:00:00Z"),
+        ("video_id" = u64, Path, format = "uint64", minimum = 1, maximum = 18446744073709551615u64, description = "the video, 1 ..= 18446744073709551615"),
+        ("from" = String, Query, format = DateTime, description = "RFC 3339 with offset; days whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
+        ("to" = String, Query, format = DateTime, description = "RFC 3339 with offset, after `from`; range ≤ 366 days", example = "2026-11-22T00:00:00Z"),
     ),
     responses(
         (status = 200, description = "The video's plays per discovery row", body = VideoDiscovery),

@@ -27,12 +27,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Source of Play: plays per home-page row the play started from, per bucket.
 #[utoipa::path(get, path = "/v1/source-of-play", tag = "views",
     params(
-        ("from" = String, Query, description = "RFC 3339 with offset; buckets whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
-        ("to" = String, Query, description = "RFC 3339 with offset, after `from`", example = "2026-11-22T00:00:00Z"),
-        ("granularity" = Option<String>, Query, description = "`hour` (default, range ≤ 31 days) or `day` (range ≤ 366 days)"),
-        ("country" = Option<String>, Query, description = "ISO 3166-1 alpha-2, upper case"),
-        ("device" = Option<String>, Query, description = "device token, e.g. `tv`"),
-        ("genre" = Option<String>, Query, description = "catalog genre (`unknown` for videos missing from the catalog)"),
+        ("from" = String, Query, format = DateTime, description = "RFC 3339 with offset; buckets whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
+        ("to" = String, Query, format = DateTime, description = "RFC 3339 with offset, after `from`", example = "2026-11-22T00:00:00Z"),
+        ("granularity" = Option<String>, Query, pattern = "^(hour|day)$", description = "`hour` (default, range ≤ 31 days) or `day` (range ≤ 366 days)"),
+        ("country" = Option<String>, Query, pattern = "^[A-Z]{2}$", description = "ISO 3166-1 alpha-2, upper case (an assigned code)"),
+        ("device" = Option<String>, Query, pattern = "^[a-z0-9_]{1,64}$", description = "device token, e.g. `tv`"),
+        ("genre" = Option<String>, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "catalog genre (`unknown` for videos missing from the catalog), without control characters"),
         ("new_launch" = Option<bool>, Query, description = "`true` or `false`"),
     ),
     responses(
@@ -47,14 +47,14 @@ pub async fn source_of_play(State(state): State<AppState>, uri: Uri) -> Response
 /// Source of Discovery: plays per row where the member first came across the title, per bucket.
 #[utoipa::path(get, path = "/v1/source-of-discovery", tag = "views",
     params(
-        ("from" = String, Query, description = "RFC 3339 with offset; buckets whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
-        ("to" = String, Query, description = "RFC 3339 with offset, after `from`", example = "2026-11-22T00:00:00Z"),
-        ("granularity" = Option<String>, Query, description = "`hour` (default, range ≤ 31 days) or `day` (range ≤ 366 days)"),
-        ("country" = Option<String>, Query, description = "ISO 3166-1 alpha-2, upper case"),
-        ("device" = Option<String>, Query, description = "device token, e.g. `tv`"),
-        ("genre" = Option<String>, Query, description = "catalog genre (`unknown` for videos missing from the catalog)"),
+        ("from" = String, Query, format = DateTime, description = "RFC 3339 with offset; buckets whose start is in [from, to)", example = "2026-11-21T00:00:00Z"),
+        ("to" = String, Query, format = DateTime, description = "RFC 3339 with offset, after `from`", example = "2026-11-22T00:00:00Z"),
+        ("granularity" = Option<String>, Query, pattern = "^(hour|day)$", description = "`hour` (default, range ≤ 31 days) or `day` (range ≤ 366 days)"),
+        ("country" = Option<String>, Query, pattern = "^[A-Z]{2}$", description = "ISO 3166-1 alpha-2, upper case (an assigned code)"),
+        ("device" = Option<String>, Query, pattern = "^[a-z0-9_]{1,64}$", description = "device token, e.g. `tv`"),
+        ("genre" = Option<String>, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "catalog genre (`unknown` for videos missing from the catalog), without control characters"),
         ("new_launch" = Option<bool>, Query, description = "`true` or `false`"),
-        ("play_row" = Option<String>, Query, description = "only plays whose Source of Play is this row type (`unattributed` allowed)"),
+        ("play_row" = Option<String>, Query, pattern = "^[a-z0-9_]{1,64}$", description = "only plays whose Source of Play is this row type (`unattributed` allowed)"),
     ),
     responses(
         (status = 200, description = "Every bucket of the range, ascending", body = SeriesResponse<'static>),

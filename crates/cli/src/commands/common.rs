@@ -2,7 +2,6 @@
 //! args with `#[command(flatten)]`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 
@@ -71,10 +70,4 @@ pub struct ArchiveArgs {
     /// Root directory of the Parquet archive.
     #[arg(long, env = "PLAYSOURCE_ARCHIVE", default_value = "./data/archive")]
     pub archive: PathBuf,
-}
-
-/// What an unbuilt subcommand does: one sentence on stderr, exit code 2.
-pub fn not_built(name: &str) -> ExitCode {
-    eprintln!("playsource {name}: this layer is not built yet.");
-    ExitCode::from(2)
 }

@@ -120,30 +120,62 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let live_seed = (args.seed + 1).to_string();
     let rate = args.rate.to_string();
-    let mut children = vec![
-        spawn(&exe, &env, "stream", &["stream"])?,
-        spawn(&exe, &env, "serve", &["serve", "--listen", &args.listen])?,
-        spawn(
-            &exe,
-            &env,
-            "live traffic",
-            &[
-                "gen",
-                "--to",
-                "kafka",
-                "--seed",
-                &live_seed,
-                "--members",
-                "200000",
-                "--start",
-                &now,
-                "--days",
-                "1",
-                "--rate",
-                &rate,
-            ],
-        )?,
-    ];
+    // The live traffic is a new world (its own titles): its catalog is loaded before the stream
+    // starts, so live plays find their genres from the first one.
+    let live_catalog = archive.join("demo-live-catalog.csv");
+    let _ = std::fs::remove_file(&live_catalog);
+    let live_catalog_s = live_catalog.display().to_string();
+    let mut children = vec![spawn(
+        &exe,
+        &env,
+        "live traffic",
+        &[
+            "gen",
+            "--to",
+            "kafka",
+            "--seed",
+            &live_seed,
+            "--members",
+            "200000",
+            "--start",
+            &now,
+            "--days",
+            "1",
+            "--rate",
+            &rate,
+            "--catalog-out",
+            &live_catalog_s,
+        ],
+    )?];
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !live_catalog.exists() {
+        if let Ok(Some(status)) = children[0].1.try_wait() {
+            stop_all(&mut children).await;
+            bail!("the demo's live traffic stopped before writing its catalog ({status}); its error is printed above");
+        }
+        if std::time::Instant::now() > deadline {
+            stop_all(&mut children).await;
+            bail!(
+                "the demo's live traffic wrote no catalog to {} within 2 minutes; check that the archive directory is writable",
+                live_catalog.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    step(
+        &exe,
+        &env,
+        "loading the live traffic's catalog",
+        &["catalog", "load", &live_catalog_s],
+    )
+    .await?;
+    children.push(spawn(&exe, &env, "stream", &["stream"])?);
+    children.push(spawn(
+        &exe,
+        &env,
+        "serve",
+        &["serve", "--listen", &args.listen],
+    )?);
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("playsource demo is running: dashboard at http://{}/ (API under /v1, metrics at /metrics). Press Ctrl-C to stop.", args.listen);
 
