@@ -21,17 +21,11 @@ impl Pipeline {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.0.command(args).output().unwrap()
+        self.0.run(args)
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "playsource {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        o
+        self.0.ok(args)
     }
 
     /// init, catalog, two days of traffic through Kafka and the stream, then the batch.
@@ -89,19 +83,6 @@ impl Pipeline {
     }
 }
 
-type Row = (String, String, String, String, String, String, bool, i64);
-
-async fn rows(pool: &PgPool, table: &str, day: &str) -> Vec<Row> {
-    sqlx::query_as(&format!(
-        "SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'), country, device, sop_row, sod_row, genre, new_launch, plays
-         FROM {table} WHERE hour >= $1::date AND hour < $1::date + 1 AND plays <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
-    ))
-    .bind(day)
-    .fetch_all(pool)
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn with_nothing_too_late_realtime_equals_batch_and_audit_is_clean() {
     let p = Pipeline::new();
@@ -109,8 +90,8 @@ async fn with_nothing_too_late_realtime_equals_batch_and_audit_is_clean() {
     let pool = p.pool().await;
     for day in &days {
         let (rt, batch) = (
-            rows(&pool, "rt_hourly", day).await,
-            rows(&pool, "batch_hourly", day).await,
+            scratch::hourly_rows(&pool, "rt_hourly", day).await,
+            scratch::hourly_rows(&pool, "batch_hourly", day).await,
         );
         assert!(!batch.is_empty(), "{day} has plays");
         assert_eq!(rt, batch, "{day}: realtime and batch views differ");

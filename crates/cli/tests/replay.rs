@@ -32,18 +32,12 @@ impl World {
         World(Scratch::new("replay"))
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        self.0.command(args).output().unwrap()
+    fn ok(&self, args: &[&str]) -> String {
+        String::from_utf8(self.0.ok(args).stdout).unwrap()
     }
 
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "playsource {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
+    fn run(&self, args: &[&str]) -> Output {
+        self.0.run(args)
     }
 
     fn imp_topic(&self) -> String {
@@ -140,19 +134,6 @@ fn check_keys_range_and_order(msgs: &[Msg], from: Ts, to: Ts) {
             "partition {partition}: {id} at {ts} after {prev}"
         );
     }
-}
-
-type Row = (String, String, String, String, String, String, bool, i64);
-
-async fn hourly(pool: &PgPool, table: &str, day: &str) -> Vec<Row> {
-    sqlx::query_as(&format!(
-        "SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'), country, device, sop_row, sod_row, genre, new_launch, plays
-         FROM {table} WHERE hour >= $1::date AND hour < $1::date + 1 AND plays <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
-    ))
-    .bind(day)
-    .fetch_all(pool)
-    .await
-    .unwrap()
 }
 
 async fn daily(pool: &PgPool, table: &str, day: &str) -> Vec<(i64, String, i64)> {
@@ -285,8 +266,8 @@ async fn replayed_history_reads_back_in_order_and_the_stream_over_it_equals_the_
     );
     for day in &days[..2] {
         let (rt, batch) = (
-            hourly(&pool, "rt_hourly", day).await,
-            hourly(&pool, "batch_hourly", day).await,
+            scratch::hourly_rows(&pool, "rt_hourly", day).await,
+            scratch::hourly_rows(&pool, "batch_hourly", day).await,
         );
         assert!(!batch.is_empty(), "{day} has plays");
         assert_eq!(

@@ -3,7 +3,7 @@
 //! environment fallbacks of contract §6.
 #![allow(clippy::unwrap_used, dead_code)] // test setup: a failed step should fail the test loudly
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use sqlx::{Connection, PgConnection};
 
@@ -46,6 +46,22 @@ impl Scratch {
         format!("t-plays-{}", self.id)
     }
 
+    /// Runs `playsource ARGS` in this world to the end.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs `playsource ARGS` and fails the test, with its stderr, unless it succeeded.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "playsource {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    }
+
     /// `playsource ARGS` in this world.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
@@ -67,4 +83,20 @@ impl Scratch {
             .await
             .unwrap();
     }
+}
+
+/// A row of an hourly view: hour (`YYYY-MM-DD HH`), country, device, sop_row, sod_row, genre,
+/// new_launch, plays.
+pub type HourlyRow = (String, String, String, String, String, String, bool, i64);
+
+/// The non-zero rows of hourly view `table` (`rt_hourly` or `batch_hourly`) on `day`, sorted.
+pub async fn hourly_rows(pool: &sqlx::PgPool, table: &str, day: &str) -> Vec<HourlyRow> {
+    sqlx::query_as(&format!(
+        "SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'), country, device, sop_row, sod_row, genre, new_launch, plays
+         FROM {table} WHERE hour >= $1::date AND hour < $1::date + 1 AND plays <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    ))
+    .bind(day)
+    .fetch_all(pool)
+    .await
+    .unwrap()
 }
