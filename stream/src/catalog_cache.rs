@@ -70,9 +70,3 @@ impl CatalogCache {
         })
     }
 }
-
-/// Counts a lookup as hit or miss.
-pub fn record_lookup(hit: bool) {
-    let outcome = if hit { "hit" } else { "miss" };
-    ::metrics::counter!(m::CATALOG_LOOKUPS, "outcome" => outcome).increment(1);
-}

@@ -20,9 +20,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog_cache::CatalogCache;
+use crate::dlq::Publisher;
 use crate::error::Error;
 use crate::flush::{flush, recover_staging, FlushDone, Shared};
 use crate::metrics as m;
+use crate::retry::RetryPolicy;
+use crate::seek::{seek_blocking, SeekCheck};
 use crate::sink_postgres;
 use crate::unit::{Action, Ctx, Phase, Unit, IMPRESSIONS, PLAYS};
 use crate::{ExitReason, RunSummary, StreamConfig};
@@ -102,6 +105,7 @@ struct Loop {
     units: BTreeMap<i32, Unit>,
     catalog: Arc<Catalog>,
     cache: CatalogCache,
+    meters: m::EventMeters,
     summary: RunSummary,
     last_message: Instant,
     started: Instant,
@@ -116,6 +120,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<RunSummary, Error> {
     let (tx, mut rebalances) = mpsc::unbounded_channel();
+    let session_ms = cfg.session_timeout.as_millis().max(1);
     let consumer: StreamKafka = playsource_kafka::client_config(&cfg.brokers)
         .set("group.id", &cfg.group_id)
         .set("client.id", "playsource-stream")
@@ -124,6 +129,15 @@ pub async fn run(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
+        .set("session.timeout.ms", session_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (session_ms / 3).clamp(100, 3000).to_string(),
+        )
+        // librdkafka waits this long before fetching again once a partition's local queue is
+        // over its threshold (default 1000 ms); with many partitions in one consumer that capped
+        // reading at about 100 k messages/s (bench/RESULTS.md, catch-up).
+        .set("fetch.queue.backoff.ms", "10")
         // Per-partition lag for the metrics, from librdkafka's own statistics (see `stats`).
         .set("statistics.interval.ms", "5000")
         .create_with_context(StreamContext { events: tx })
@@ -139,19 +153,26 @@ pub async fn run(
     consumer
         .subscribe(&[topics[0].as_str(), topics[1].as_str()])
         .map_err(Error::kafka("subscribe to the input topics"))?;
-    let producer = playsource_kafka::producer(&cfg.brokers)?;
+    let publisher = Publisher::new(&cfg.brokers)?;
     let flush_every = cfg.flush_interval.max(Duration::from_millis(10));
+    let retry = RetryPolicy {
+        budget: cfg.retry_timeout,
+        cancel: shutdown.clone(),
+    };
+    let meters = m::EventMeters::new(&topics);
     let mut lp = Loop {
         shared: Arc::new(Shared {
             cfg,
             pool,
-            producer,
+            publisher,
             topics,
+            retry,
         }),
         consumer: Arc::new(consumer),
         units: BTreeMap::new(),
         catalog: cache.get(),
         cache,
+        meters,
         summary: RunSummary::default(),
         last_message: Instant::now(),
         started: Instant::now(),
@@ -242,14 +263,22 @@ impl Loop {
         let Some(unit) = self.units.get_mut(&p) else {
             return Ok(());
         };
+        if let Some(check) = unit.seek_check[k] {
+            unit.seek_check[k] = None;
+            if let Some(again) = check.first_message(msg.offset()) {
+                return self.seek_back(k, p, again).await;
+            }
+        }
         let ctx = Ctx {
             topics: &self.shared.topics,
             dlq_topic: &self.shared.cfg.topics.dlq,
-            producer: &self.shared.producer,
+            publisher: &self.shared.publisher,
             catalog: &self.catalog,
+            meters: &self.meters,
             publish_enriched: self.shared.cfg.publish_enriched,
         };
-        let live = unit.phase() == Phase::Live;
+        // Messages before `next` were processed already (re-read after a seek).
+        let live = unit.phase() == Phase::Live && msg.offset() >= unit.next[k];
         let action = unit
             .on_message(k, msg.offset(), msg.key(), msg.payload(), &ctx)
             .await?;
@@ -282,57 +311,58 @@ impl Loop {
         Ok(())
     }
 
-    /// Seeks the unit's assigned topic-partitions to `at` and resumes them.
-    async fn position(&self, p: i32, assigned: [bool; 2], at: [i64; 2]) -> Result<(), Error> {
+    /// Seeks the unit's assigned topic-partitions to `at`, checked (see [`crate::seek`]), and
+    /// resumes them.
+    async fn position(&mut self, p: i32, assigned: [bool; 2], at: [i64; 2]) -> Result<(), Error> {
         let consumer = Arc::clone(&self.consumer);
         let topics = self.shared.topics.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), Error> {
-            let mut tpl = TopicPartitionList::new();
-            for k in 0..2 {
-                if !assigned[k] {
-                    continue;
-                }
-                let mut last = None;
-                for attempt in 0..500 {
-                    match consumer.seek(
-                        &topics[k],
-                        p,
-                        Offset::Offset(at[k]),
-                        Duration::from_secs(5),
-                    ) {
-                        Ok(()) => {
-                            last = None;
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, attempt, "seek not possible yet; retrying");
-                            last = Some(e);
-                            if attempt == 10 {
-                                // A partition paused before its fetcher learnt a position cannot be
-                                // sought: let it start fetching. Whatever it fetches before the seek
-                                // applies is discarded by librdkafka, and the unit ignores offsets
-                                // it has already processed.
-                                let mut one = TopicPartitionList::new();
-                                one.add_partition(&topics[k], p);
-                                if let Err(e) = consumer.resume(&one) {
-                                    tracing::warn!(error = %e, partition = p, "cannot resume a partition to position it");
-                                }
-                            }
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
+        let checks =
+            tokio::task::spawn_blocking(move || -> Result<[Option<SeekCheck>; 2], Error> {
+                let mut tpl = TopicPartitionList::new();
+                let mut checks = [None; 2];
+                for k in 0..2 {
+                    if !assigned[k] {
+                        continue;
                     }
+                    let (low, high) = consumer
+                        .fetch_watermarks(&topics[k], p, Duration::from_secs(10))
+                        .map_err(Error::kafka("read the partition's offsets"))?;
+                    let check = SeekCheck::new(at[k], low, high);
+                    seek_blocking(consumer.as_ref(), &topics[k], p, check.sought)
+                        .map_err(Error::kafka("seek to the committed offset"))?;
+                    checks[k] = Some(check);
+                    tpl.add_partition(&topics[k], p);
                 }
-                if let Some(e) = last {
-                    return Err(Error::kafka("seek to the committed offset")(e));
-                }
-                tpl.add_partition(&topics[k], p);
-            }
-            consumer
-                .resume(&tpl)
-                .map_err(Error::kafka("resume a partition"))
+                consumer
+                    .resume(&tpl)
+                    .map_err(Error::kafka("resume a partition"))?;
+                Ok(checks)
+            })
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??;
+        if let Some(u) = self.units.get_mut(&p) {
+            u.seek_check = checks;
+        }
+        Ok(())
+    }
+
+    /// The broker skipped past where the unit asked to start: seek back further.
+    async fn seek_back(&mut self, k: usize, p: i32, check: SeekCheck) -> Result<(), Error> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.shared.topics[k].clone();
+        self.meters.seek_backs[k].increment(1);
+        tracing::debug!(topic = %topic, partition = p, want = check.want, sought = check.sought,
+            "the broker started after the offset asked for; seeking back");
+        tokio::task::spawn_blocking(move || {
+            seek_blocking(consumer.as_ref(), &topic, p, check.sought)
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::kafka("seek back to the committed offset"))?;
+        if let Some(u) = self.units.get_mut(&p) {
+            u.seek_check[k] = Some(check);
+        }
+        Ok(())
     }
 
     async fn on_rebalance(
@@ -374,7 +404,11 @@ impl Loop {
                     if !(assigned[0] && assigned[1]) {
                         tracing::warn!(partition = p, "only one topic of this partition is assigned here; are both topics co-partitioned with the same partition count?");
                     }
-                    let unit = self.init_unit(p, assigned).await?;
+                    let shared = Arc::clone(&self.shared);
+                    let unit = shared
+                        .retry
+                        .run("take over a partition", |_| self.init_unit(p, assigned))
+                        .await?;
                     let at = unit.next;
                     let live = unit.phase() == Phase::Live;
                     self.units.insert(p, unit);

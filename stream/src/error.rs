@@ -67,8 +67,46 @@ impl Error {
         move |source| Error::Db { action, source }
     }
 
+    /// Whether waiting may cure the failure: lost or refused connections to Postgres or the
+    /// broker, a restarting server, a serialisation conflict. Missing tables, bad SQL, archive
+    /// I/O and configuration errors are not: retrying them would only hide them.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::Kafka { .. } | Error::Publish { .. } => true,
+            Error::Db { source, .. } => db_transient(source),
+            Error::Store(playsource_store::Error::Query { cause, .. })
+            | Error::Store(playsource_store::Error::Connect { cause, .. }) => db_transient(cause),
+            Error::KafkaSetup(
+                playsource_kafka::Error::Connect { .. } | playsource_kafka::Error::Kafka(_),
+            ) => true,
+            _ => false,
+        }
+    }
+
     /// Wraps a Kafka error with what was being done.
     pub(crate) fn kafka(action: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
         move |source| Error::Kafka { action, source }
+    }
+}
+
+/// Postgres failures that pass: the connection (I/O, TLS, pool), and the SQLSTATE classes of a
+/// server going away or refusing for now (08 connection exception, 57P01..57P03 shutdown and
+/// start-up, 53300 too many connections, 40001/40P01 serialisation failure and deadlock).
+fn db_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08")
+                || matches!(
+                    &*c,
+                    "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+                )
+        }),
+        _ => false,
     }
 }

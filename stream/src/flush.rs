@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 
 use crate::archive_sink;
-use crate::dlq;
+use crate::dlq::Publisher;
 use crate::error::Error;
 use crate::metrics as m;
+use crate::retry::{Backoff, RetryPolicy};
 use crate::sink_postgres::{self, OffsetRow};
 use crate::unit::UnitFlush;
 use crate::StreamConfig;
@@ -25,14 +25,21 @@ pub struct FlushDone {
 pub struct Shared {
     pub cfg: StreamConfig,
     pub pool: PgPool,
-    pub producer: FutureProducer,
+    pub publisher: Publisher,
     pub topics: [String; 2],
+    /// How long Postgres and broker outages are ridden through.
+    pub retry: RetryPolicy,
 }
 
 /// Publishes committed staged files of a newly owned unit and clears its staging folder.
 pub async fn recover_staging(s: &Shared, p: i32) -> Result<(), Error> {
     let group = &s.cfg.group_id;
-    let files = sink_postgres::staged_files(&s.pool, group, p).await?;
+    let files = s
+        .retry
+        .run("read staged files", |_| {
+            sink_postgres::staged_files(&s.pool, group, p)
+        })
+        .await?;
     let root = s.cfg.archive.clone();
     let g = group.clone();
     let pairs = files.clone();
@@ -43,7 +50,16 @@ pub async fn recover_staging(s: &Shared, p: i32) -> Result<(), Error> {
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
     let staged: Vec<String> = files.into_iter().map(|(s, _)| s).collect();
-    sink_postgres::forget_staged(&s.pool, group, p, &staged).await
+    forget_staged(s, p, &staged).await
+}
+
+/// Forgets moved staged files, riding through a Postgres outage.
+async fn forget_staged(s: &Shared, p: i32, staged: &[String]) -> Result<(), Error> {
+    s.retry
+        .run("forget staged files", |_| {
+            sink_postgres::forget_staged(&s.pool, &s.cfg.group_id, p, staged)
+        })
+        .await
 }
 
 /// One flush: stage archive files, wait for DLQ deliveries and enriched plays, commit the
@@ -71,17 +87,39 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
         enriched_all.extend(f.enriched);
         commits.push(commit);
     }
-    dlq::await_all(&s.cfg.topics.dlq, dlq_all).await?;
+    let publisher = &s.publisher;
+    publisher
+        .deliver_all(&s.cfg.topics.dlq, dlq_all, &s.retry)
+        .await?;
     if !enriched_all.is_empty() {
+        let topic = &s.cfg.topics.enriched;
         let mut deliveries = Vec::with_capacity(enriched_all.len());
         for (key, json) in &enriched_all {
-            deliveries.push(dlq::send_plain(&s.producer, &s.cfg.topics.enriched, key, json).await?);
+            deliveries.push(
+                publisher
+                    .enqueue(topic, Some(key.as_bytes()), Some(json), None)
+                    .await?,
+            );
         }
-        dlq::await_all(&s.cfg.topics.enriched, deliveries).await?;
+        publisher.deliver_all(topic, deliveries, &s.retry).await?;
         ::metrics::counter!(m::ENRICHED).increment(enriched_all.len() as u64);
     }
     let epochs: Vec<(i32, i64)> = commits.iter().map(|c| (c.partition, c.epoch)).collect();
-    let outcome = sink_postgres::commit(&s.pool, &s.cfg.group_id, &s.topics, &mut commits).await?;
+    // A retried commit first checks whether the failed attempt landed after all (a connection
+    // lost during COMMIT), so its deltas are never added twice.
+    let mut backoff = Backoff::new(&s.retry);
+    let mut retrying = false;
+    let outcome = loop {
+        match sink_postgres::commit(&s.pool, &s.cfg.group_id, &s.topics, &mut commits, retrying)
+            .await
+        {
+            Ok(outcome) => break outcome,
+            Err(e) if backoff.again("commit a flush", &e).await => {
+                retrying = true;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let fenced = epochs
         .into_iter()
         .filter(|(p, _)| outcome.fenced.contains(p))
@@ -103,7 +141,7 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
                     .increment(f.rows);
             }
             let staged: Vec<String> = c.staged.iter().map(|f| f.staged.clone()).collect();
-            sink_postgres::forget_staged(&s.pool, &s.cfg.group_id, c.partition, &staged).await?;
+            forget_staged(s, c.partition, &staged).await?;
         }
         committed.push((c.partition, c.offsets));
     }

@@ -14,6 +14,7 @@
 //! - [`sink_postgres`]: leases, offsets, snapshots and the flush transaction;
 //! - [`archive_sink`]: staged, exactly-once raw archive files;
 //! - [`dlq`]: dead-letter and enriched-play publishing;
+//! - [`retry`]: riding through Postgres and broker outages;
 //! - [`catalog_cache`]: the catalog side input;
 //! - [`snapshot`]: engine snapshot encoding;
 //! - [`metrics`]: metric names.
@@ -25,6 +26,8 @@ pub mod dlq;
 pub mod error;
 pub mod flush;
 pub mod metrics;
+pub mod retry;
+pub mod seek;
 pub mod sink_postgres;
 pub mod snapshot;
 pub mod unit;
@@ -70,6 +73,11 @@ pub struct StreamConfig {
     pub owner: String,
     /// Publish enriched plays to the enriched topic.
     pub publish_enriched: bool,
+    /// How long one operation may keep failing because Postgres or the broker is unavailable
+    /// before the stream stops with its error (see [`retry`]).
+    pub retry_timeout: Duration,
+    /// Consumer-group session timeout: how long a silent member keeps its partitions.
+    pub session_timeout: Duration,
 }
 
 impl StreamConfig {
@@ -87,6 +95,8 @@ impl StreamConfig {
             attribution: AttributionConfig::default(),
             owner: default_owner(),
             publish_enriched: true,
+            retry_timeout: Duration::from_secs(300),
+            session_timeout: Duration::from_secs(45),
         }
     }
 }

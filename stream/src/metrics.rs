@@ -1,6 +1,8 @@
 //! Metric names of the streaming layer, declared once. Labels: `topic` (the input topic's
 //! configured name), `partition` (the unit), `source` (`sop`/`sod`), `outcome`.
 
+use metrics::Counter;
+
 /// Messages read from an input topic (counter; `topic`).
 pub const CONSUMED: &str = "playsource_stream_consumed_total";
 /// Messages rejected to the dead-letter topic (counter; `topic`).
@@ -43,6 +45,60 @@ pub const CATALOG_VIDEOS: &str = "playsource_stream_catalog_videos";
 pub const ARCHIVED_ROWS: &str = "playsource_stream_archived_rows_total";
 /// Enriched plays published (counter).
 pub const ENRICHED: &str = "playsource_stream_enriched_published_total";
+
+/// Seeks repeated further back because the broker started after the offset asked for
+/// (counter; `topic`). See `seek.rs`.
+pub const SEEK_BACKS: &str = "playsource_stream_seek_backs_total";
+
+/// Failed attempts of an operation that was then retried (counter; `operation`).
+pub const RETRIES: &str = "playsource_stream_retries_total";
+
+/// The per-event counters, registered once (a `counter!` with labels per event would build and
+/// look up its key every time). Index `k` is the topic (impressions 0, plays 1).
+#[derive(Clone)]
+pub struct EventMeters {
+    pub consumed: [Counter; 2],
+    pub replayed: [Counter; 2],
+    pub rejected: [Counter; 2],
+    pub too_late: [Counter; 2],
+    pub duplicates: [Counter; 2],
+    pub seek_backs: [Counter; 2],
+    /// `[sop, sod][attributed, unattributed]`.
+    pub attributions: [[Counter; 2]; 2],
+    pub corrections: Counter,
+    /// `[hit, miss]`.
+    pub catalog_lookups: [Counter; 2],
+}
+
+impl EventMeters {
+    /// Registers the counters of the two input topics.
+    pub fn new(topics: &[String; 2]) -> EventMeters {
+        let per_topic = |name: &'static str| {
+            [0, 1].map(|k| metrics::counter!(name, "topic" => topics[k].clone()))
+        };
+        let attributed = |source: &'static str| {
+            ["attributed", "unattributed"]
+                .map(|o| metrics::counter!(ATTRIBUTIONS, "source" => source, "outcome" => o))
+        };
+        EventMeters {
+            consumed: per_topic(CONSUMED),
+            replayed: per_topic(REPLAYED),
+            rejected: per_topic(REJECTED),
+            too_late: per_topic(TOO_LATE),
+            duplicates: per_topic(DUPLICATES),
+            seek_backs: per_topic(SEEK_BACKS),
+            attributions: [attributed("sop"), attributed("sod")],
+            corrections: metrics::counter!(CORRECTIONS),
+            catalog_lookups: ["hit", "miss"]
+                .map(|o| metrics::counter!(CATALOG_LOOKUPS, "outcome" => o)),
+        }
+    }
+
+    /// Counts a catalog lookup.
+    pub fn lookup(&self, hit: bool) {
+        self.catalog_lookups[usize::from(!hit)].increment(1);
+    }
+}
 
 /// Describes every metric to the installed recorder (call once at start).
 pub fn describe() {
@@ -96,4 +152,12 @@ pub fn describe() {
     describe_gauge!(CATALOG_VIDEOS, "Videos in the cached catalog.");
     describe_counter!(ARCHIVED_ROWS, "Raw events written to the Parquet archive.");
     describe_counter!(ENRICHED, "Enriched plays published.");
+    describe_counter!(
+        SEEK_BACKS,
+        "Seeks repeated further back because the broker started after the offset asked for."
+    );
+    describe_counter!(
+        RETRIES,
+        "Failed attempts of an operation that was retried (Postgres or broker unavailable)."
+    );
 }

@@ -191,11 +191,16 @@ fn ts_utc(ts: Ts) -> DateTime<Utc> {
 /// Writes every unit's deltas, too-late counts, offsets, staged files and snapshots in ONE
 /// transaction. Each unit's lease is locked first; if any is not ours anymore, nothing is
 /// written: the fenced units are dropped from `units` and the rest is retried.
+///
+/// `retrying` says an earlier attempt of this same commit failed, possibly after Postgres
+/// committed it (the connection lost during COMMIT): units whose offsets already stand where
+/// this commit would put them are then left out, so no delta is added twice.
 pub async fn commit(
     pool: &PgPool,
     group: &str,
     topics: &[String; 2],
     units: &mut Vec<UnitCommit>,
+    retrying: bool,
 ) -> Result<CommitOutcome, Error> {
     let mut outcome = CommitOutcome::default();
     loop {
@@ -237,7 +242,19 @@ pub async fn commit(
             outcome.fenced.extend(fenced);
             continue;
         }
-        write_all(&mut tx, group, topics, units).await?;
+        let applied = if retrying {
+            already_applied(&mut tx, group, units).await?
+        } else {
+            Vec::new()
+        };
+        let todo: Vec<&UnitCommit> = units
+            .iter()
+            .filter(|u| !applied.contains(&u.partition))
+            .collect();
+        if !applied.is_empty() {
+            tracing::info!(partitions = ?applied, "the failed commit had landed; not adding it again");
+        }
+        write_all(&mut tx, group, topics, &todo).await?;
         tx.commit()
             .await
             .map_err(Error::db("commit a flush transaction"))?;
@@ -247,11 +264,42 @@ pub async fn commit(
     }
 }
 
+/// The units whose every offset row is already stored as this commit would store it: an earlier
+/// attempt of the commit landed. (A unit whose offsets did not move has no deltas to add either.)
+async fn already_applied(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &str,
+    units: &[UnitCommit],
+) -> Result<Vec<i32>, Error> {
+    let parts: Vec<i32> = units.iter().map(|u| u.partition).collect();
+    let stored: Vec<(String, i32, i64)> = sqlx::query_as(
+        "SELECT topic, partition, next_offset FROM stream_offsets
+         WHERE group_id = $1 AND partition = ANY($2)",
+    )
+    .bind(group)
+    .bind(&parts)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(Error::db("read the stored offsets"))?;
+    Ok(units
+        .iter()
+        .filter(|u| {
+            !u.offsets.is_empty()
+                && u.offsets.iter().all(|o| {
+                    stored
+                        .iter()
+                        .any(|(t, p, n)| *t == o.topic && *p == u.partition && *n == o.next_offset)
+                })
+        })
+        .map(|u| u.partition)
+        .collect())
+}
+
 async fn write_all(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
     topics: &[String; 2],
-    units: &[UnitCommit],
+    units: &[&UnitCommit],
 ) -> Result<(), Error> {
     let mut counts = Counts::default();
     let mut too_late = TooLate::default();
@@ -403,7 +451,7 @@ async fn write_too_late(
 async fn write_offsets(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
-    units: &[UnitCommit],
+    units: &[&UnitCommit],
 ) -> Result<(), Error> {
     let mut topic = Vec::new();
     let mut part = Vec::new();
@@ -443,7 +491,7 @@ async fn write_offsets(
 async fn write_staged(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
-    units: &[UnitCommit],
+    units: &[&UnitCommit],
 ) -> Result<(), Error> {
     let mut part = Vec::new();
     let mut staged = Vec::new();
@@ -481,7 +529,7 @@ async fn write_snapshots(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
     topics: &[String; 2],
-    units: &[UnitCommit],
+    units: &[&UnitCommit],
 ) -> Result<(), Error> {
     for u in units {
         let Some(s) = &u.snapshot else { continue };

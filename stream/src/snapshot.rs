@@ -5,7 +5,7 @@ use playsource_domain::Engine;
 
 /// Version of the snapshot encoding, stored beside it; a snapshot of another version is ignored
 /// (the unit then rebuilds from the earliest retained offsets).
-pub const FORMAT: i32 = 2;
+pub const FORMAT: i32 = 3;
 
 const ZSTD_LEVEL: i32 = 3;
 

@@ -15,13 +15,13 @@ use playsource_domain::catalog::enrich;
 use playsource_domain::{
     decode_impression, decode_play, Catalog, Engine, EnrichedPlay, Output, Rejection, Ts, Verdict,
 };
-use rdkafka::producer::{DeliveryFuture, FutureProducer};
+use rdkafka::producer::DeliveryFuture;
 
 use crate::archive_sink::{ArchiveBuffer, PendingFile};
-use crate::catalog_cache::record_lookup;
 use crate::dlq;
 use crate::error::Error;
 use crate::metrics as m;
+use crate::seek::SeekCheck;
 use crate::sink_postgres::{OffsetRow, SnapshotRow, TooLate, UnitCommit};
 
 /// Index of the impressions topic in per-topic arrays.
@@ -53,8 +53,9 @@ pub enum Action {
 pub struct Ctx<'a> {
     pub topics: &'a [String; 2],
     pub dlq_topic: &'a str,
-    pub producer: &'a FutureProducer,
+    pub publisher: &'a dlq::Publisher,
     pub catalog: &'a Catalog,
+    pub meters: &'a m::EventMeters,
     pub publish_enriched: bool,
 }
 
@@ -78,6 +79,8 @@ pub struct Unit {
     pub next: [i64; 2],
     /// Next offset committed to Postgres per topic (replay target while replaying).
     pub committed: [i64; 2],
+    /// Per topic, a seek whose first message is still to be checked.
+    pub seek_check: [Option<SeekCheck>; 2],
     replay_done: [bool; 2],
     high_water: [Option<Ts>; 2],
     counts: Counts,
@@ -127,6 +130,7 @@ impl Unit {
                 start
             },
             committed,
+            seek_check: [None; 2],
             replay_done,
             counts: Counts::default(),
             too_late: TooLate::default(),
@@ -181,7 +185,7 @@ impl Unit {
             return Ok(Action::None);
         }
         match self.phase {
-            Phase::Replaying => Ok(self.replay(k, offset, payload, ctx.catalog)),
+            Phase::Replaying => Ok(self.replay(k, offset, payload, ctx)),
             Phase::Live => {
                 self.live(k, offset, key, payload, ctx).await?;
                 Ok(Action::None)
@@ -189,18 +193,12 @@ impl Unit {
         }
     }
 
-    fn replay(
-        &mut self,
-        k: usize,
-        offset: i64,
-        payload: Option<&[u8]>,
-        catalog: &Catalog,
-    ) -> Action {
+    fn replay(&mut self, k: usize, offset: i64, payload: Option<&[u8]>, ctx: &Ctx<'_>) -> Action {
         if self.replay_done[k] || offset >= self.committed[k] {
             // Past the replay target: dropped here, read again after the seek at go-live.
             return self.mark_replayed(k);
         }
-        ::metrics::counter!(m::REPLAYED, "topic" => topic_label(k)).increment(1);
+        ctx.meters.replayed[k].increment(1);
         self.replayed += 1;
         let payload = payload.unwrap_or_default();
         if k == IMPRESSIONS {
@@ -208,7 +206,7 @@ impl Unit {
                 self.engine.on_impression(&imp, &mut self.outs);
             }
         } else if let Ok(play) = decode_play(payload) {
-            let e = enrich(catalog.get(play.video_id), play.ts.day());
+            let e = enrich(ctx.catalog.get(play.video_id), play.ts.day());
             self.engine
                 .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
         }
@@ -238,7 +236,7 @@ impl Unit {
         ctx: &Ctx<'_>,
     ) -> Result<(), Error> {
         let topic = &ctx.topics[k];
-        ::metrics::counter!(m::CONSUMED, "topic" => topic.clone()).increment(1);
+        ctx.meters.consumed[k].increment(1);
         self.next[k] = offset + 1;
         self.since_flush += 1;
         let bytes = payload.unwrap_or_default();
@@ -251,7 +249,7 @@ impl Unit {
             decode_impression(bytes).map(|imp| {
                 let verdict = self.engine.on_impression(&imp, &mut self.outs);
                 self.archive.push_impression(&imp, self.partition, offset);
-                self.observe(k, imp.ts, verdict, topic, &imp.country, &imp.device);
+                self.observe(k, imp.ts, verdict, &imp.country, &imp.device, ctx);
             })
         } else {
             decode_play(bytes).map(|play| {
@@ -261,26 +259,21 @@ impl Unit {
                     self.engine
                         .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
                 self.archive.push_play(&play, self.partition, offset);
-                self.observe(k, play.ts, verdict, topic, &play.country, &play.device);
+                self.observe(k, play.ts, verdict, &play.country, &play.device, ctx);
             })
         };
         if let Err(rejection) = result {
-            ::metrics::counter!(m::REJECTED, "topic" => topic.clone()).increment(1);
+            ctx.meters.rejected[k].increment(1);
             let src = dlq::Source {
                 topic,
                 partition: self.partition,
                 offset,
             };
             tracing::debug!(topic = %topic, partition = self.partition, offset, error = %rejection, "rejected");
-            let d = dlq::send(
-                ctx.producer,
-                ctx.dlq_topic,
-                src,
-                key,
-                payload,
-                &rejection.to_string(),
-            )
-            .await?;
+            let d = ctx
+                .publisher
+                .dead_letter(ctx.dlq_topic, src, key, payload, &rejection.to_string())
+                .await?;
             self.dlq.push(d);
         }
         self.emit(ctx);
@@ -292,17 +285,18 @@ impl Unit {
         k: usize,
         ts: Ts,
         verdict: Verdict,
-        topic: &str,
         country: &str,
         device: &str,
+        ctx: &Ctx<'_>,
     ) {
+        let topic = &ctx.topics[k];
         if self.high_water[k].is_none_or(|h| ts > h) {
             self.high_water[k] = Some(ts);
         }
         match verdict {
             Verdict::Accepted => {}
             Verdict::TooLate => {
-                ::metrics::counter!(m::TOO_LATE, "topic" => topic.to_owned()).increment(1);
+                ctx.meters.too_late[k].increment(1);
                 *self
                     .too_late
                     .entry((
@@ -314,7 +308,7 @@ impl Unit {
                     .or_default() += 1;
             }
             Verdict::Duplicate => {
-                ::metrics::counter!(m::DUPLICATES, "topic" => topic.to_owned()).increment(1);
+                ctx.meters.duplicates[k].increment(1);
             }
         }
     }
@@ -324,7 +318,7 @@ impl Unit {
         let names = self.engine.names();
         for o in self.outs.drain(..) {
             let meta = ctx.catalog.get(o.play.video_id);
-            record_lookup(meta.is_some());
+            ctx.meters.lookup(meta.is_some());
             let e = enrich(meta, o.play.ts.day());
             let (genre, new_launch) = match o.play.counted_as {
                 Some((g, n)) => (names.resolve(g), n),
@@ -334,12 +328,12 @@ impl Unit {
                 Some(prev) => {
                     let old = PlayFacts::of(names, &o.play, prev, genre, new_launch);
                     self.counts.add(&old, -1);
-                    ::metrics::counter!(m::CORRECTIONS).increment(1);
+                    ctx.meters.corrections.increment(1);
                 }
                 None => {
-                    let outcome = |a: bool| if a { "attributed" } else { "unattributed" };
-                    ::metrics::counter!(m::ATTRIBUTIONS, "source" => "sop", "outcome" => outcome(o.current.sop.is_some())).increment(1);
-                    ::metrics::counter!(m::ATTRIBUTIONS, "source" => "sod", "outcome" => outcome(o.current.sod.is_some())).increment(1);
+                    let a = &ctx.meters.attributions;
+                    a[0][usize::from(o.current.sop.is_none())].increment(1);
+                    a[1][usize::from(o.current.sod.is_none())].increment(1);
                 }
             }
             let new = PlayFacts::of(names, &o.play, &o.current, genre, new_launch);
@@ -429,14 +423,6 @@ impl Unit {
     /// Greatest event time seen per topic.
     pub fn high_water(&self, k: usize) -> Option<Ts> {
         self.high_water[k]
-    }
-}
-
-fn topic_label(k: usize) -> &'static str {
-    if k == IMPRESSIONS {
-        "impressions"
-    } else {
-        "plays"
     }
 }
 

@@ -172,7 +172,7 @@ async fn a_stale_epoch_cannot_commit(pool: PgPool) {
 
     // The stale owner flushes partitions 3 (taken over) and 1 (still its own).
     let mut units = vec![commit_of(3, old, 100), commit_of(1, other, 7)];
-    let outcome = sink_postgres::commit(&pool, "g", &topics, &mut units)
+    let outcome = sink_postgres::commit(&pool, "g", &topics, &mut units, false)
         .await
         .unwrap();
     assert_eq!(outcome.fenced, vec![3]);
@@ -196,7 +196,7 @@ async fn a_stale_epoch_cannot_commit(pool: PgPool) {
 
     // The new owner commits.
     let mut units = vec![commit_of(3, new, 100)];
-    let outcome = sink_postgres::commit(&pool, "g", &topics, &mut units)
+    let outcome = sink_postgres::commit(&pool, "g", &topics, &mut units, false)
         .await
         .unwrap();
     assert!(outcome.fenced.is_empty());
@@ -212,6 +212,53 @@ async fn a_stale_epoch_cannot_commit(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(owner, "new-owner");
+}
+
+/// A commit retried after a failure it cannot tell from success (the connection lost during
+/// COMMIT) adds nothing twice: the landed unit is recognised by its stored offsets.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_retried_commit_that_had_landed_is_not_added_twice(pool: PgPool) {
+    let topics = ["impressions".to_string(), "plays".to_string()];
+    let e3 = sink_postgres::acquire_lease(&pool, "g", 3, "me")
+        .await
+        .unwrap();
+    let e1 = sink_postgres::acquire_lease(&pool, "g", 1, "me")
+        .await
+        .unwrap();
+    let sum = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COALESCE(SUM(plays), 0)::int8 FROM rt_hourly")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    // The first attempt landed for both units.
+    let mut units = vec![commit_of(3, e3, 100), commit_of(1, e1, 7)];
+    sink_postgres::commit(&pool, "g", &topics, &mut units, false)
+        .await
+        .unwrap();
+    assert_eq!(sum().await, 2);
+    // Its retry changes nothing.
+    sink_postgres::commit(&pool, "g", &topics, &mut units, true)
+        .await
+        .unwrap();
+    assert_eq!(sum().await, 2, "a landed commit was added again");
+    // A retry of a commit that did not land is written: partition 3 moves on, 1 stays.
+    let mut units = vec![commit_of(3, e3, 150), commit_of(1, e1, 7)];
+    sink_postgres::commit(&pool, "g", &topics, &mut units, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        sum().await,
+        3,
+        "partition 3's new deltas are written, 1's landed ones are not"
+    );
+    let next: i64 = sqlx::query_scalar(
+        "SELECT next_offset FROM stream_offsets WHERE group_id = 'g' AND partition = 3",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(next, 150);
 }
 
 #[sqlx::test(migrations = "../migrations")]

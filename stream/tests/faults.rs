@@ -202,8 +202,8 @@ async fn broker_restart_mid_run(pool: PgPool) {
     .await;
     let feed = wd.feed(120 * restarts, Duration::from_millis(500));
     let mut sup = Supervised::start(wd.spec.clone(), &wd.logs, "worker");
-    // A worker that exits while the broker is down cannot leave the group: restart it once its
-    // session expired (see SESSION_EXPIRY).
+    // Should the worker exit anyway, the test restarts it (once its session expired, see
+    // SESSION_EXPIRY) to check what was lost, and then fails.
     sup.delay = SESSION_EXPIRY;
     wait_live(&pool, wd.group(), &mut sup, Duration::from_secs(120)).await;
     let mut resumed = Vec::new();
@@ -233,6 +233,7 @@ async fn broker_restart_mid_run(pool: PgPool) {
     })
     .await;
     let exits = sup.summary();
+    let exited = sup.exits.len();
     drop(sup);
     broker.stop().await;
     let notes = format!("{exits}; caught up {} s after each restart", secs(&resumed));
@@ -245,11 +246,14 @@ async fn broker_restart_mid_run(pool: PgPool) {
         &notes,
     )
     .await;
+    assert_eq!(
+        exited, 0,
+        "the stream must ride through broker restarts by itself: {exits}"
+    );
 }
 
 /// 3. Postgres restarts mid-run (opt-in: `PLAYSOURCE_FAULTS_PG_RESTART=1`; it disturbs every
-/// other user of the server). A flush that fails stops the stream with an error; the test
-/// restarts it like a supervisor and the restart resumes exactly.
+/// other user of the server). The stream retries with backoff and goes on by itself.
 #[sqlx::test(migrations = "../migrations")]
 async fn postgres_restart_mid_run(pool: PgPool) {
     if std::env::var("PLAYSOURCE_FAULTS_PG_RESTART")
@@ -306,6 +310,7 @@ async fn postgres_restart_mid_run(pool: PgPool) {
     })
     .await;
     let exits = sup.summary();
+    let exited = sup.exits.len();
     drop(sup);
     let notes = format!("{exits}; caught up {} s after each restart", secs(&resumed));
     wd.finish(
@@ -317,6 +322,10 @@ async fn postgres_restart_mid_run(pool: PgPool) {
         &notes,
     )
     .await;
+    assert_eq!(
+        exited, 0,
+        "the stream must ride through a Postgres restart by itself: {exits}"
+    );
 }
 
 /// 4a. Two members in one group; one is killed. Its partitions must go on with their state: to

@@ -146,3 +146,93 @@ async fn an_abort_without_snapshots_rebuilds_by_replay(pool: PgPool) {
 async fn an_abort_with_snapshots_rebuilds_from_the_snapshot(pool: PgPool) {
     abort_mid_run(pool, "abortsnap", Duration::ZERO).await;
 }
+
+/// A committed offset can fall inside one of the broker's record batches (a flush does not wait
+/// for a batch's end). Resuming there must read exactly from that offset — also on a broker that
+/// answers a fetch inside a batch with the next batch, or with nothing inside the last one
+/// (tansu 0.6), which would otherwise skip the batch's rest.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_committed_offset_inside_a_record_batch_resumes_exactly_there(pool: PgPool) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let t = topics("inbatch");
+    create_topics(&t).await;
+    let w = workload(8, 300, start(), 4);
+    load_catalog(&pool, &w.catalog).await;
+    let (imps, plays) = (imp_msgs(&w.impressions), play_msgs(&w.plays));
+    // Lingering producer: each round lands in one batch per partition.
+    let p: FutureProducer = playsource_kafka::client_config(BROKERS)
+        .set("linger.ms", "200")
+        .create()
+        .unwrap();
+    let per = PARTITIONS as usize;
+    // Two rounds per topic-partition; `round_a[k][p]` messages in the first.
+    let mut round_a = [[0i64; PARTITIONS as usize]; 2];
+    for round in 0..2 {
+        for (k, (topic, msgs)) in [(&t.impressions, &imps), (&t.plays, &plays)]
+            .into_iter()
+            .enumerate()
+        {
+            let half = msgs.len() / 2;
+            let part = if round == 0 {
+                &msgs[..half]
+            } else {
+                &msgs[half..]
+            };
+            let mut futs = Vec::new();
+            for (i, (key, value)) in part.iter().enumerate() {
+                let partition = (i % per) as i32;
+                if round == 0 {
+                    round_a[k][i % per] += 1;
+                }
+                let rec = FutureRecord::to(topic)
+                    .partition(partition)
+                    .key(key.as_str())
+                    .payload(value.as_slice());
+                futs.push(p.send_result(rec).map_err(|(e, _)| e).unwrap());
+            }
+            for f in futs {
+                f.await.unwrap().map_err(|(e, _)| e).unwrap();
+            }
+        }
+    }
+    // Committed offsets 3 into the first batch (impressions) and into the last one (plays).
+    let mut skipped = 0i64;
+    for part in 0..PARTITIONS {
+        for (k, topic) in [&t.impressions, &t.plays].into_iter().enumerate() {
+            let at = if k == 0 {
+                3
+            } else {
+                round_a[k][part as usize] + 3
+            };
+            skipped += at;
+            sqlx::query(
+                "INSERT INTO stream_offsets (group_id, topic, partition, next_offset) VALUES ('g-inbatch', $1, $2, $3)",
+            )
+            .bind(topic)
+            .bind(part)
+            .bind(at)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    }
+    let archive = tempfile::tempdir().unwrap();
+    let run = run_until_idle(config(&t, "g-inbatch", archive.path()), &pool).await;
+    let total = (imps.len() + plays.len()) as i64;
+    assert_eq!(
+        run.replayed as i64, skipped,
+        "replayed up to the committed offsets"
+    );
+    assert_eq!(
+        run.consumed as i64,
+        total - skipped,
+        "read live from exactly the committed offsets"
+    );
+    let (_, imp_rows) = parquet_rows(&archive.path().join(&t.impressions));
+    let (_, play_rows) = parquet_rows(&archive.path().join(&t.plays));
+    assert_eq!(
+        imp_rows + play_rows,
+        total - skipped,
+        "archived from the committed offsets"
+    );
+}

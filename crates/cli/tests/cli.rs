@@ -259,6 +259,36 @@ async fn init_refuses_input_topics_with_different_partition_counts() {
     db.drop_it().await;
 }
 
+/// The stream's timeouts are checked before anything connects: a session timeout outside
+/// 1 s ..= 1 h or a retry timeout that is not a number is refused, naming the flag and the range.
+#[test]
+fn stream_timeout_flags_out_of_range_are_refused() {
+    for (args, needle) in [
+        (
+            &["stream", "--session-timeout-ms", "500"][..],
+            "1000..=3600000",
+        ),
+        (
+            &["stream", "--session-timeout-ms", "3600001"][..],
+            "1000..=3600000",
+        ),
+        (
+            &["stream", "--retry-timeout-secs", "soon"][..],
+            "invalid digit",
+        ),
+    ] {
+        let o = playsource(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
+        let err = stderr(&o);
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error: invalid value"), "{args:?}: {err}");
+        assert!(
+            first.contains(args[1]) && first.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn unreachable_postgres_is_one_sentence() {
     let line = one_sentence_error(&playsource(&[

@@ -116,9 +116,10 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
         scraped = get("127.0.0.1:9464", "/metrics")
             .map(|r| r.1)
             .unwrap_or_default();
+        // The stream registers its counters at start (at 0): wait for live plays to be looked up.
         if scraped.contains("playsource_stream_lag_messages{")
             && scraped.contains("playsource_stream_consumed_total")
-            && scraped.contains("playsource_stream_catalog_lookups_total{outcome=\"hit\"}")
+            && counter(&scraped, "playsource_stream_catalog_lookups_total", "hit") > 0.0
         {
             break;
         }
@@ -134,17 +135,8 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
     );
     // The live traffic's catalog was loaded before the stream started: its plays find their
     // titles (the generator leaves about 2 % of played titles out of the catalog on purpose).
-    let lookups = |outcome: &str| -> f64 {
-        scraped
-            .lines()
-            .find(|l| {
-                l.starts_with("playsource_stream_catalog_lookups_total")
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
+    let lookups =
+        |outcome: &str| counter(&scraped, "playsource_stream_catalog_lookups_total", outcome);
     let (hit, miss) = (lookups("hit"), lookups("miss"));
     assert!(
         hit > 0.0 && miss <= 0.2 * (hit + miss),
@@ -164,4 +156,14 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
     assert!(get(&addr, "/healthz").is_none(), "the server stopped");
 
     world.drop_db().await;
+}
+
+/// The value of counter `name` with `outcome="..."` in a Prometheus text scrape (0 if absent).
+fn counter(scraped: &str, name: &str, outcome: &str) -> f64 {
+    scraped
+        .lines()
+        .find(|l| l.starts_with(name) && l.contains(&format!("outcome=\"{outcome}\"")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }

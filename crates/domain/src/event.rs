@@ -438,8 +438,26 @@ fn check_country(s: &str) -> Result<(), Rejection> {
 
 /// Whether `s` is an assigned ISO 3166-1 alpha-2 code in upper case.
 pub fn is_country(s: &str) -> bool {
-    s.len() == 2 && COUNTRIES.binary_search(&s).is_ok()
+    match *s.as_bytes() {
+        [a @ b'A'..=b'Z', b @ b'A'..=b'Z'] => {
+            COUNTRY_BITS[usize::from(a - b'A')] & (1 << (b - b'A')) != 0
+        }
+        _ => false,
+    }
 }
+
+/// [`COUNTRIES`] as a bitmap: bit `second letter` of entry `first letter` (a lookup per event
+/// instead of a binary search; it showed in the batch layer's profile).
+const COUNTRY_BITS: [u32; 26] = {
+    let mut bits = [0u32; 26];
+    let mut i = 0;
+    while i < COUNTRIES.len() {
+        let c = COUNTRIES[i].as_bytes();
+        bits[(c[0] - b'A') as usize] |= 1 << (c[1] - b'A');
+        i += 1;
+    }
+    bits
+};
 
 /// The assigned ISO 3166-1 alpha-2 codes, sorted.
 pub const COUNTRIES: [&str; 249] = [

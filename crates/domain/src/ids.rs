@@ -108,6 +108,22 @@ impl PartialOrd for EventKey {
     }
 }
 
+/// Value of a lower-case hex digit, 0xff for anything else.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[b'0' as usize + c] = c as u8;
+        c += 1;
+    }
+    let mut c = 0;
+    while c < 6 {
+        t[b'a' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    t
+};
+
 fn parse_canonical_uuid(s: &str) -> Option<[u8; 16]> {
     let b = s.as_bytes();
     if b.len() != 36 {
@@ -122,11 +138,10 @@ fn parse_canonical_uuid(s: &str) -> Option<[u8; 16]> {
             }
             continue;
         }
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
+        let v = HEX[usize::from(c)];
+        if v > 15 {
+            return None;
+        }
         out[nib / 2] |= if nib % 2 == 0 { v << 4 } else { v };
         nib += 1;
     }

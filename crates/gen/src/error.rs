@@ -11,6 +11,9 @@ pub enum Error {
     /// The catalog CSV could not be written.
     #[error("cannot write the catalog CSV {path}: {message}; check that its folder exists and is writable")]
     CatalogCsv { path: PathBuf, message: String },
+    /// An NDJSON output file could not be written.
+    #[error("cannot write the NDJSON output {path}: {message}; check that the --out folder is writable and has room")]
+    Ndjson { path: PathBuf, message: String },
     /// Writing the archive failed.
     #[error(transparent)]
     Archive(#[from] playsource_archive::Error),

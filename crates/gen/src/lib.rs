@@ -25,6 +25,7 @@ pub mod progress;
 pub mod rate;
 pub mod sink_archive;
 pub mod sink_kafka;
+pub mod sink_ndjson;
 pub mod traffic;
 
 pub use config::GenConfig;

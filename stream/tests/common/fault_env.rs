@@ -6,13 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use playsource_kafka::Topics;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-
-use crate::common::PARTITIONS;
 use sqlx::PgPool;
 
+use crate::common::PARTITIONS;
 use crate::faults::{committed_total, held_by, signal, wait_for, Logs, Worker, WorkerSpec};
 
 // ------------------------------------------------------------------------------- supervision
@@ -95,27 +91,6 @@ impl Supervised {
 }
 
 // ------------------------------------------------------------------------------ own broker
-
-/// Creates the four topics with [`PARTITIONS`] partitions on `brokers`.
-pub async fn create_topics_on(brokers: &str, t: &Topics) {
-    let admin: AdminClient<DefaultClientContext> =
-        playsource_kafka::client_config(brokers).create().unwrap();
-    let names = [&t.impressions, &t.plays, &t.enriched, &t.dlq];
-    let new: Vec<NewTopic<'_>> = names
-        .iter()
-        .map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1)))
-        .collect();
-    let res = admin
-        .create_topics(
-            &new,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .unwrap();
-    for r in res {
-        r.unwrap();
-    }
-}
 
 /// The tansu binary: `PLAYSOURCE_TANSU`, else `tansu` on PATH, else `~/.cargo/bin/tansu`.
 pub fn tansu_bin() -> Option<PathBuf> {

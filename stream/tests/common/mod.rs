@@ -39,8 +39,13 @@ pub fn topics(test: &str) -> Topics {
 
 /// Creates the four topics with [`PARTITIONS`] partitions each.
 pub async fn create_topics(t: &Topics) {
+    create_topics_on(BROKERS, t).await;
+}
+
+/// Creates the four topics with [`PARTITIONS`] partitions on `brokers`.
+pub async fn create_topics_on(brokers: &str, t: &Topics) {
     let admin: AdminClient<DefaultClientContext> =
-        playsource_kafka::client_config(BROKERS).create().unwrap();
+        playsource_kafka::client_config(brokers).create().unwrap();
     let names = [&t.impressions, &t.plays, &t.enriched, &t.dlq];
     let new: Vec<NewTopic<'_>> = names
         .iter()

@@ -1,4 +1,5 @@
-//! `playsource gen`: produces realistic synthetic traffic to Kafka or to an archive.
+//! `playsource gen`: produces realistic synthetic traffic to Kafka, to an archive, or to NDJSON
+//! files.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use playsource_archive::ArchiveLayout;
 use playsource_domain::{Ts, DAY_MS};
 use playsource_gen::config::parse_start;
 use playsource_gen::progress::Progress;
-use playsource_gen::{catalog_csv, sink_archive, sink_kafka, GenConfig, Traffic};
+use playsource_gen::{catalog_csv, sink_archive, sink_kafka, sink_ndjson, GenConfig, Traffic};
 
 use super::common::{ArchiveArgs, KafkaArgs};
 
@@ -20,6 +21,9 @@ pub enum Target {
     Kafka,
     /// Write valid events as Parquet under --archive (<topic>/date=YYYY-MM-DD/hour=HH/).
     Archive,
+    /// Write every message, exactly as Kafka would receive it, one per line in delivery order, to
+    /// --out DIR/impressions.ndjson and DIR/plays.ndjson.
+    Ndjson,
 }
 
 /// Flags of `playsource gen`.
@@ -32,6 +36,9 @@ pub struct GenArgs {
     /// Where to send the traffic.
     #[arg(long, value_enum, default_value = "kafka")]
     pub to: Target,
+    /// Folder of the NDJSON files (--to ndjson); created when missing.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Seed of the generator: the same seed and flags give byte-identical output.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -117,8 +124,17 @@ impl GenArgs {
             );
             anyhow::ensure!(
                 self.to == Target::Kafka,
-                "--rate paces Kafka output only; drop it with --to archive"
+                "--rate paces Kafka output only; drop it with --to archive or --to ndjson"
             );
+        }
+        match (self.to, &self.out) {
+            (Target::Ndjson, None) => {
+                anyhow::bail!("--to ndjson needs --out DIR, the folder to write impressions.ndjson and plays.ndjson to")
+            }
+            (Target::Kafka | Target::Archive, Some(_)) => {
+                anyhow::bail!("--out is the folder of --to ndjson; drop it, or add --to ndjson")
+            }
+            _ => {}
         }
         Ok(cfg)
     }
@@ -128,6 +144,11 @@ impl GenArgs {
 pub async fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.config()?;
     let traffic = Traffic::new(&cfg)?;
+    if let (Target::Ndjson, Some(dir)) = (args.to, &args.out) {
+        // So that --catalog-out may name a file inside it.
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the --out folder {}", dir.display()))?;
+    }
     if let Some(path) = &args.catalog_out {
         let catalog = traffic.model().catalog();
         catalog_csv::write_csv_file(&catalog, path)?;
@@ -178,6 +199,32 @@ pub async fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
                 report.rows(),
                 report.files.len(),
                 args.archive.archive.display(),
+                report.counts,
+                cfg.seed,
+                cfg.start
+            );
+        }
+        Target::Ndjson => {
+            let out = args
+                .out
+                .clone()
+                .context("--to ndjson needs --out DIR, the folder to write the files to")?;
+            let report = tokio::task::spawn_blocking(move || {
+                let r = sink_ndjson::write_ndjson(traffic, &out, progress.as_ref());
+                if let Some(p) = &progress {
+                    p.finish();
+                }
+                r
+            })
+            .await
+            .context("the NDJSON writer stopped unexpectedly")??;
+            println!(
+                "gen: wrote {} impression and {} play messages ({} bytes) to {} and {}; generated {} (seed {}, from {})",
+                report.impression_lines,
+                report.play_lines,
+                report.bytes,
+                report.files[0].display(),
+                report.files[1].display(),
                 report.counts,
                 cfg.seed,
                 cfg.start

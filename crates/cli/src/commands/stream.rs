@@ -51,6 +51,14 @@ pub struct StreamArgs {
     /// Do not publish enriched plays.
     #[arg(long, env = "PLAYSOURCE_NO_ENRICHED")]
     pub no_enriched: bool,
+    /// How long, in seconds, one operation may keep failing because Postgres or the broker is
+    /// unavailable (retried with backoff) before the stream stops with the error.
+    #[arg(long, env = "PLAYSOURCE_RETRY_TIMEOUT_SECS", default_value_t = 300)]
+    pub retry_timeout_secs: u64,
+    /// Kafka consumer-group session timeout, in milliseconds: how long the group waits for a
+    /// silent member (crashed process) before giving its partitions to the others.
+    #[arg(long, env = "PLAYSOURCE_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
+    pub session_timeout_ms: u64,
 }
 
 /// Runs `playsource stream`.
@@ -72,6 +80,8 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
         ..AttributionConfig::default()
     };
     cfg.publish_enriched = !args.no_enriched;
+    cfg.retry_timeout = Duration::from_secs(args.retry_timeout_secs);
+    cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -10,20 +10,17 @@
 //! could use them; the plays' own watermark decides that.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use super::{
-    rules, Attribution, AttributionConfig, ImpressionRecord, KeyImpressions, Output, PlayRecord,
-};
+use super::key_store::{Key, KeyStore};
+use super::{rules, Attribution, AttributionConfig, ImpressionRecord, Output, PlayRecord};
 use crate::event::{Impression, Play};
 use crate::ids::{EventKey, Interner};
 use crate::time::Ts;
-
-type Key = (u64, u64);
 
 /// What became of an input event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +33,8 @@ pub enum Verdict {
     Duplicate,
 }
 
-/// Size of the engine's state.
+/// Size of the engine's state. Bytes count what is allocated, spare capacity included: hash
+/// tables by buckets and control bytes, vectors by capacity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateStats {
     /// (member, video) pairs with impressions kept.
@@ -47,8 +45,19 @@ pub struct StateStats {
     pub pending_plays: usize,
     /// Play event ids remembered for de-duplication.
     pub dedup_ids: usize,
-    /// Estimated bytes of all of the above.
+    /// Bytes of all of the above: the sum of the parts below.
     pub bytes: usize,
+    /// Of `bytes`: the hash index over the pairs (4-byte slot numbers and control bytes).
+    pub index_bytes: usize,
+    /// Of `bytes`: the pairs' 48-byte slots, each with its first impression inline.
+    pub slot_bytes: usize,
+    /// Of `bytes`: pairs with several impressions, or with impressions that do not pack (event
+    /// ids other than canonical UUIDs).
+    pub overflow_bytes: usize,
+    /// Of `bytes`: the pending plays and their order.
+    pub pending_bytes: usize,
+    /// Of `bytes`: the de-duplication set and its order.
+    pub dedup_bytes: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,10 +72,8 @@ struct Pending {
 pub struct Engine {
     cfg: AttributionConfig,
     names: Interner,
-    #[serde(with = "pairs")]
-    keys: FxHashMap<Key, KeyImpressions>,
-    /// Keys by the plays' frontier from which they may be empty.
-    expiry: BTreeMap<i64, Vec<Key>>,
+    /// Impressions per (member, video) pair, expired as the plays' frontier advances.
+    keys: KeyStore,
     #[serde(with = "pairs")]
     pending: FxHashMap<Key, SmallVec<[Pending; 1]>>,
     pending_order: BinaryHeap<Reverse<(i64, Key)>>,
@@ -82,8 +89,7 @@ impl Engine {
         Engine {
             cfg,
             names: Interner::default(),
-            keys: FxHashMap::default(),
-            expiry: BTreeMap::new(),
+            keys: KeyStore::default(),
             pending: FxHashMap::default(),
             pending_order: BinaryHeap::new(),
             seen_plays: FxHashSet::default(),
@@ -189,11 +195,7 @@ impl Engine {
         let mut record = PlayRecord::of(play, &mut self.names);
         record.counted_as =
             counted_as.map(|(genre, new_launch)| (self.names.intern(genre), new_launch));
-        let attribution = self
-            .keys
-            .get(&key)
-            .map(|k| k.attribute(play.ts, &self.cfg))
-            .unwrap_or_default();
+        let attribution = self.keys.attribute(&key, play.ts, &self.cfg);
         out.push(Output {
             play: record.clone(),
             revision: 0,
@@ -220,72 +222,47 @@ impl Engine {
         self.pending_order.clear();
     }
 
-    /// Counts and an estimate of the bytes held.
+    /// Counts and the bytes held.
     pub fn stats(&self) -> StateStats {
         use std::mem::size_of;
-        let keys_bytes = table_bytes(self.keys.capacity(), size_of::<(Key, KeyImpressions)>())
-            + self
-                .keys
-                .values()
-                .map(KeyImpressions::heap_bytes)
-                .sum::<usize>();
-        let expiry_bytes: usize = self
-            .expiry
-            .values()
-            .map(|v| v.capacity() * size_of::<Key>() + 64)
-            .sum();
+        let store = self.keys.bytes();
         let pending_plays: usize = self.pending.values().map(|v| v.len()).sum();
         let pending_bytes = table_bytes(
             self.pending.capacity(),
             size_of::<(Key, SmallVec<[Pending; 1]>)>(),
-        ) + self.pending_order.capacity() * size_of::<Reverse<(i64, Key)>>();
+        ) + self
+            .pending
+            .values()
+            .filter(|v| v.spilled())
+            .map(|v| v.capacity() * size_of::<Pending>())
+            .sum::<usize>()
+            + self.pending_order.capacity() * size_of::<Reverse<(i64, Key)>>();
         let dedup_bytes = table_bytes(self.seen_plays.capacity(), size_of::<u128>())
             + self.seen_order.capacity() * size_of::<Reverse<(i64, u128)>>();
         StateStats {
             keys: self.keys.len(),
-            impressions: self.keys.values().map(|k| k.as_slice().len()).sum(),
+            impressions: self.keys.impressions(),
             pending_plays,
             dedup_ids: self.seen_plays.len(),
-            bytes: keys_bytes + expiry_bytes + pending_bytes + dedup_bytes,
+            bytes: store.index + store.slots + store.overflow + pending_bytes + dedup_bytes,
+            index_bytes: store.index,
+            slot_bytes: store.slots,
+            overflow_bytes: store.overflow,
+            pending_bytes,
+            dedup_bytes,
         }
     }
 
     fn store(&mut self, key: Key, rec: ImpressionRecord) {
         let frontier = self.plays_watermark();
-        let entry = self.keys.entry(key).or_default();
-        let before = entry.expires_at(&self.cfg);
-        entry.insert(rec);
-        if let Some(f) = frontier {
-            entry.compact(f, &self.cfg);
-        }
-        match entry.expires_at(&self.cfg) {
-            None => {
-                self.keys.remove(&key);
-            }
-            Some(after) if Some(after) != before => {
-                self.expiry.entry(after.0).or_default().push(key)
-            }
-            Some(_) => {}
-        }
+        self.keys.insert(key, rec, frontier, &self.cfg);
     }
 
     fn on_plays_advanced(&mut self) {
         let Some(frontier) = self.plays_watermark() else {
             return;
         };
-        while let Some(entry) = self.expiry.first_entry() {
-            if *entry.key() > frontier.0 {
-                break;
-            }
-            for key in entry.remove() {
-                if let Some(k) = self.keys.get_mut(&key) {
-                    k.compact(frontier, &self.cfg);
-                    if k.is_empty() {
-                        self.keys.remove(&key);
-                    }
-                }
-            }
-        }
+        self.keys.expire(frontier, &self.cfg);
         let horizon = frontier
             .0
             .saturating_add(self.cfg.allowed_lateness_ms)
@@ -345,7 +322,7 @@ fn correct(
 
 /// Bytes of a hashbrown table that can hold `capacity` entries of `entry` bytes: a power-of-two
 /// number of buckets at most 7/8 full, each with its entry and one control byte.
-fn table_bytes(capacity: usize, entry: usize) -> usize {
+pub(super) fn table_bytes(capacity: usize, entry: usize) -> usize {
     if capacity == 0 {
         return 0;
     }

@@ -62,9 +62,20 @@ impl KeyImpressions {
     /// The frontier from which [`Self::compact`] leaves nothing: the start of the UTC day after
     /// the last lookback day of the newest impression (or later, if its SoP window reaches further).
     pub fn expires_at(&self, cfg: &AttributionConfig) -> Option<Ts> {
-        let last = self.sorted.last()?;
-        let sod_end = last.ts.day().plus(cfg.sod_lookback_days + 1).start();
-        Some(sod_end.max(Ts(last.ts.0.saturating_add(cfg.sop_window_ms + 1))))
+        self.sorted
+            .last()
+            .map(|last| expiry_of_newest(last.ts, cfg))
+    }
+
+    /// A list of impressions already sorted by (`ts`, `event_id`) without repeats.
+    pub(crate) fn from_sorted(sorted: SmallVec<[ImpressionRecord; 1]>) -> KeyImpressions {
+        debug_assert!(sorted.windows(2).all(|w| w[0].precedes(&w[1])));
+        KeyImpressions { sorted }
+    }
+
+    /// The impressions, sorted, by value.
+    pub(crate) fn into_sorted(self) -> SmallVec<[ImpressionRecord; 1]> {
+        self.sorted
     }
 
     /// The impressions, sorted.
@@ -91,4 +102,10 @@ impl KeyImpressions {
                 .map(|i| i.event_id.heap_bytes())
                 .sum::<usize>()
     }
+}
+
+/// [`KeyImpressions::expires_at`] of a list whose newest impression is at `newest`.
+pub(crate) fn expiry_of_newest(newest: Ts, cfg: &AttributionConfig) -> Ts {
+    let sod_end = newest.day().plus(cfg.sod_lookback_days + 1).start();
+    sod_end.max(Ts(newest.0.saturating_add(cfg.sop_window_ms + 1)))
 }

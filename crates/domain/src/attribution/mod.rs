@@ -2,12 +2,14 @@
 //!
 //! One set of rules, [`rules`], decides both sources from a member-video pair's impressions. The
 //! streaming layer drives it through [`Engine`], event by event in event time; the batch layer
-//! through [`bulk::attribute`], a day at a time. Both keep impressions in the same
-//! [`KeyImpressions`] list.
+//! through [`bulk::Bulk`], a day at a time. Both keep impressions in the same
+//! [`KeyImpressions`] list; the engine stores it packed between events (`key_store`, `packed`).
 
 pub mod bulk;
 mod engine;
 mod key_state;
+mod key_store;
+mod packed;
 pub mod reference;
 pub mod rules;
 

@@ -134,7 +134,22 @@ fn country_list_is_sorted_and_complete() {
     for c in ["US", "GB", "BR", "IN", "JP", "DE", "KR", "MX", "SS", "BQ"] {
         assert!(is_country(c), "{c}");
     }
-    for c in ["UK", "EU", "XX", "ZZ", "U", "USA"] {
+    for c in [
+        "UK", "EU", "XX", "ZZ", "U", "USA", "us", "Us", "", "@A", "A[", "É",
+    ] {
         assert!(!is_country(c), "{c}");
+    }
+}
+
+#[test]
+fn the_country_bitmap_agrees_with_the_list_on_every_pair_of_bytes() {
+    for a in 0..=255u8 {
+        for b in 0..=255u8 {
+            let bytes = [a, b];
+            let Ok(s) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            assert_eq!(is_country(s), COUNTRIES.binary_search(&s).is_ok(), "{s:?}");
+        }
     }
 }
