@@ -35,6 +35,11 @@ say "$(cargo deny --version)"
 
 DENY=(cargo deny --color never --locked --config "$ROOT/deny.toml")
 
+# cargo-deny reads the whole dependency graph offline, including crates of other platforms that
+# a build here never downloads (r-efi, android_system_properties, ...): fetch them first.
+cargo fetch --locked >"$LOG_DIR/cargo-fetch.log" 2>&1 ||
+    die "cargo fetch failed (see $LOG_DIR/cargo-fetch.log); check that crates.io is reachable, then re-run scripts/audit.sh"
+
 # The advisory database lives under $CARGO_HOME/advisory-dbs once fetched.
 ADVISORY_DBS="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
 have_db() { compgen -G "$ADVISORY_DBS/*/crates" >/dev/null; }
