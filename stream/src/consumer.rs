@@ -314,32 +314,26 @@ impl Loop {
     /// Seeks the unit's assigned topic-partitions to `at`, checked (see [`crate::seek`]), and
     /// resumes them.
     async fn position(&mut self, p: i32, assigned: [bool; 2], at: [i64; 2]) -> Result<(), Error> {
+        let low = self.units.get(&p).map_or([0; 2], |u| u.low);
+        let checks = [0, 1].map(|k| assigned[k].then(|| SeekCheck::new(at[k], low[k])));
         let consumer = Arc::clone(&self.consumer);
         let topics = self.shared.topics.clone();
-        let checks =
-            tokio::task::spawn_blocking(move || -> Result<[Option<SeekCheck>; 2], Error> {
-                let mut tpl = TopicPartitionList::new();
-                let mut checks = [None; 2];
-                for k in 0..2 {
-                    if !assigned[k] {
-                        continue;
-                    }
-                    let (low, high) = consumer
-                        .fetch_watermarks(&topics[k], p, Duration::from_secs(10))
-                        .map_err(Error::kafka("read the partition's offsets"))?;
-                    let check = SeekCheck::new(at[k], low, high);
-                    seek_blocking(consumer.as_ref(), &topics[k], p, check.sought)
-                        .map_err(Error::kafka("seek to the committed offset"))?;
-                    checks[k] = Some(check);
-                    tpl.add_partition(&topics[k], p);
-                }
-                consumer
-                    .resume(&tpl)
-                    .map_err(Error::kafka("resume a partition"))?;
-                Ok(checks)
-            })
-            .await
-            .map_err(|e| Error::Task(e.to_string()))??;
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let mut tpl = TopicPartitionList::new();
+            for k in 0..2 {
+                let Some(check) = checks[k] else {
+                    continue;
+                };
+                seek_blocking(consumer.as_ref(), &topics[k], p, check.sought)
+                    .map_err(Error::kafka("seek to the committed offset"))?;
+                tpl.add_partition(&topics[k], p);
+            }
+            consumer
+                .resume(&tpl)
+                .map_err(Error::kafka("resume a partition"))
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
         if let Some(u) = self.units.get_mut(&p) {
             u.seek_check = checks;
         }
@@ -466,7 +460,9 @@ impl Loop {
                 Err(e) => tracing::warn!(partition = p, error = %e, "snapshot unreadable; rebuilding from the earliest offsets"),
             }
         }
-        Ok(Unit::new(p, epoch, engine, assigned, start, committed))
+        let mut unit = Unit::new(p, epoch, engine, assigned, start, committed);
+        unit.low = low;
+        Ok(unit)
     }
 
     async fn low_watermark(&self, topic: &str, p: i32) -> Result<i64, Error> {
@@ -552,11 +548,11 @@ impl Loop {
         if self.last_message.elapsed() < idle {
             return false;
         }
-        if self
-            .units
-            .values()
-            .any(|u| u.phase() != Phase::Live || u.has_changes())
-        {
+        if self.units.values().any(|u| {
+            u.phase() != Phase::Live
+                || u.has_changes()
+                || u.seek_check.iter().flatten().any(SeekCheck::probed)
+        }) {
             return false;
         }
         // Every partition of both topics must be read to its end: by a unit here, or (when this
@@ -572,6 +568,19 @@ impl Loop {
                 let Ok((low, high)) = self.watermarks(&topic, p).await else {
                     return false;
                 };
+                let pending = self
+                    .units
+                    .get(&p)
+                    .filter(|u| u.assigned[k])
+                    .and_then(|u| u.seek_check[k])
+                    .and_then(|c| c.at_end(low, high));
+                if let Some(again) = pending {
+                    // Nothing came since a seek at the end: look at the last batch again.
+                    if let Err(e) = self.seek_back(k, p, again).await {
+                        tracing::warn!(error = %e, partition = p, "cannot seek back to the last message");
+                    }
+                    return false;
+                }
                 let pos = match self.units.get(&p).filter(|u| u.assigned[k]) {
                     Some(u) => u.next[k],
                     None => {

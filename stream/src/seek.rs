@@ -7,9 +7,11 @@
 //! seek is checked: the first message fetched after it must be at or before the offset asked for
 //! (earlier messages are already processed and dropped by the unit). When it is later, the unit
 //! seeks back further (1, 2, 4, … offsets before, down to the earliest retained offset) and drops
-//! that message. A seek at or past the high watermark goes to the last message instead, so a
-//! broker that returns nothing inside its last batch still returns it. On a broker that starts
-//! where it is asked, this costs one re-read message per seek.
+//! that message. A broker that answers a fetch inside its *last* batch with nothing shows the
+//! skip only when the next batch arrives (then handled as above); before `--exit-when-idle` calls
+//! a partition read to its end, a seek that brought nothing while at or past the high watermark
+//! is repeated once at the last message. On a broker that starts where it is asked, this costs at
+//! most one re-read message per seek.
 
 use std::time::Duration;
 
@@ -24,19 +26,21 @@ pub struct SeekCheck {
     pub want: i64,
     /// The offset sought.
     pub sought: i64,
-    /// The earliest retained offset when the seek was made.
+    /// The earliest retained offset (as known to the unit).
     pub low: i64,
+    /// Already sought back from the high watermark (see [`SeekCheck::at_end`]).
+    probed: bool,
 }
 
 impl SeekCheck {
-    /// Where to seek for `want`, given the partition's `low` and `high` watermarks.
-    pub fn new(want: i64, low: i64, high: i64) -> SeekCheck {
-        let sought = if high > low {
-            want.min(high - 1).max(low)
-        } else {
-            want
-        };
-        SeekCheck { want, sought, low }
+    /// A seek to `want` on a partition whose earliest retained offset is `low`.
+    pub fn new(want: i64, low: i64) -> SeekCheck {
+        SeekCheck {
+            want,
+            sought: want.max(low),
+            low,
+            probed: false,
+        }
     }
 
     /// Judges the first message fetched after the seek, at `offset`: `None` accepts it; `Some`
@@ -49,6 +53,26 @@ impl SeekCheck {
         let back = (self.want - self.sought).max(1).saturating_mul(2);
         Some(SeekCheck {
             sought: (self.want - back).max(self.low),
+            ..*self
+        })
+    }
+
+    /// True once repeated at the last message: a message is on its way.
+    pub fn probed(&self) -> bool {
+        self.probed
+    }
+
+    /// Nothing came since the seek and the partition's watermarks are `low`..`high`: when
+    /// `want` is at or past `high`, a broker that answers a fetch inside its last batch with
+    /// nothing may be hiding the batch's rest, so seek to the last message (once). `None`: keep
+    /// waiting.
+    pub fn at_end(&self, low: i64, high: i64) -> Option<SeekCheck> {
+        if self.probed || high <= low || self.want < high || self.sought < high {
+            return None;
+        }
+        Some(SeekCheck {
+            sought: (high - 1).max(low),
+            probed: true,
             ..*self
         })
     }
@@ -93,27 +117,32 @@ mod tests {
 
     #[test]
     fn a_broker_that_starts_where_asked_needs_one_seek() {
-        let c = SeekCheck::new(40, 0, 100);
+        let c = SeekCheck::new(40, 0);
         assert_eq!(c.sought, 40);
         assert_eq!(c.first_message(40), None);
+        // Below the earliest retained offset: the earliest.
+        assert_eq!(SeekCheck::new(3, 10).sought, 10);
     }
 
     #[test]
-    fn a_seek_at_the_end_goes_to_the_last_message() {
-        let c = SeekCheck::new(100, 0, 100);
-        assert_eq!(c.sought, 99);
-        assert_eq!(c.first_message(99), None);
-        // An empty partition: nothing to step back to.
-        assert_eq!(SeekCheck::new(7, 7, 7).sought, 7);
-        // Below the earliest retained offset: the earliest.
-        assert_eq!(SeekCheck::new(3, 10, 20).sought, 10);
+    fn a_silent_seek_at_the_end_goes_to_the_last_message_once() {
+        // Batches at 0 and 10..20; the broker reports 11 as its high watermark and returns
+        // nothing for a fetch at 13.
+        let c = SeekCheck::new(13, 0);
+        let c = c.at_end(0, 11).unwrap();
+        assert_eq!(c.sought, 10);
+        assert_eq!(c.at_end(0, 11), None, "once");
+        assert_eq!(c.first_message(10), None);
+        // Before the end, or on an empty partition: keep waiting.
+        assert_eq!(SeekCheck::new(5, 0).at_end(0, 11), None);
+        assert_eq!(SeekCheck::new(7, 7).at_end(7, 7), None);
     }
 
     #[test]
     fn a_skipped_batch_steps_back_doubling_down_to_the_earliest() {
         // Batches start at 0, 10, 20; the broker answers inside a batch with the next one.
         let batch_after = |o: i64| (o + 9) / 10 * 10;
-        let mut c = SeekCheck::new(13, 0, 30);
+        let mut c = SeekCheck::new(13, 0);
         let mut seeks = vec![c.sought];
         while let Some(next) = c.first_message(batch_after(c.sought)) {
             c = next;
@@ -122,7 +151,7 @@ mod tests {
         assert_eq!(seeks, [13, 11, 9]);
         assert!(batch_after(c.sought) <= 13);
         // With a later earliest offset the steps stop there, and what comes is accepted.
-        let c = SeekCheck::new(13, 12, 30);
+        let c = SeekCheck::new(13, 12);
         let c = c.first_message(20).unwrap();
         assert_eq!(c.sought, 12);
         assert_eq!(c.first_message(20), None);
@@ -131,7 +160,7 @@ mod tests {
     #[test]
     fn a_real_gap_is_accepted_after_one_step_back() {
         // Offset 50 is a transaction marker; 49 is a message.
-        let c = SeekCheck::new(50, 0, 100).first_message(51).unwrap();
+        let c = SeekCheck::new(50, 0).first_message(51).unwrap();
         assert_eq!(c.sought, 48);
         assert_eq!(c.first_message(48), None);
     }

@@ -81,6 +81,8 @@ pub struct Unit {
     pub committed: [i64; 2],
     /// Per topic, a seek whose first message is still to be checked.
     pub seek_check: [Option<SeekCheck>; 2],
+    /// Earliest retained offset per topic when the unit was taken.
+    pub low: [i64; 2],
     replay_done: [bool; 2],
     high_water: [Option<Ts>; 2],
     counts: Counts,
@@ -131,6 +133,7 @@ impl Unit {
             },
             committed,
             seek_check: [None; 2],
+            low: [0; 2],
             replay_done,
             counts: Counts::default(),
             too_late: TooLate::default(),

@@ -243,6 +243,13 @@ pub async fn run_until_idle_within(
     pool: &PgPool,
     limit: Duration,
 ) -> RunSummary {
+    // PLAYSOURCE_TEST_LOG=playsource_stream=debug shows the stream's log on stderr.
+    if let Ok(filter) = std::env::var("PLAYSOURCE_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let token = CancellationToken::new();
     tokio::time::timeout(limit, playsource_stream::run(cfg, pool.clone(), token))
         .await
