@@ -117,6 +117,10 @@ UNCACHED_ROW="$(row "uncached: a different merged query per request" "≥ $(fmt_
     "$(printf '%.2f× / %.2f× goal' "$(calc "$RPS / $GOAL_UNCACHED_RPS")" "$(calc "$P99 / $GOAL_UNCACHED_P99_MS")")")"
 UNCACHED_NOTE="$(cpu_note uncached)"
 
+REPLICA_ANSWERS="$(metric playsource_serving_replica_answers_total)"
+REPLICA_FALLBACKS="$(metric playsource_serving_replica_fallbacks_total)"
+say "replica: $REPLICA_ANSWERS answers, $REPLICA_FALLBACKS SQL fallbacks; $(metric playsource_serving_replica_rows) rows, $(metric playsource_serving_replica_bytes) bytes"
+
 section="$BENCH_WORK/section.md"
 {
     echo "## Serving (wrk against \`playsource serve\`)"
@@ -131,6 +135,6 @@ section="$BENCH_WORK/section.md"
     echo "$MERGED_ROW"
     echo "$UNCACHED_ROW"
     echo
-    echo "Notes: answers touching a day that is not batch-complete are never cached (by design: realtime numbers stay ≤ 1 s old), so every merged query reads Postgres; \`--cache-capacity 0\` does not disable the cache (capacity is at least 1). req/s per core = requests ÷ the server's CPU seconds. CPU shares of 2 cores — $CACHED_NOTE; $MERGED_NOTE; $UNCACHED_NOTE."
+    echo "Notes: answers touching a day that is not batch-complete are never cached; they come from the server's in-memory replica of the hourly views (\`--memory-days\`) when a shared snapshot check shows nothing committed since it was read (else after a reload; from Postgres only if that fails or the range is older than the window) ($(fmt_int "$REPLICA_ANSWERS") replica answers, $(fmt_int "$REPLICA_FALLBACKS") by SQL over the three runs); \`--cache-capacity 0\` does not disable the cache (capacity is at least 1). req/s per core = requests ÷ the server's CPU seconds. CPU shares of 2 cores — $CACHED_NOTE; $MERGED_NOTE; $UNCACHED_NOTE."
 } >"$section"
 record serving "$section"

@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use crate::error::Problem;
 use crate::merge::{self, BatchVersion, Freshness};
 use crate::metrics as m;
-use crate::model::{Bucket, VideoDiscovery};
+use crate::model::VideoDiscovery;
 use crate::params::{SeriesQuery, VideoQuery};
 
 /// How old the freshness snapshot may be before a request re-reads it.
@@ -31,11 +31,21 @@ pub enum CacheKey {
     Video(VideoQuery),
 }
 
+/// A series answer serialised up to its `source` object: `{"from":…,"series":[…],"source":`.
+/// A hit appends the current `source` and `}`, so it serialises no bucket.
+#[derive(Debug)]
+pub struct SeriesBody {
+    /// The JSON text before the `source` value.
+    pub head: Vec<u8>,
+    /// Number of buckets (the cache weight).
+    pub buckets: usize,
+}
+
 /// A cached answer body (the `source` object is added fresh on every answer).
 #[derive(Clone, Debug)]
 pub enum Cached {
-    /// The buckets of a series.
-    Series(Arc<Vec<Bucket>>),
+    /// A series, serialised.
+    Series(Arc<SeriesBody>),
     /// A per-video answer.
     Video(Arc<VideoDiscovery>),
 }
@@ -71,7 +81,7 @@ impl ResultCache {
             cache: Cache::builder()
                 .max_capacity(capacity.max(1))
                 .weigher(|_, v: &Cached| match v {
-                    Cached::Series(s) => u32::try_from(s.len()).unwrap_or(u32::MAX).max(1),
+                    Cached::Series(s) => u32::try_from(s.buckets).unwrap_or(u32::MAX).max(1),
                     Cached::Video(_) => 1,
                 })
                 .time_to_live(Duration::from_secs(3600))

@@ -20,6 +20,7 @@ pub mod middleware;
 pub mod model;
 pub mod openapi;
 pub mod params;
+pub mod replica;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -42,6 +43,10 @@ use utoipa_axum::routes;
 pub use error::{Error, Problem};
 
 use cache::{ResultCache, Watcher};
+use replica::Replica;
+
+/// Default of [`Config::memory_days`].
+pub const DEFAULT_MEMORY_DAYS: u32 = 35;
 
 /// Tunables of the server.
 #[derive(Clone, Debug)]
@@ -54,6 +59,9 @@ pub struct Config {
     pub cache_capacity: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Days before today held by the in-memory replica of the hourly views (0: no replica, every
+    /// uncached series is read by SQL).
+    pub memory_days: u32,
 }
 
 impl Default for Config {
@@ -63,6 +71,7 @@ impl Default for Config {
             max_concurrency: 256,
             cache_capacity: 1_000_000,
             max_body_bytes: 16 * 1024,
+            memory_days: DEFAULT_MEMORY_DAYS,
         }
     }
 }
@@ -71,6 +80,7 @@ struct Inner {
     pool: PgPool,
     cache: ResultCache,
     watcher: Watcher,
+    replica: Arc<Replica>,
     metrics: PrometheusHandle,
     config: Config,
 }
@@ -89,6 +99,7 @@ impl AppState {
                 pool,
                 cache: ResultCache::new(config.cache_capacity),
                 watcher: Watcher::default(),
+                replica: Arc::new(Replica::new(config.memory_days)),
                 metrics: metrics::prometheus(),
                 config,
             }),
@@ -98,6 +109,11 @@ impl AppState {
     /// The database pool.
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
+    }
+
+    /// The in-memory replica of the hourly views.
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.inner.replica
     }
 
     /// Result-cache (hits, misses) since start.

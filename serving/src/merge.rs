@@ -1,11 +1,15 @@
 //! The Lambda merge (contract §4, §7): for every bucket, the batch view where the bucket's UTC
 //! day is batch-complete (`batch_days`), else the realtime view.
 //!
-//! Each answer is read in one `REPEATABLE READ, READ ONLY` transaction, so the set of complete
-//! days, the rows of both views and the freshness all come from one snapshot: a batch publish
-//! running at the same moment is seen either entirely or not at all. The range conditions are on
-//! the leading primary-key columns (`hour`, or `video_id, day`), so both views are read by index
-//! range scans.
+//! Each answer is read in one snapshot (one statement for a series, one `REPEATABLE READ, READ
+//! ONLY` transaction for a video), so the set of complete days, the rows of both views and the
+//! freshness all come from one state: a batch publish running at the same moment is seen either
+//! entirely or not at all. The range conditions are on the leading primary-key columns (`hour`,
+//! or `video_id, day`), so both views are read by index range scans; a series reads each day
+//! from one view only.
+//!
+//! This is the reference path: the in-memory replica ([`crate::replica`]) must answer exactly
+//! what it answers.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,7 +55,7 @@ pub struct SeriesAnswer {
     pub all_batch: bool,
 }
 
-const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+pub(crate) const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 fn ts_to_dt(ts: Ts) -> DateTime<Utc> {
     ts.to_datetime().unwrap_or_default()
@@ -79,16 +83,7 @@ async fn freshness_and_complete(
     .bind(last)
     .fetch_one(&mut *conn)
     .await?;
-    let through: Option<NaiveDate> = row.try_get("through")?;
-    let high_water: Option<DateTime<Utc>> = row.try_get("high_water")?;
-    let freshness = Freshness {
-        version: (row.try_get("n")?, row.try_get("g")?),
-        through,
-        source: Source {
-            batch_complete_through: through.map(|d| d.format("%Y-%m-%d").to_string()),
-            realtime_high_water: high_water.map(|t| Ts(t.timestamp_millis()).to_string()),
-        },
-    };
+    let freshness = freshness_of(&row)?;
     Ok((freshness, row.try_get("complete")?))
 }
 
@@ -98,18 +93,48 @@ pub async fn freshness(pool: &PgPool) -> Result<Freshness, sqlx::Error> {
     Ok(freshness_and_complete(&mut conn, None).await?.0)
 }
 
-/// Builds the merged series statement for a query; returns the SQL (filters become `$3..`).
-fn series_sql(q: &SeriesQuery) -> String {
-    let row_col = match q.view {
+/// The freshness columns of one snapshot (`through`, `high_water`, `n`, `g`), as a `FROM` item.
+pub(crate) const FRESHNESS_FROM: &str = "(SELECT (SELECT max(day) FROM batch_days) AS through, \
+        (SELECT max(high_water) FROM stream_offsets) AS high_water, \
+        (SELECT count(*) FROM batch_days) AS n, \
+        (SELECT coalesce(max(generation), 0) FROM batch_days) AS g) f";
+
+/// Reads the freshness columns of [`FRESHNESS_FROM`] from a row.
+pub(crate) fn freshness_of(row: &sqlx::postgres::PgRow) -> Result<Freshness, sqlx::Error> {
+    let through: Option<NaiveDate> = row.try_get("through")?;
+    let high_water: Option<DateTime<Utc>> = row.try_get("high_water")?;
+    Ok(Freshness {
+        version: (row.try_get("n")?, row.try_get("g")?),
+        through,
+        source: Source {
+            batch_complete_through: through.map(|d| d.format("%Y-%m-%d").to_string()),
+            realtime_high_water: high_water.map(|t| Ts(t.timestamp_millis()).to_string()),
+        },
+    })
+}
+
+/// The view column a series groups by.
+pub(crate) fn row_column(view: View) -> &'static str {
+    match view {
         View::SourceOfPlay => "sop_row",
         View::SourceOfDiscovery => "sod_row",
-    };
+    }
+}
+
+/// Builds the merged series statement for a query; returns the SQL (filters become `$5..`).
+///
+/// One statement, so one snapshot: the freshness, the complete days and the rows of both views
+/// are read together. The range is split per UTC day (`generate_series`); each day reads either
+/// `batch_hourly` (complete) or `rt_hourly` (not complete) by an index range scan on `hour`, so
+/// no row of the other view is read and thrown away.
+fn series_sql(q: &SeriesQuery) -> String {
+    let row_col = row_column(q.view);
     let bucket = match q.granularity {
-        Granularity::Hour => "date_trunc('hour', hour, 'UTC')",
-        Granularity::Day => "date_trunc('day', hour, 'UTC')",
+        Granularity::Hour => "date_trunc('hour', v.hour, 'UTC')",
+        Granularity::Day => "date_trunc('day', v.hour, 'UTC')",
     };
     let mut filters = String::new();
-    let mut n = 2;
+    let mut n = 4;
     let f = &q.filters;
     for (present, cond) in [
         (f.country.is_some(), "country"),
@@ -120,65 +145,98 @@ fn series_sql(q: &SeriesQuery) -> String {
     ] {
         if present {
             n += 1;
-            let _ = write!(filters, " AND {cond} = ${n}");
+            let _ = write!(filters, " AND t.{cond} = ${n}");
         }
     }
+    let part = |table: &str, complete: &str| {
+        format!(
+            "SELECT t.hour, t.{row_col} AS row_type, t.plays FROM {table} t \
+              WHERE {complete}d.complete AND t.hour >= greatest($1, d.t0) AND t.hour < least($2, d.t1){filters}"
+        )
+    };
     format!(
-        "SELECT {bucket} AS bucket, {row_col} AS row_type, sum(plays)::bigint AS plays FROM ( \
-           SELECT b.hour, b.{row_col}, b.plays FROM batch_hourly b \
-            WHERE b.hour >= $1 AND b.hour < $2{filters} \
-              AND EXISTS (SELECT 1 FROM batch_days d WHERE d.day = (b.hour AT TIME ZONE 'UTC')::date) \
-           UNION ALL \
-           SELECT r.hour, r.{row_col}, r.plays FROM rt_hourly r \
-            WHERE r.hour >= $1 AND r.hour < $2{filters} \
-              AND NOT EXISTS (SELECT 1 FROM batch_days d WHERE d.day = (r.hour AT TIME ZONE 'UTC')::date) \
-         ) v GROUP BY 1, 2 HAVING sum(plays) <> 0"
+        "WITH d AS ( \
+           SELECT x.day, x.day::timestamp AT TIME ZONE 'UTC' AS t0, \
+                  (x.day + 1)::timestamp AT TIME ZONE 'UTC' AS t1, \
+                  EXISTS (SELECT 1 FROM batch_days b WHERE b.day = x.day) AS complete \
+             FROM (SELECT generate_series($3::date::timestamp, $4::date::timestamp, interval '1 day')::date AS day) x \
+         ), s AS ( \
+           SELECT {bucket} AS bucket, v.row_type, sum(v.plays)::bigint AS plays \
+             FROM d CROSS JOIN LATERAL ({batch} UNION ALL {rt}) v \
+            GROUP BY 1, 2 HAVING sum(v.plays) <> 0 \
+         ) \
+         SELECT f.*, (SELECT count(*) FROM d WHERE d.complete) AS complete, \
+                s.bucket, s.row_type, s.plays \
+           FROM {FRESHNESS_FROM} LEFT JOIN s ON true",
+        batch = part("batch_hourly", ""),
+        rt = part("rt_hourly", "NOT "),
     )
 }
 
-/// Computes a merged series (SoP or SoD) in one snapshot.
+/// Computes a merged series (SoP or SoD) in one snapshot (one statement).
 pub async fn series(pool: &PgPool, q: &SeriesQuery) -> Result<SeriesAnswer, sqlx::Error> {
-    let step = q.granularity.step_ms();
     let days = (q.hi > q.lo).then(|| (day_to_date(q.lo), day_to_date(Ts(q.hi.0 - 1))));
     let day_count = days.map_or(0, |(a, b)| (b - a).num_days() + 1);
+    // No buckets: an empty day list (first > last) reads nothing but the freshness.
+    let (first, last) = days.unwrap_or((
+        NaiveDate::default().succ_opt().unwrap_or_default(),
+        NaiveDate::default(),
+    ));
 
-    let mut tx = pool.begin_with(BEGIN_SNAPSHOT).await?;
-    let (freshness, complete) = freshness_and_complete(&mut tx, days).await?;
-    let mut per_bucket: BTreeMap<i64, Vec<(String, i64)>> = BTreeMap::new();
-    if days.is_some() {
-        let sql = series_sql(q);
-        let f = &q.filters;
-        let mut query = sqlx::query(&sql).bind(ts_to_dt(q.lo)).bind(ts_to_dt(q.hi));
-        if let Some(v) = &f.country {
-            query = query.bind(v);
-        }
-        if let Some(v) = &f.device {
-            query = query.bind(v);
-        }
-        if let Some(v) = &f.genre {
-            query = query.bind(v);
-        }
-        if let Some(v) = f.new_launch {
-            query = query.bind(v);
-        }
-        if let Some(v) = &f.play_row {
-            query = query.bind(v);
-        }
-        let rows = query.fetch_all(&mut *tx).await?;
-        for row in rows {
-            let bucket: DateTime<Utc> = row.try_get("bucket")?;
-            per_bucket
-                .entry(bucket.timestamp_millis())
-                .or_default()
-                .push((row.try_get("row_type")?, row.try_get("plays")?));
-        }
+    let sql = series_sql(q);
+    let f = &q.filters;
+    let mut query = sqlx::query(&sql)
+        .bind(ts_to_dt(q.lo))
+        .bind(ts_to_dt(q.hi))
+        .bind(first)
+        .bind(last);
+    if let Some(v) = &f.country {
+        query = query.bind(v);
     }
-    tx.commit().await?;
+    if let Some(v) = &f.device {
+        query = query.bind(v);
+    }
+    if let Some(v) = &f.genre {
+        query = query.bind(v);
+    }
+    if let Some(v) = f.new_launch {
+        query = query.bind(v);
+    }
+    if let Some(v) = &f.play_row {
+        query = query.bind(v);
+    }
+    let rows = query.fetch_all(pool).await?;
+    let first_row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    let freshness = freshness_of(first_row)?;
+    let complete: i64 = first_row.try_get("complete")?;
+    let mut per_bucket: BTreeMap<i64, Vec<(String, i64)>> = BTreeMap::new();
+    for row in &rows {
+        let Some(bucket) = row.try_get::<Option<DateTime<Utc>>, _>("bucket")? else {
+            continue;
+        };
+        per_bucket
+            .entry(bucket.timestamp_millis())
+            .or_default()
+            .push((row.try_get("row_type")?, row.try_get("plays")?));
+    }
+    Ok(SeriesAnswer {
+        series: buckets(q, |t| per_bucket.remove(&t).unwrap_or_default()),
+        freshness,
+        all_batch: complete >= day_count,
+    })
+}
 
+/// Every bucket of the range, ascending, with the `(row_type, plays)` pairs `pairs_at` gives for
+/// each bucket start (ms).
+pub fn buckets(
+    q: &SeriesQuery,
+    mut pairs_at: impl FnMut(i64) -> Vec<(String, i64)>,
+) -> Vec<Bucket> {
+    let step = q.granularity.step_ms();
     let mut series = Vec::with_capacity(q.bucket_count().max(0) as usize);
     let mut t = q.lo.0;
     while t < q.hi.0 {
-        let (plays, rows) = rows_with_shares(per_bucket.remove(&t).unwrap_or_default());
+        let (plays, rows) = rows_with_shares(pairs_at(t));
         series.push(Bucket {
             bucket: fmt_second(Ts(t)),
             plays,
@@ -186,11 +244,7 @@ pub async fn series(pool: &PgPool, q: &SeriesQuery) -> Result<SeriesAnswer, sqlx
         });
         t += step;
     }
-    Ok(SeriesAnswer {
-        series,
-        freshness,
-        all_batch: complete >= day_count,
-    })
+    series
 }
 
 /// A computed per-video discovery answer.

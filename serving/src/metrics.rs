@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::merge::Freshness;
+use crate::replica::ReplicaState;
 use crate::AppState;
 
 /// Requests answered, by `route`, `method` and `status`.
@@ -32,6 +33,21 @@ pub const BATCH_LATEST_COMPLETE_DAY: &str = "playsource_batch_latest_complete_da
 pub const BATCH_COMPLETE_DAYS: &str = "playsource_batch_complete_days";
 /// Greatest publish generation in `batch_days` (gauge; moves on every publish or re-run).
 pub const BATCH_GENERATION: &str = "playsource_batch_generation";
+
+/// Series answered from the in-memory replica.
+pub const REPLICA_ANSWERS: &str = "playsource_serving_replica_answers_total";
+/// Series the replica could not answer (answered by SQL), by `reason` (`stale`: something
+/// committed since it was read; `not_loaded`; `outside_window`: the range starts before the
+/// window; `check_failed`: the snapshot check met a database error).
+pub const REPLICA_FALLBACKS: &str = "playsource_serving_replica_fallbacks_total";
+/// Replica loads, by `part` (`batch`: after a publish; `realtime`: every reload).
+pub const REPLICA_RELOADS: &str = "playsource_serving_replica_reloads_total";
+/// Seconds the last load of a replica `part` took (gauge).
+pub const REPLICA_LOAD_SECONDS: &str = "playsource_serving_replica_load_seconds";
+/// View rows held by the replica, by `part` (gauge).
+pub const REPLICA_ROWS: &str = "playsource_serving_replica_rows";
+/// Estimated bytes held by the replica (gauge).
+pub const REPLICA_BYTES: &str = "playsource_serving_replica_bytes";
 
 /// How long a scrape of `/metrics` waits for the batch freshness before rendering without it.
 const SCRAPE_FRESHNESS_WAIT: Duration = Duration::from_secs(2);
@@ -98,6 +114,26 @@ fn describe() {
         metrics::Unit::Seconds,
         "Unix time of 00:00 UTC of the latest batch-complete day."
     );
+    metrics::describe_counter!(
+        REPLICA_ANSWERS,
+        "Series answered from the in-memory replica."
+    );
+    metrics::describe_counter!(
+        REPLICA_FALLBACKS,
+        "Series answered by SQL because the replica was stale or the range outside its window."
+    );
+    metrics::describe_counter!(REPLICA_RELOADS, "Replica loads, by part.");
+    metrics::describe_gauge!(
+        REPLICA_LOAD_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of the last replica load, by part."
+    );
+    metrics::describe_gauge!(REPLICA_ROWS, "View rows held by the replica, by part.");
+    metrics::describe_gauge!(
+        REPLICA_BYTES,
+        metrics::Unit::Bytes,
+        "Estimated memory held by the replica."
+    );
     metrics::describe_gauge!(BATCH_COMPLETE_DAYS, "Number of batch-complete days.");
     metrics::describe_gauge!(
         BATCH_GENERATION,
@@ -114,6 +150,14 @@ pub fn record_freshness(f: &Freshness) {
         let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
         metrics::gauge!(BATCH_LATEST_COMPLETE_DAY).set(start as f64);
     }
+}
+
+/// Publishes the size of a freshly loaded replica.
+pub fn record_replica(r: &ReplicaState) {
+    let (batch, realtime) = r.rows();
+    metrics::gauge!(REPLICA_ROWS, "part" => "batch").set(batch as f64);
+    metrics::gauge!(REPLICA_ROWS, "part" => "realtime").set(realtime as f64);
+    metrics::gauge!(REPLICA_BYTES).set(r.bytes() as f64);
 }
 
 /// Middleware: counts every request and records its latency under its route template

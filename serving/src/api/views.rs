@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use playsource_domain::Ts;
+use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::cache::{CacheKey, Cached, Computed};
+use crate::cache::{CacheKey, Cached, Computed, SeriesBody};
 use crate::error::Problem;
 use crate::merge;
 use crate::model::{Bucket, SeriesResponse, Source};
@@ -82,6 +82,16 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
         .map_err(|e| Problem::from_db(&e))?;
     let cacheable = q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1));
     let (q, pool) = (&q, &inner.pool);
+    if !cacheable {
+        // Touches a realtime day: never cached; from the replica when it is current.
+        let ans = match inner.replica.series(pool, q).await {
+            Some(ans) => ans,
+            None => merge::series(pool, q)
+                .await
+                .map_err(|e| Problem::from_db(&e))?,
+        };
+        return Ok(respond(&head(q, &ans.series).head, &ans.freshness.source));
+    }
     // Probably all batch-complete: through the cache (concurrent misses computed once).
     let (value, source) = inner
         .cache
@@ -92,7 +102,7 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
             move || async move {
                 let ans = merge::series(pool, q).await?;
                 Ok(Computed {
-                    value: Cached::Series(Arc::new(ans.series)),
+                    value: Cached::Series(Arc::new(head(q, &ans.series))),
                     all_batch: ans.all_batch,
                     extra: ans.freshness.source,
                 })
@@ -100,18 +110,101 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
         )
         .await?;
     match value {
-        Cached::Series(s) => Ok(body(q, &s, source.unwrap_or(fresh.source))),
+        Cached::Series(s) => Ok(respond(&s.head, &source.unwrap_or(fresh.source))),
         Cached::Video(_) => Err(Problem::internal()),
     }
 }
 
-fn body(q: &SeriesQuery, series: &[Bucket], source: Source) -> Response {
-    Json(SeriesResponse {
+/// The answer's fields before `source`, in [`SeriesResponse`]'s order.
+#[derive(Serialize)]
+struct Head<'a> {
+    from: String,
+    to: String,
+    granularity: &'static str,
+    series: &'a [Bucket],
+}
+
+/// Serialises a series answer up to its `source` value (see [`SeriesBody`]).
+fn head(q: &SeriesQuery, series: &[Bucket]) -> SeriesBody {
+    let mut head = serde_json::to_vec(&Head {
         from: fmt_second(q.from),
         to: fmt_second(q.to),
         granularity: q.granularity.as_str(),
         series,
-        source,
     })
-    .into_response()
+    .unwrap_or_default();
+    // `{…}` → `{…,"source":`
+    head.pop();
+    head.extend_from_slice(b",\"source\":");
+    SeriesBody {
+        head,
+        buckets: series.len(),
+    }
+}
+
+/// A 200 answer: the serialised head, the `source` object and the closing brace — the same
+/// bytes as serialising a [`SeriesResponse`].
+fn respond(head: &[u8], source: &Source) -> Response {
+    let mut body = Vec::with_capacity(head.len() + 128);
+    body.extend_from_slice(head);
+    if serde_json::to_writer(&mut body, source).is_err() {
+        return Problem::internal().into_response();
+    }
+    body.push(b'}');
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RowShare;
+
+    #[test]
+    fn spliced_bytes_equal_the_serialised_response() {
+        let q = params::series_query(
+            View::SourceOfPlay,
+            Some("from=2026-11-21T00:30:00%2B01:00&to=2026-11-21T02:00:00Z"),
+        )
+        .unwrap();
+        let series = vec![Bucket {
+            bucket: "2026-11-21T00:00:00Z".to_owned(),
+            plays: 3,
+            rows: vec![RowShare {
+                row_type: "a\"b\\é".to_owned(),
+                plays: 3,
+                share: 1.0,
+            }],
+        }];
+        for source in [
+            Source {
+                batch_complete_through: Some("2026-11-20".to_owned()),
+                realtime_high_water: Some("2026-11-21T23:59:58.120Z".to_owned()),
+            },
+            Source {
+                batch_complete_through: None,
+                realtime_high_water: None,
+            },
+        ] {
+            let want = serde_json::to_vec(&SeriesResponse {
+                from: fmt_second(q.from),
+                to: fmt_second(q.to),
+                granularity: q.granularity.as_str(),
+                series: &series,
+                source: source.clone(),
+            })
+            .unwrap();
+            let resp = respond(&head(&q, &series).head, &source);
+            assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+            let got = futures::executor::block_on(axum::body::to_bytes(resp.into_body(), 1 << 20))
+                .unwrap();
+            assert_eq!(got.as_ref(), want.as_slice());
+        }
+    }
 }

@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Result-cache capacity, in buckets (a cached series of n buckets weighs n).
     #[arg(long, env = "PLAYSOURCE_CACHE_CAPACITY", default_value_t = 1_000_000)]
     pub cache_capacity: u64,
+    /// Days before today held in memory (hourly views): uncached series whose range starts on or
+    /// after that day are answered without per-row SQL; 0 reads every one from Postgres.
+    #[arg(long, env = "PLAYSOURCE_MEMORY_DAYS", default_value_t = playsource_serving::DEFAULT_MEMORY_DAYS)]
+    pub memory_days: u32,
 }
 
 /// Runs `playsource serve` until Ctrl-C or SIGTERM, then drains the requests in flight.
@@ -60,6 +64,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             request_timeout: timeout,
             max_concurrency: args.max_concurrency.max(1),
             cache_capacity: args.cache_capacity,
+            memory_days: args.memory_days,
             ..Config::default()
         },
     );
