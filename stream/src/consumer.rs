@@ -3,6 +3,8 @@
 //! handled explicitly, and a loop that `select!`s over messages, rebalance events, a flush ticker,
 //! finished flushes and shutdown. Postgres and archive work runs in a flush task, one at a time.
 
+mod position;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,13 +21,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::align::{Alignment, Change};
 use crate::catalog_cache::CatalogCache;
 use crate::dlq::Publisher;
 use crate::error::Error;
 use crate::flush::{flush, recover_staging, FlushDone, Shared};
 use crate::metrics as m;
 use crate::retry::RetryPolicy;
-use crate::seek::{seek_blocking, SeekCheck};
+use crate::seek::SeekCheck;
 use crate::sink_postgres;
 use crate::unit::{Action, Ctx, Phase, Unit, IMPRESSIONS, PLAYS};
 use crate::{ExitReason, RunSummary, StreamConfig};
@@ -201,6 +204,7 @@ pub async fn run(
             }
             _ = ticker.tick() => {
                 lp.catalog = lp.cache.get();
+                lp.release_behind_idle().await?;
                 if in_flight.is_none() {
                     in_flight = lp.start_flush(false)?;
                 }
@@ -263,6 +267,10 @@ impl Loop {
         let Some(unit) = self.units.get_mut(&p) else {
             return Ok(());
         };
+        if unit.align.is_held(k) {
+            // Fetched before the pause took effect: read again from `next` on release.
+            return Ok(());
+        }
         if let Some(check) = unit.seek_check[k] {
             unit.seek_check[k] = None;
             if let Some(again) = check.first_message(msg.offset()) {
@@ -279,11 +287,19 @@ impl Loop {
         };
         // Messages before `next` were processed already (re-read after a seek).
         let live = unit.phase() == Phase::Live && msg.offset() >= unit.next[k];
+        let corrected = unit.corrections;
         let action = unit
             .on_message(k, msg.offset(), msg.key(), msg.payload(), &ctx)
             .await?;
         if live {
             self.summary.consumed += 1;
+            self.summary.corrections += unit.corrections - corrected;
+            let high = [unit.high_water(0), unit.high_water(1)];
+            let change = unit.align.on_message(k, high, unit.assigned);
+            if change != Change::default() {
+                self.align(p, change).await?;
+                return Ok(());
+            }
         }
         match action {
             Action::None => {}
@@ -310,55 +326,9 @@ impl Loop {
         }
         Ok(())
     }
+}
 
-    /// Seeks the unit's assigned topic-partitions to `at`, checked (see [`crate::seek`]), and
-    /// resumes them.
-    async fn position(&mut self, p: i32, assigned: [bool; 2], at: [i64; 2]) -> Result<(), Error> {
-        let low = self.units.get(&p).map_or([0; 2], |u| u.low);
-        let checks = [0, 1].map(|k| assigned[k].then(|| SeekCheck::new(at[k], low[k])));
-        let consumer = Arc::clone(&self.consumer);
-        let topics = self.shared.topics.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), Error> {
-            let mut tpl = TopicPartitionList::new();
-            for k in 0..2 {
-                let Some(check) = checks[k] else {
-                    continue;
-                };
-                seek_blocking(consumer.as_ref(), &topics[k], p, check.sought)
-                    .map_err(Error::kafka("seek to the committed offset"))?;
-                tpl.add_partition(&topics[k], p);
-            }
-            consumer
-                .resume(&tpl)
-                .map_err(Error::kafka("resume a partition"))
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
-        if let Some(u) = self.units.get_mut(&p) {
-            u.seek_check = checks;
-        }
-        Ok(())
-    }
-
-    /// The broker skipped past where the unit asked to start: seek back further.
-    async fn seek_back(&mut self, k: usize, p: i32, check: SeekCheck) -> Result<(), Error> {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = self.shared.topics[k].clone();
-        self.meters.seek_backs[k].increment(1);
-        tracing::debug!(topic = %topic, partition = p, want = check.want, sought = check.sought,
-            "the broker started after the offset asked for; seeking back");
-        tokio::task::spawn_blocking(move || {
-            seek_blocking(consumer.as_ref(), &topic, p, check.sought)
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::kafka("seek back to the committed offset"))?;
-        if let Some(u) = self.units.get_mut(&p) {
-            u.seek_check[k] = Some(check);
-        }
-        Ok(())
-    }
-
+impl Loop {
     async fn on_rebalance(
         &mut self,
         ev: RebalanceEvent,
@@ -462,6 +432,7 @@ impl Loop {
         }
         let mut unit = Unit::new(p, epoch, engine, assigned, start, committed);
         unit.low = low;
+        unit.align = Alignment::new(s.cfg.max_drift);
         Ok(unit)
     }
 

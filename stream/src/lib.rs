@@ -10,6 +10,7 @@
 //!
 //! - [`consumer`]: the consumer loop and rebalances;
 //! - [`unit`]: per-partition processing;
+//! - [`align`]: event-time alignment of a unit's two topics;
 //! - [`flush`]: the flush task;
 //! - [`sink_postgres`]: leases, offsets, snapshots and the flush transaction;
 //! - [`archive_sink`]: staged, exactly-once raw archive files;
@@ -19,6 +20,7 @@
 //! - [`snapshot`]: engine snapshot encoding;
 //! - [`metrics`]: metric names.
 
+pub mod align;
 pub mod archive_sink;
 pub mod catalog_cache;
 pub mod consumer;
@@ -78,6 +80,9 @@ pub struct StreamConfig {
     pub retry_timeout: Duration,
     /// Consumer-group session timeout: how long a silent member keeps its partitions.
     pub session_timeout: Duration,
+    /// Event-time alignment: a topic running more than this ahead of the other is held
+    /// (`None`: off, the default). See [`align`].
+    pub max_drift: Option<Duration>,
 }
 
 impl StreamConfig {
@@ -97,6 +102,7 @@ impl StreamConfig {
             publish_enriched: true,
             retry_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(45),
+            max_drift: None,
         }
     }
 }
@@ -125,6 +131,10 @@ pub struct RunSummary {
     pub consumed: u64,
     /// Messages re-read to rebuild partition state after an assignment.
     pub replayed: u64,
+    /// Provisional attributions corrected (live).
+    pub corrections: u64,
+    /// Times a topic-partition was held because it ran ahead of the other topic in event time.
+    pub holds: u64,
     /// Flushes completed.
     pub flushes: u64,
     /// Units dropped because another owner took them.

@@ -50,6 +50,10 @@ pub const ENRICHED: &str = "playsource_stream_enriched_published_total";
 /// (counter; `topic`). See `seek.rs`.
 pub const SEEK_BACKS: &str = "playsource_stream_seek_backs_total";
 
+/// Times a topic-partition was held because it ran more than the allowed drift ahead of the
+/// other topic in event time (counter; `topic`). See `align.rs`.
+pub const HOLDS: &str = "playsource_stream_alignment_holds_total";
+
 /// Failed attempts of an operation that was then retried (counter; `operation`).
 pub const RETRIES: &str = "playsource_stream_retries_total";
 
@@ -63,6 +67,7 @@ pub struct EventMeters {
     pub too_late: [Counter; 2],
     pub duplicates: [Counter; 2],
     pub seek_backs: [Counter; 2],
+    pub holds: [Counter; 2],
     /// `[sop, sod][attributed, unattributed]`.
     pub attributions: [[Counter; 2]; 2],
     pub corrections: Counter,
@@ -87,6 +92,7 @@ impl EventMeters {
             too_late: per_topic(TOO_LATE),
             duplicates: per_topic(DUPLICATES),
             seek_backs: per_topic(SEEK_BACKS),
+            holds: per_topic(HOLDS),
             attributions: [attributed("sop"), attributed("sod")],
             corrections: metrics::counter!(CORRECTIONS),
             catalog_lookups: ["hit", "miss"]
@@ -155,6 +161,10 @@ pub fn describe() {
     describe_counter!(
         SEEK_BACKS,
         "Seeks repeated further back because the broker started after the offset asked for."
+    );
+    describe_counter!(
+        HOLDS,
+        "Times a topic-partition was held: it ran ahead of the other topic in event time."
     );
     describe_counter!(
         RETRIES,

@@ -17,6 +17,7 @@ use playsource_domain::{
 };
 use rdkafka::producer::DeliveryFuture;
 
+use crate::align::Alignment;
 use crate::archive_sink::{ArchiveBuffer, PendingFile};
 use crate::dlq;
 use crate::error::Error;
@@ -83,6 +84,10 @@ pub struct Unit {
     pub seek_check: [Option<SeekCheck>; 2],
     /// Earliest retained offset per topic when the unit was taken.
     pub low: [i64; 2],
+    /// Event-time alignment of the two topics (live only).
+    pub align: Alignment,
+    /// Provisional attributions corrected live.
+    pub corrections: u64,
     replay_done: [bool; 2],
     high_water: [Option<Ts>; 2],
     counts: Counts,
@@ -134,6 +139,8 @@ impl Unit {
             committed,
             seek_check: [None; 2],
             low: [0; 2],
+            align: Alignment::default(),
+            corrections: 0,
             replay_done,
             counts: Counts::default(),
             too_late: TooLate::default(),
@@ -166,6 +173,7 @@ impl Unit {
     /// Switches to live processing at the committed offsets.
     pub fn go_live(&mut self) {
         self.phase = Phase::Live;
+        self.align.reset();
         self.replay_done = [true, true];
         self.next = self.committed;
         self.high_water = [
@@ -332,6 +340,7 @@ impl Unit {
                     let old = PlayFacts::of(names, &o.play, prev, genre, new_launch);
                     self.counts.add(&old, -1);
                     ctx.meters.corrections.increment(1);
+                    self.corrections += 1;
                 }
                 None => {
                     let a = &ctx.meters.attributions;

@@ -59,6 +59,12 @@ pub struct StreamArgs {
     /// silent member (crashed process) before giving its partitions to the others.
     #[arg(long, env = "PLAYSOURCE_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
     pub session_timeout_ms: u64,
+    /// Event-time alignment, in seconds (0, the default: off): a topic-partition whose event time
+    /// runs more than this ahead of the other topic's (e.g. after one producer was down) is
+    /// paused until the other catches up or goes quiet. Results do not depend on it; it bounds
+    /// the state held and the provisional results corrected, at the cost of a seek per hold.
+    #[arg(long, env = "PLAYSOURCE_MAX_DRIFT_SECS", default_value_t = 0)]
+    pub max_drift_secs: u64,
 }
 
 /// Runs `playsource stream`.
@@ -82,6 +88,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.publish_enriched = !args.no_enriched;
     cfg.retry_timeout = Duration::from_secs(args.retry_timeout_secs);
     cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
+    cfg.max_drift = (args.max_drift_secs > 0).then(|| Duration::from_secs(args.max_drift_secs));
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
