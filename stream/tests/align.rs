@@ -45,16 +45,5 @@ async fn a_topic_far_ahead_is_held_and_the_views_stay_exact(pool: PgPool) {
     let second = run_until_idle_within(cfg, &pool, Duration::from_secs(300)).await;
     assert_eq!(second.consumed as usize, late.len());
     assert_views_exact(&pool, &w).await;
-    let (_, imp_rows) = parquet_rows(&archive.path().join(&t.impressions));
-    let (_, play_rows) = parquet_rows(&archive.path().join(&t.plays));
-    assert_eq!(
-        imp_rows as usize,
-        w.impressions.len(),
-        "impressions archived once each"
-    );
-    assert_eq!(
-        play_rows as usize,
-        w.plays.len(),
-        "plays archived once each"
-    );
+    archive_exact(archive.path(), &t, &w);
 }

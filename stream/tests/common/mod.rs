@@ -401,3 +401,21 @@ pub fn read_topic(topic: &str, want: usize) -> Vec<(String, Vec<u8>)> {
     }
     got
 }
+
+/// Every valid event archived exactly once, nothing left in staging.
+pub fn archive_exact(archive: &std::path::Path, t: &Topics, w: &Workload) {
+    let (_, imp_rows) = parquet_rows(&archive.join(&t.impressions));
+    let (_, play_rows) = parquet_rows(&archive.join(&t.plays));
+    assert_eq!(
+        imp_rows as usize,
+        w.impressions.len(),
+        "impressions archived once each"
+    );
+    assert_eq!(
+        play_rows as usize,
+        w.plays.len(),
+        "plays archived once each"
+    );
+    let (staged, _) = parquet_rows(&archive.join("_staging"));
+    assert!(staged.is_empty(), "left in staging: {staged:?}");
+}
