@@ -38,11 +38,19 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
+    // The stream's metrics on a port of their own: other tests start streams on the default.
+    let stream_metrics = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
     let mut child = world
         .command(&[
             "demo",
             "--listen",
             &addr,
+            "--stream-metrics-listen",
+            &stream_metrics,
             "--history-days",
             "2",
             "--members",
@@ -113,7 +121,7 @@ async fn demo_backfills_serves_live_data_and_stops_on_ctrl_c() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut scraped = String::new();
     while Instant::now() < deadline {
-        scraped = get("127.0.0.1:9464", "/metrics")
+        scraped = get(&stream_metrics, "/metrics")
             .map(|r| r.1)
             .unwrap_or_default();
         // The stream registers its counters at start (at 0): wait for live plays to be looked up.

@@ -28,6 +28,13 @@ pub struct DemoArgs {
     /// Address the HTTP API and dashboard listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Address the stream's Prometheus metrics (`/metrics`) listen on.
+    #[arg(
+        long,
+        env = "PLAYSOURCE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub stream_metrics_listen: String,
     /// Days of history generated into the archive and recomputed by the batch layer.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=30))]
     pub history_days: u32,
@@ -169,7 +176,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &["catalog", "load", &live_catalog_s],
     )
     .await?;
-    children.push(spawn(&exe, &env, "stream", &["stream"])?);
+    children.push(spawn(
+        &exe,
+        &env,
+        "stream",
+        &["stream", "--metrics-listen", &args.stream_metrics_listen],
+    )?);
     children.push(spawn(
         &exe,
         &env,
@@ -177,7 +189,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &["serve", "--listen", &args.listen],
     )?);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("playsource demo is running: dashboard at http://{}/ (API under /v1, metrics at /metrics). Press Ctrl-C to stop.", args.listen);
+    println!("playsource demo is running: dashboard at http://{}/ (API under /v1, metrics at /metrics; the stream's at http://{}/metrics). Press Ctrl-C to stop.", args.listen, args.stream_metrics_listen);
 
     let outcome = tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C").map(|()| None),
