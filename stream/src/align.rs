@@ -6,14 +6,18 @@
 //! impressions, each play is first counted provisionally and corrected when its impressions
 //! arrive (a retraction in the view and a re-published enriched play); while impressions run
 //! ahead, the engine holds them until the plays catch up. So when one topic's event time runs
-//! more than `max_drift` ahead of the other's, the unit *holds* it: the topic-partition is paused
-//! and what was already fetched of it is dropped; it is read again from the unit's next offset
-//! once the other topic has caught up to within the drift.
+//! more than `max_drift` ahead of the other's, the unit *holds* it: its messages are kept in
+//! memory, in order and unprocessed, and processed once the other topic has caught up to within
+//! the drift. Nothing is sought or fetched again for that. Only when the kept messages of all
+//! units pass the process's budget (`--align-buffer-mb`) is the held topic-partition also paused
+//! at the broker; what was fetched of it past the kept ones is dropped and, once the kept ones
+//! are processed, it is read again from the unit's next offset (a checked seek, `seek.rs`).
 //!
 //! Idle partitions: a topic that brought no message for a while (`idle_after`, like Flink's
 //! `withIdleness`) has nothing to catch up with for now, so it holds nothing back until its next
 //! message arrives — a topic produced minutes later, or never, cannot stall the other.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use playsource_domain::Ts;
@@ -26,14 +30,41 @@ pub struct Alignment {
     idle: [bool; 2],
     /// When each topic's last message came.
     seen: [Option<Instant>; 2],
+    /// Messages of a held topic, kept until it is released.
+    kept: [Kept; 2],
+}
+
+/// The messages kept of one held topic, in offset order.
+#[derive(Clone, Debug, Default)]
+struct Kept {
+    messages: VecDeque<KeptMessage>,
+    bytes: usize,
+    /// Paused at the broker (over the budget): later messages are dropped and read again.
+    paused: bool,
+}
+
+/// A message of a held topic, kept unprocessed.
+#[derive(Clone, Debug)]
+pub struct KeptMessage {
+    pub offset: i64,
+    pub key: Option<Box<[u8]>>,
+    pub payload: Option<Box<[u8]>>,
+}
+
+impl KeptMessage {
+    /// Memory it takes, allocator overhead estimated.
+    fn bytes(&self) -> usize {
+        let boxed = |b: &Option<Box<[u8]>>| b.as_ref().map_or(0, |b| b.len() + 16);
+        std::mem::size_of::<KeptMessage>() + boxed(&self.key) + boxed(&self.payload)
+    }
 }
 
 /// What the consumer must do after a message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Change {
-    /// Pause this topic: it ran too far ahead.
+    /// Keep this topic's messages from now on: it ran too far ahead.
     pub hold: Option<usize>,
-    /// Seek this held topic back to the unit's next offset and resume it.
+    /// Process this held topic's kept messages and go on with it.
     pub release: Option<usize>,
 }
 
@@ -46,9 +77,73 @@ impl Alignment {
         }
     }
 
-    /// True while topic `k` is held (its messages are dropped; it is read again on release).
+    /// True while topic `k` is held.
     pub fn is_held(&self, k: usize) -> bool {
         self.held[k]
+    }
+
+    /// True while messages of topic `k` must be kept rather than processed: it is held, or
+    /// messages kept earlier are still to be processed first.
+    pub fn must_keep(&self, k: usize) -> bool {
+        self.held[k] || self.kept[k].paused || !self.kept[k].messages.is_empty()
+    }
+
+    /// Keeps a message of topic `k` at `offset` (the unit's next offset being `next`); false
+    /// when it is not kept: processed already, kept already (fetched again after a seek), or
+    /// fetched after the topic was paused (read again once the kept ones are processed).
+    pub fn keep(
+        &mut self,
+        k: usize,
+        next: i64,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+    ) -> bool {
+        let kept = &mut self.kept[k];
+        let after = kept.messages.back().map_or(next, |m| m.offset + 1);
+        if kept.paused || offset < after {
+            return false;
+        }
+        let m = KeptMessage {
+            offset,
+            key: key.map(Box::from),
+            payload: payload.map(Box::from),
+        };
+        kept.bytes += m.bytes();
+        kept.messages.push_back(m);
+        true
+    }
+
+    /// Bytes of the messages kept.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept[0].bytes + self.kept[1].bytes
+    }
+
+    /// Marks topic `k` paused at the broker (the kept messages passed the budget).
+    pub fn pause(&mut self, k: usize) {
+        self.kept[k].paused = true;
+    }
+
+    /// The next kept message of topic `k` to process, unless it is held (again).
+    pub fn next_kept(&mut self, k: usize) -> Option<KeptMessage> {
+        if self.held[k] {
+            return None;
+        }
+        let kept = &mut self.kept[k];
+        let m = kept.messages.pop_front()?;
+        kept.bytes -= m.bytes();
+        Some(m)
+    }
+
+    /// True once topic `k`, paused at the broker, is released and its kept messages are all
+    /// processed: read it again from the unit's next offset and resume it (clears the pause).
+    pub fn take_resume(&mut self, k: usize) -> bool {
+        let kept = &mut self.kept[k];
+        if self.held[k] || !kept.paused || !kept.messages.is_empty() {
+            return false;
+        }
+        kept.paused = false;
+        true
     }
 
     /// After a live message of topic `k`, with the unit's greatest event time per topic and
@@ -97,10 +192,12 @@ impl Alignment {
         (0..2).find(|&k| self.held[k]).map(|k| 1 - k)
     }
 
-    /// Forgets holds (the unit seeks both topics itself, e.g. when going live).
+    /// Forgets holds and kept messages (the unit seeks both topics itself, e.g. when going
+    /// live).
     pub fn reset(&mut self) {
         self.held = [false; 2];
         self.idle = [false; 2];
+        self.kept = Default::default();
     }
 }
 
@@ -186,6 +283,54 @@ mod tests {
             a.on_message(1, [None, t(5)], [false, true]),
             Change::default()
         );
+    }
+
+    #[test]
+    fn kept_messages_come_back_in_order_once_released_and_never_twice() {
+        let mut a = two_minutes();
+        assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
+        assert!(a.must_keep(0) && !a.must_keep(1));
+        assert!(!a.keep(0, 10, 9, None, Some(b"old")), "processed already");
+        assert!(a.keep(0, 10, 10, Some(b"k"), Some(b"a")));
+        assert!(a.keep(0, 10, 12, None, Some(b"b")));
+        assert!(
+            !a.keep(0, 10, 11, None, Some(b"again")),
+            "fetched again after a seek"
+        );
+        assert!(a.kept_bytes() > 2);
+        assert_eq!(a.next_kept(0).map(|m| m.offset), None, "held");
+        assert_eq!(a.on_message(1, [t(30), t(29)], BOTH).release, Some(0));
+        assert!(a.must_keep(0), "kept ones go first");
+        let m = a.next_kept(0).unwrap();
+        assert_eq!(
+            (m.offset, m.key.as_deref(), m.payload.as_deref()),
+            (10, Some(&b"k"[..]), Some(&b"a"[..]))
+        );
+        assert_eq!(a.next_kept(0).map(|m| m.offset), Some(12));
+        assert_eq!(a.next_kept(0).map(|m| m.offset), None);
+        assert_eq!(a.kept_bytes(), 0);
+        assert!(!a.must_keep(0));
+        assert!(!a.take_resume(0), "never paused");
+    }
+
+    #[test]
+    fn a_paused_topic_drops_later_messages_and_resumes_once_its_kept_ones_are_done() {
+        let mut a = two_minutes();
+        assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
+        assert!(a.keep(0, 0, 0, None, Some(b"a")));
+        a.pause(0);
+        assert!(
+            !a.keep(0, 0, 1, None, Some(b"b")),
+            "read again after the resume"
+        );
+        assert!(!a.take_resume(0), "still held");
+        assert_eq!(a.on_caught_up(1), Some(0));
+        assert!(!a.take_resume(0), "a kept message is still to be processed");
+        assert_eq!(a.next_kept(0).map(|m| m.offset), Some(0));
+        assert!(a.must_keep(0), "paused until resumed");
+        assert!(a.take_resume(0));
+        assert!(!a.take_resume(0), "once");
+        assert!(!a.must_keep(0));
     }
 
     #[test]

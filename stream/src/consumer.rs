@@ -267,16 +267,45 @@ impl Loop {
         let Some(unit) = self.units.get_mut(&p) else {
             return Ok(());
         };
-        if unit.align.is_held(k) {
-            // Fetched before the pause took effect: read again from `next` on release.
-            return Ok(());
-        }
         if let Some(check) = unit.seek_check[k] {
             unit.seek_check[k] = None;
             if let Some(again) = check.first_message(msg.offset()) {
                 return self.seek_back(k, p, again).await;
             }
         }
+        if unit.phase() == Phase::Live && unit.align.must_keep(k) {
+            // Held for event-time alignment: kept in order until released.
+            let next = unit.next[k];
+            if unit
+                .align
+                .keep(k, next, msg.offset(), msg.key(), msg.payload())
+                && self.kept_bytes() > self.shared.cfg.align_buffer_bytes
+            {
+                self.pause_kept(p, k);
+            }
+            return Ok(());
+        }
+        let change = self
+            .process(k, p, msg.offset(), msg.key(), msg.payload())
+            .await?;
+        if change != Change::default() {
+            self.align(p, change).await?;
+        }
+        Ok(())
+    }
+
+    /// Processes one message of topic `k` of unit `p`; returns what alignment asks for.
+    async fn process(
+        &mut self,
+        k: usize,
+        p: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+    ) -> Result<Change, Error> {
+        let Some(unit) = self.units.get_mut(&p) else {
+            return Ok(Change::default());
+        };
         let ctx = Ctx {
             topics: &self.shared.topics,
             dlq_topic: &self.shared.cfg.topics.dlq,
@@ -286,20 +315,14 @@ impl Loop {
             publish_enriched: self.shared.cfg.publish_enriched,
         };
         // Messages before `next` were processed already (re-read after a seek).
-        let live = unit.phase() == Phase::Live && msg.offset() >= unit.next[k];
+        let live = unit.phase() == Phase::Live && offset >= unit.next[k];
         let corrected = unit.corrections;
-        let action = unit
-            .on_message(k, msg.offset(), msg.key(), msg.payload(), &ctx)
-            .await?;
+        let action = unit.on_message(k, offset, key, payload, &ctx).await?;
         if live {
             self.summary.consumed += 1;
             self.summary.corrections += unit.corrections - corrected;
             let high = [unit.high_water(0), unit.high_water(1)];
-            let change = unit.align.on_message(k, high, unit.assigned);
-            if change != Change::default() {
-                self.align(p, change).await?;
-                return Ok(());
-            }
+            return Ok(unit.align.on_message(k, high, unit.assigned));
         }
         match action {
             Action::None => {}
@@ -324,7 +347,12 @@ impl Loop {
                 self.position(p, assigned, at).await?;
             }
         }
-        Ok(())
+        Ok(Change::default())
+    }
+
+    /// Bytes of the messages kept for alignment, all units.
+    fn kept_bytes(&self) -> usize {
+        self.units.values().map(|u| u.align.kept_bytes()).sum()
     }
 }
 

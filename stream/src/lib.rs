@@ -81,9 +81,17 @@ pub struct StreamConfig {
     /// Consumer-group session timeout: how long a silent member keeps its partitions.
     pub session_timeout: Duration,
     /// Event-time alignment: a topic running more than this ahead of the other is held
-    /// (`None`: off, the default). See [`align`].
+    /// (`None`: off; default one minute). See [`align`].
     pub max_drift: Option<Duration>,
+    /// Bytes of held messages kept in memory, all units together, before a held
+    /// topic-partition is also paused at the broker. See [`align`].
+    pub align_buffer_bytes: usize,
 }
+
+/// Default of [`StreamConfig::max_drift`].
+pub const DEFAULT_MAX_DRIFT: Duration = Duration::from_secs(60);
+/// Default of [`StreamConfig::align_buffer_bytes`] (256 MiB).
+pub const DEFAULT_ALIGN_BUFFER_BYTES: usize = 256 << 20;
 
 impl StreamConfig {
     /// A configuration with the contract's defaults.
@@ -102,7 +110,8 @@ impl StreamConfig {
             publish_enriched: true,
             retry_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(45),
-            max_drift: None,
+            max_drift: Some(DEFAULT_MAX_DRIFT),
+            align_buffer_bytes: DEFAULT_ALIGN_BUFFER_BYTES,
         }
     }
 }
@@ -135,6 +144,9 @@ pub struct RunSummary {
     pub corrections: u64,
     /// Times a topic-partition was held because it ran ahead of the other topic in event time.
     pub holds: u64,
+    /// Times a held topic-partition was also paused at the broker: the messages kept for
+    /// alignment passed `align_buffer_bytes`.
+    pub align_pauses: u64,
     /// Flushes completed.
     pub flushes: u64,
     /// Units dropped because another owner took them.

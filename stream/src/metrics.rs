@@ -53,6 +53,8 @@ pub const SEEK_BACKS: &str = "playsource_stream_seek_backs_total";
 /// Times a topic-partition was held because it ran more than the allowed drift ahead of the
 /// other topic in event time (counter; `topic`). See `align.rs`.
 pub const HOLDS: &str = "playsource_stream_alignment_holds_total";
+/// Bytes of held messages kept in memory for alignment, all units (gauge). See `align.rs`.
+pub const ALIGN_KEPT_BYTES: &str = "playsource_stream_alignment_kept_bytes";
 
 /// Failed attempts of an operation that was then retried (counter; `operation`).
 pub const RETRIES: &str = "playsource_stream_retries_total";
@@ -165,6 +167,11 @@ pub fn describe() {
     describe_counter!(
         HOLDS,
         "Times a topic-partition was held: it ran ahead of the other topic in event time."
+    );
+    describe_gauge!(
+        ALIGN_KEPT_BYTES,
+        Unit::Bytes,
+        "Bytes of held messages kept in memory until the other topic catches up."
     );
     describe_counter!(
         RETRIES,

@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
     cfg.flush_interval = Duration::from_millis(num("PLAYSOURCE_FLUSH_INTERVAL_MS", 1000).max(1));
     cfg.snapshot_interval = Duration::from_secs(num("PLAYSOURCE_SNAPSHOT_INTERVAL_SECS", 60));
     cfg.session_timeout = Duration::from_millis(num("PLAYSOURCE_SESSION_TIMEOUT_MS", 45_000));
-    let drift = num("PLAYSOURCE_MAX_DRIFT_SECS", 0);
+    let drift = num("PLAYSOURCE_MAX_DRIFT_SECS", 60);
     cfg.max_drift = (drift > 0).then(|| Duration::from_secs(drift));
     let url = var(
         "DATABASE_URL",

@@ -51,33 +51,64 @@ impl Loop {
         Ok(())
     }
 
-    /// Holds or releases a topic-partition of unit `p` for event-time alignment (see
-    /// [`crate::align`]).
-    pub(super) async fn align(&mut self, p: i32, change: Change) -> Result<(), Error> {
-        if let Some(k) = change.hold {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition(&self.shared.topics[k], p);
-            self.consumer
-                .pause(&tpl)
-                .map_err(Error::kafka("pause a topic-partition running ahead"))?;
-            self.meters.holds[k].increment(1);
-            self.summary.holds += 1;
-            tracing::debug!(topic = %self.shared.topics[k], partition = p, "ahead of the other topic in event time; held");
-        }
-        if let Some(k) = change.release {
-            let Some(next) = self.units.get(&p).map(|u| u.next) else {
+    /// Holds or releases a topic of unit `p` for event-time alignment (see [`crate::align`]): a
+    /// released topic's kept messages are processed, in order, until it is held again or none is
+    /// left; then, if it was paused at the broker, it is read again from the unit's next offset.
+    pub(super) async fn align(&mut self, p: i32, first: Change) -> Result<(), Error> {
+        // Processing a kept message may hold or release again: a work list, not recursion.
+        let mut todo = vec![first];
+        while let Some(change) = todo.pop() {
+            if let Some(k) = change.hold {
+                self.meters.holds[k].increment(1);
+                self.summary.holds += 1;
+                tracing::debug!(topic = %self.shared.topics[k], partition = p, "ahead of the other topic in event time; held");
+            }
+            let Some(k) = change.release else {
+                continue;
+            };
+            tracing::debug!(topic = %self.shared.topics[k], partition = p, "released");
+            while let Some(m) = self.units.get_mut(&p).and_then(|u| u.align.next_kept(k)) {
+                let next = self
+                    .process(k, p, m.offset, m.key.as_deref(), m.payload.as_deref())
+                    .await?;
+                if next != Change::default() {
+                    todo.push(next);
+                }
+            }
+            let Some(u) = self.units.get_mut(&p) else {
                 return Ok(());
             };
-            let mut only = [false; 2];
-            only[k] = true;
-            tracing::debug!(topic = %self.shared.topics[k], partition = p, from = next[k], "released");
-            self.position(p, only, next).await?;
+            if u.align.take_resume(k) {
+                let next = u.next;
+                let mut only = [false; 2];
+                only[k] = true;
+                tracing::debug!(topic = %self.shared.topics[k], partition = p, from = next[k], "resumed");
+                self.position(p, only, next).await?;
+            }
         }
         Ok(())
     }
 
+    /// The messages kept for alignment passed the budget: pause held topic `k` of unit `p` at
+    /// the broker (read again from the unit's next offset once its kept ones are processed).
+    pub(super) fn pause_kept(&mut self, p: i32, k: usize) {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.shared.topics[k], p);
+        if let Err(e) = self.consumer.pause(&tpl) {
+            // Not fatal: the messages are kept instead, over the budget.
+            tracing::warn!(error = %e, partition = p, "cannot pause a held topic-partition");
+            return;
+        }
+        if let Some(u) = self.units.get_mut(&p) {
+            u.align.pause(k);
+        }
+        self.summary.align_pauses += 1;
+        tracing::debug!(topic = %self.shared.topics[k], partition = p, "alignment buffer full; paused");
+    }
+
     /// Releases held topics whose other topic brought nothing for a while (idle for now).
     pub(super) async fn release_behind_idle(&mut self) -> Result<(), Error> {
+        ::metrics::gauge!(crate::metrics::ALIGN_KEPT_BYTES).set(self.kept_bytes() as f64);
         let now = Instant::now();
         let idle_after = (self.shared.cfg.flush_interval * 2).max(Duration::from_millis(500));
         let released: Vec<(i32, usize)> = self

@@ -59,12 +59,22 @@ pub struct StreamArgs {
     /// silent member (crashed process) before giving its partitions to the others.
     #[arg(long, env = "PLAYSOURCE_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
     pub session_timeout_ms: u64,
-    /// Event-time alignment, in seconds (0, the default: off): a topic-partition whose event time
-    /// runs more than this ahead of the other topic's (e.g. after one producer was down) is
-    /// paused until the other catches up or goes quiet. Results do not depend on it; it bounds
-    /// the state held and the provisional results corrected, at the cost of a seek per hold.
-    #[arg(long, env = "PLAYSOURCE_MAX_DRIFT_SECS", default_value_t = 0)]
+    /// Event-time alignment, in seconds (0: off): a topic-partition whose event time runs more
+    /// than this ahead of the other topic's (a backlog, a replay, one producer down) is held —
+    /// its messages kept in memory, unprocessed — until the other catches up or goes quiet.
+    /// Results do not depend on it; it bounds the attribution state and the provisional results
+    /// corrected while one topic runs ahead.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "PLAYSOURCE_MAX_DRIFT_SECS",
+        default_value_t = 60
+    )]
     pub max_drift_secs: u64,
+    /// Memory for held messages, in MiB, all partitions together; past it a held
+    /// topic-partition is paused at the broker and read again once the other topic caught up.
+    #[arg(long, value_name = "MIB", env = "PLAYSOURCE_ALIGN_BUFFER_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub align_buffer_mb: u64,
 }
 
 /// Runs `playsource stream`.
@@ -89,6 +99,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.retry_timeout = Duration::from_secs(args.retry_timeout_secs);
     cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
     cfg.max_drift = (args.max_drift_secs > 0).then(|| Duration::from_secs(args.max_drift_secs));
+    cfg.align_buffer_bytes = usize::try_from(args.align_buffer_mb << 20).unwrap_or(usize::MAX);
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
