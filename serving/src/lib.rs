@@ -21,6 +21,7 @@ pub mod model;
 pub mod openapi;
 pub mod params;
 pub mod replica;
+pub mod series_json;
 
 use std::future::Future;
 use std::str::FromStr;

@@ -232,19 +232,23 @@ pub fn buckets(
     q: &SeriesQuery,
     mut pairs_at: impl FnMut(i64) -> Vec<(String, i64)>,
 ) -> Vec<Bucket> {
+    bucket_starts(q)
+        .map(|t| {
+            let (plays, rows) = rows_with_shares(pairs_at(t));
+            Bucket {
+                bucket: fmt_second(Ts(t)),
+                plays,
+                rows,
+            }
+        })
+        .collect()
+}
+
+/// The start (UTC ms) of every bucket of `q`, ascending.
+pub fn bucket_starts(q: &SeriesQuery) -> impl Iterator<Item = i64> {
     let step = q.granularity.step_ms();
-    let mut series = Vec::with_capacity(q.bucket_count().max(0) as usize);
-    let mut t = q.lo.0;
-    while t < q.hi.0 {
-        let (plays, rows) = rows_with_shares(pairs_at(t));
-        series.push(Bucket {
-            bucket: fmt_second(Ts(t)),
-            plays,
-            rows,
-        });
-        t += step;
-    }
-    series
+    let hi = q.hi.0;
+    std::iter::successors(Some(q.lo.0), move |t| Some(t + step)).take_while(move |t| *t < hi)
 }
 
 /// A computed per-video discovery answer.

@@ -101,7 +101,8 @@ pub fn rows_with_shares(mut pairs: Vec<(String, i64)>) -> (i64, Vec<RowShare>) {
     (total, rows)
 }
 
-fn share(plays: i64, total: i64) -> f64 {
+/// `plays` / `total`, rounded to 6 decimals (0 when `total` is not positive).
+pub(crate) fn share(plays: i64, total: i64) -> f64 {
     if total <= 0 {
         return 0.0;
     }

@@ -6,15 +6,15 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use playsource_domain::Ts;
-use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::cache::{CacheKey, Cached, Computed, SeriesBody};
+use crate::cache::{CacheKey, Cached, Computed};
 use crate::error::Problem;
 use crate::merge;
-use crate::model::{Bucket, SeriesResponse, Source};
-use crate::params::{self, fmt_second, SeriesQuery, View};
+use crate::model::{SeriesResponse, Source};
+use crate::params::{self, View};
+use crate::series_json;
 use crate::AppState;
 
 /// The two series routes.
@@ -84,13 +84,16 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
     let (q, pool) = (&q, &inner.pool);
     if !cacheable {
         // Touches a realtime day: never cached; from the replica when it is current.
-        let ans = match inner.replica.series(pool, q).await {
-            Some(ans) => ans,
-            None => merge::series(pool, q)
-                .await
-                .map_err(|e| Problem::from_db(&e))?,
-        };
-        return Ok(respond(&head(q, &ans.series).head, &ans.freshness.source));
+        if let Some(ans) = inner.replica.series(pool, q).await {
+            return Ok(respond(ans.body.head, &ans.freshness.source));
+        }
+        let ans = merge::series(pool, q)
+            .await
+            .map_err(|e| Problem::from_db(&e))?;
+        return Ok(respond(
+            series_json::from_buckets(q, &ans.series).head,
+            &ans.freshness.source,
+        ));
     }
     // Probably all batch-complete: through the cache (concurrent misses computed once).
     let (value, source) = inner
@@ -102,7 +105,7 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
             move || async move {
                 let ans = merge::series(pool, q).await?;
                 Ok(Computed {
-                    value: Cached::Series(Arc::new(head(q, &ans.series))),
+                    value: Cached::Series(Arc::new(series_json::from_buckets(q, &ans.series))),
                     all_batch: ans.all_batch,
                     extra: ans.freshness.source,
                 })
@@ -110,43 +113,21 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
         )
         .await?;
     match value {
-        Cached::Series(s) => Ok(respond(&s.head, &source.unwrap_or(fresh.source))),
+        Cached::Series(s) => {
+            // One copy of the shared head, with room for the `source`.
+            let mut body = Vec::with_capacity(s.head.len() + 128);
+            body.extend_from_slice(&s.head);
+            Ok(respond(body, &source.unwrap_or(fresh.source)))
+        }
         Cached::Video(_) => Err(Problem::internal()),
-    }
-}
-
-/// The answer's fields before `source`, in [`SeriesResponse`]'s order.
-#[derive(Serialize)]
-struct Head<'a> {
-    from: String,
-    to: String,
-    granularity: &'static str,
-    series: &'a [Bucket],
-}
-
-/// Serialises a series answer up to its `source` value (see [`SeriesBody`]).
-fn head(q: &SeriesQuery, series: &[Bucket]) -> SeriesBody {
-    let mut head = serde_json::to_vec(&Head {
-        from: fmt_second(q.from),
-        to: fmt_second(q.to),
-        granularity: q.granularity.as_str(),
-        series,
-    })
-    .unwrap_or_default();
-    // `{…}` → `{…,"source":`
-    head.pop();
-    head.extend_from_slice(b",\"source\":");
-    SeriesBody {
-        head,
-        buckets: series.len(),
     }
 }
 
 /// A 200 answer: the serialised head, the `source` object and the closing brace — the same
 /// bytes as serialising a [`SeriesResponse`].
-fn respond(head: &[u8], source: &Source) -> Response {
-    let mut body = Vec::with_capacity(head.len() + 128);
-    body.extend_from_slice(head);
+fn respond(head: Vec<u8>, source: &Source) -> Response {
+    let mut body = head;
+    body.reserve(128);
     if serde_json::to_writer(&mut body, source).is_err() {
         return Problem::internal().into_response();
     }
@@ -164,7 +145,8 @@ fn respond(head: &[u8], source: &Source) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RowShare;
+    use crate::model::{Bucket, RowShare};
+    use crate::params::fmt_second;
 
     #[test]
     fn spliced_bytes_equal_the_serialised_response() {
@@ -200,7 +182,7 @@ mod tests {
                 source: source.clone(),
             })
             .unwrap();
-            let resp = respond(&head(&q, &series).head, &source);
+            let resp = respond(series_json::from_buckets(&q, &series).head, &source);
             assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
             let got = futures::executor::block_on(axum::body::to_bytes(resp.into_body(), 1 << 20))
                 .unwrap();

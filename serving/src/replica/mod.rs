@@ -30,9 +30,11 @@ use playsource_domain::{Ts, DAY_MS, HOUR_MS};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::merge::{self, Freshness, SeriesAnswer};
+use crate::cache::SeriesBody;
+use crate::merge::{self, Freshness};
 use crate::metrics as m;
 use crate::params::SeriesQuery;
+use crate::series_json::SeriesWriter;
 
 use check::Checker;
 use part::Part;
@@ -103,7 +105,7 @@ impl ReplicaState {
 
     /// The merged series of `q` in this state, or `None` when the range starts before the window.
     /// Identical to [`merge::series`] read in the same snapshot.
-    pub fn series(&self, q: &SeriesQuery) -> Option<SeriesAnswer> {
+    pub fn series(&self, q: &SeriesQuery) -> Option<ReplicaAnswer> {
         if !self.covers(q) {
             return None;
         }
@@ -119,7 +121,8 @@ impl ReplicaState {
         let sel_rt = self.rt.selector(q.view, &q.filters);
         let hours_per_bucket = q.granularity.step_ms() / HOUR_MS;
         let mut acc: Vec<(u32, i64)> = Vec::new();
-        let series = merge::buckets(q, |t| {
+        let mut w = SeriesWriter::new(q);
+        for t in merge::bucket_starts(q) {
             acc.clear();
             let (part, sel) = if complete.contains(&Ts(t).day().to_date()) {
                 (&self.batch.part, &sel_batch)
@@ -130,17 +133,34 @@ impl ReplicaState {
             for h in first_hour..first_hour + hours_per_bucket {
                 part.add_hour(h, sel, &mut acc);
             }
-            acc.iter()
-                .filter(|(_, plays)| *plays != 0)
-                .map(|&(row, plays)| (part.dict.name(row).to_owned(), plays))
-                .collect()
-        });
-        Some(SeriesAnswer {
-            series,
+            // As `model::rows_with_shares` orders them: plays descending, then row type.
+            acc.retain(|(_, plays)| *plays != 0);
+            let dict = &part.dict;
+            acc.sort_unstable_by(|a, b| {
+                b.1.cmp(&a.1)
+                    .then_with(|| dict.order(a.0).cmp(&dict.order(b.0)))
+            });
+            let total = acc.iter().map(|(_, plays)| plays).sum();
+            let rows = acc.iter().map(|&(row, plays)| (dict.json_name(row), plays));
+            w.bucket(t, total, rows);
+        }
+        Some(ReplicaAnswer {
+            body: w.finish(),
             freshness: self.freshness.clone(),
             all_batch,
         })
     }
+}
+
+/// A series answered from the replica.
+#[derive(Debug)]
+pub struct ReplicaAnswer {
+    /// The answer up to its `source` value, as the SQL path's would be serialised.
+    pub body: SeriesBody,
+    /// Freshness read in the same snapshot.
+    pub freshness: Freshness,
+    /// True when every day the range touches is batch-complete.
+    pub all_batch: bool,
 }
 
 /// The outcome of reload number `.0` (the new state, or `None` if it failed).
@@ -202,7 +222,7 @@ impl Replica {
 
     /// Answers a series from the replica when it is the current state of the database (see the
     /// module docs); `None` means "use the SQL path".
-    pub async fn series(self: &Arc<Self>, pool: &PgPool, q: &SeriesQuery) -> Option<SeriesAnswer> {
+    pub async fn series(self: &Arc<Self>, pool: &PgPool, q: &SeriesQuery) -> Option<ReplicaAnswer> {
         if !self.enabled() {
             return None;
         }

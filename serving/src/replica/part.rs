@@ -12,6 +12,10 @@ use crate::params::{Filters, View};
 pub(crate) struct Dict {
     ids: HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// Per id, the name as a JSON string literal (filled by [`Dict::seal`]).
+    json: Vec<Box<[u8]>>,
+    /// Per id, the name's place in byte order (filled by [`Dict::seal`]).
+    order: Vec<u32>,
 }
 
 impl Dict {
@@ -29,13 +33,46 @@ impl Dict {
         self.ids.get(s).copied()
     }
 
+    /// Computes every name's JSON literal and byte-order rank, once all are interned.
+    fn seal(&mut self) {
+        self.json = self
+            .names
+            .iter()
+            .map(|n| {
+                let mut out = Vec::with_capacity(n.len() + 2);
+                crate::series_json::push_json_str(&mut out, n);
+                out.into_boxed_slice()
+            })
+            .collect();
+        let mut by_name: Vec<u32> = (0..self.names.len())
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        by_name.sort_unstable_by(|a, b| self.name(*a).cmp(self.name(*b)));
+        self.order = vec![0; self.names.len()];
+        for (rank, id) in by_name.into_iter().enumerate() {
+            if let Some(o) = self.order.get_mut(id as usize) {
+                *o = u32::try_from(rank).unwrap_or(u32::MAX);
+            }
+        }
+    }
+
     /// The string of an id.
     pub(crate) fn name(&self, id: u32) -> &str {
         self.names.get(id as usize).map_or("", |s| s)
     }
 
+    /// The string of an id as a JSON string literal.
+    pub(crate) fn json_name(&self, id: u32) -> &[u8] {
+        self.json.get(id as usize).map_or(b"\"\"", |s| s)
+    }
+
+    /// Where the string of an id comes in byte order among all of them.
+    pub(crate) fn order(&self, id: u32) -> u32 {
+        self.order.get(id as usize).copied().unwrap_or(u32::MAX)
+    }
+
     fn bytes(&self) -> usize {
-        self.names.iter().map(|s| 2 * s.len() + 48).sum()
+        self.names.iter().map(|s| 3 * s.len() + 76).sum()
     }
 }
 
@@ -141,7 +178,8 @@ impl PartBuilder {
     }
 
     /// Builds the part: dense hours and their slices.
-    pub(crate) fn build(self) -> Part {
+    pub(crate) fn build(mut self) -> Part {
+        self.dict.seal();
         let (Some(&first), Some(&last)) = (self.hours.keys().next(), self.hours.keys().next_back())
         else {
             return Part {
