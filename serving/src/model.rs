@@ -101,12 +101,17 @@ pub fn rows_with_shares(mut pairs: Vec<(String, i64)>) -> (i64, Vec<RowShare>) {
     (total, rows)
 }
 
-/// `plays` / `total`, rounded to 6 decimals (0 when `total` is not positive).
-pub(crate) fn share(plays: i64, total: i64) -> f64 {
+fn share(plays: i64, total: i64) -> f64 {
+    share_micros(plays, total) / 1e6
+}
+
+/// `plays` / `total` in millionths, rounded to a whole number (0 when `total` is not positive);
+/// the share is this divided by 10⁶.
+pub(crate) fn share_micros(plays: i64, total: i64) -> f64 {
     if total <= 0 {
         return 0.0;
     }
-    ((plays as f64 / total as f64) * 1e6).round() / 1e6
+    ((plays as f64 / total as f64) * 1e6).round()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use playsource_domain::{Ts, DAY_MS};
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::cache::SeriesBody;
-use crate::model::{share, Bucket};
+use crate::model::{share_micros, Bucket, RowShare};
 use crate::params::{fmt_second, SeriesQuery};
 
 /// Writes one series answer up to its `source` value (see [`SeriesBody`]).
@@ -53,24 +53,17 @@ impl SeriesWriter {
     ) {
         self.open();
         self.label(t_ms);
+        let rows = rows
+            .into_iter()
+            .map(|(name, plays)| Row::Counted { name, plays, total });
         self.rows(total, rows);
     }
 
-    /// Adds a built [`Bucket`] (the SQL path's).
+    /// Adds a built [`Bucket`] (the SQL path's), its rows as they are.
     pub fn built(&mut self, b: &Bucket) {
         self.open();
         push_json_str(&mut self.out, &b.bucket);
-        let mut name = Vec::new();
-        let rows: Vec<(Vec<u8>, i64)> = b
-            .rows
-            .iter()
-            .map(|r| {
-                name.clear();
-                push_json_str(&mut name, &r.row_type);
-                (name.clone(), r.plays)
-            })
-            .collect();
-        self.rows(b.plays, rows.iter().map(|(n, p)| (n.as_slice(), *p)));
+        self.rows(b.plays, b.rows.iter().map(Row::Built));
     }
 
     /// Ends the series and opens `source`: `],"source":`.
@@ -142,26 +135,49 @@ impl SeriesWriter {
     }
 
     /// `,"plays":N,"rows":[{"row_type":…,"plays":…,"share":…},…]}`.
-    fn rows<'a>(&mut self, total: i64, rows: impl IntoIterator<Item = (&'a [u8], i64)>) {
+    fn rows<'a>(&mut self, total: i64, rows: impl IntoIterator<Item = Row<'a>>) {
         let out = &mut self.out;
         let mut f = CompactFormatter;
         out.extend_from_slice(b",\"plays\":");
         let _ = f.write_i64(out, total);
         out.extend_from_slice(b",\"rows\":[");
-        for (i, (name, plays)) in rows.into_iter().enumerate() {
+        for (i, row) in rows.into_iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"row_type\":");
-            out.extend_from_slice(name);
-            out.extend_from_slice(b",\"plays\":");
-            let _ = f.write_i64(out, plays);
-            out.extend_from_slice(b",\"share\":");
-            push_share(out, share(plays, total));
+            match row {
+                Row::Counted { name, plays, total } => {
+                    out.extend_from_slice(name);
+                    out.extend_from_slice(b",\"plays\":");
+                    let _ = f.write_i64(out, plays);
+                    out.extend_from_slice(b",\"share\":");
+                    push_share_micros(out, share_micros(plays, total));
+                }
+                Row::Built(r) => {
+                    push_json_str(out, &r.row_type);
+                    out.extend_from_slice(b",\"plays\":");
+                    let _ = f.write_i64(out, r.plays);
+                    out.extend_from_slice(b",\"share\":");
+                    push_share(out, r.share);
+                }
+            }
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
     }
+}
+
+/// One row of a bucket, as its writer has it.
+enum Row<'a> {
+    /// The row type as a JSON string literal and its plays; the share is computed from `total`.
+    Counted {
+        name: &'a [u8],
+        plays: i64,
+        total: i64,
+    },
+    /// A built row, written as it is.
+    Built(&'a RowShare),
 }
 
 /// The answer of `q` with the SQL path's buckets, up to its `source` value.
@@ -173,17 +189,27 @@ pub fn from_buckets(q: &SeriesQuery, series: &[Bucket]) -> SeriesBody {
     w.finish()
 }
 
-/// Appends a share (a multiple of 1e-6 in 0..=1, as [`share`] makes them) as `serde_json` prints
-/// it: `0.405186`, `1.0`, `0.0`. Other values (and the smallest shares, which it prints in
-/// scientific notation) go through `serde_json`'s own float formatter.
+/// Appends a share as `serde_json` prints it; a multiple of 1e-6 (as [`share_micros`] makes
+/// them) takes the fast path of [`push_share_micros`].
 fn push_share(out: &mut Vec<u8>, v: f64) {
     let micros = (v * 1e6).round();
-    if v == 1.0 {
+    if micros / 1e6 == v {
+        push_share_micros(out, micros);
+    } else {
+        let _ = CompactFormatter.write_f64(out, v);
+    }
+}
+
+/// Appends the share `micros` / 10⁶ as `serde_json` prints it: `0.405186`, `1.0`, `0.0`. Shares
+/// below 0.001 (which it prints in scientific notation) and anything but a whole number of
+/// millionths in 0..=10⁶ go through `serde_json`'s own float formatter.
+fn push_share_micros(out: &mut Vec<u8>, micros: f64) {
+    if micros == 1e6 {
         out.extend_from_slice(b"1.0");
-    } else if v == 0.0 && v.is_sign_positive() {
+    } else if micros == 0.0 && micros.is_sign_positive() {
         out.extend_from_slice(b"0.0");
-    } else if (1e-3..1.0).contains(&v) && micros / 1e6 == v {
-        // 0.001 ≤ v < 1 with at most six decimals: "0." and the digits without trailing zeros.
+    } else if (1e3..1e6).contains(&micros) && micros.fract() == 0.0 {
+        // "0." and the six digits without trailing zeros.
         let mut n = micros as u32;
         let mut digits = [b'0'; 6];
         for d in digits.iter_mut().rev() {
@@ -194,7 +220,7 @@ fn push_share(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"0.");
         out.extend_from_slice(&digits[..len]);
     } else {
-        let _ = CompactFormatter.write_f64(out, v);
+        let _ = CompactFormatter.write_f64(out, micros / 1e6);
     }
 }
 
@@ -309,23 +335,28 @@ mod tests {
     #[test]
     fn every_share_prints_as_serde_prints_it() {
         let mut got = Vec::new();
-        let check = |got: &mut Vec<u8>, v: f64| {
+        let mut check = |push: fn(&mut Vec<u8>, f64), arg: f64, v: f64| {
             got.clear();
-            push_share(got, v);
+            push(&mut got, arg);
             assert_eq!(
-                String::from_utf8_lossy(got),
+                String::from_utf8_lossy(&got),
                 serde_json::to_string(&v).unwrap(),
                 "{v:e}"
             );
         };
         for micros in 0..=1_000_000u32 {
-            check(&mut got, f64::from(micros) / 1e6);
+            let micros = f64::from(micros);
+            check(push_share_micros, micros, micros / 1e6);
+            check(push_share, micros / 1e6, micros / 1e6);
         }
         for (plays, total) in [(1, 3), (2, 3), (1, 7), (5, 9_999_999), (123_457, 1_000_001)] {
-            check(&mut got, share(plays, total));
+            let micros = share_micros(plays, total);
+            check(push_share_micros, micros, micros / 1e6);
         }
         for v in [-0.0, 0.1 + 0.2, 1.5, -0.25, 1e-7, 123.456] {
-            check(&mut got, v);
+            check(push_share, v, v);
+            // Not a whole number of millionths (or out of range): whatever serde prints for it.
+            check(push_share_micros, v * 1e6, v * 1e6 / 1e6);
         }
     }
 
