@@ -259,8 +259,9 @@ async fn init_refuses_input_topics_with_different_partition_counts() {
     db.drop_it().await;
 }
 
-/// The stream's timeouts are checked before anything connects: a session timeout outside
-/// 1 s ..= 1 h or a retry timeout that is not a number is refused, naming the flag and the range.
+/// The stream's timeouts and alignment knobs are checked before anything connects: a session
+/// timeout outside 1 s ..= 1 h, a retry timeout that is not a number, an alignment buffer of 0 MiB
+/// or a drift that is not a number is refused, naming the flag and the range.
 #[test]
 fn stream_timeout_flags_out_of_range_are_refused() {
     for (args, needle) in [
@@ -274,6 +275,11 @@ fn stream_timeout_flags_out_of_range_are_refused() {
         ),
         (
             &["stream", "--retry-timeout-secs", "soon"][..],
+            "invalid digit",
+        ),
+        (&["stream", "--align-buffer-mb", "0"][..], "1..=1048576"),
+        (
+            &["stream", "--max-drift-secs", "a minute"][..],
             "invalid digit",
         ),
     ] {
