@@ -205,7 +205,12 @@ pub fn publish(root: &Path, files: &[(String, String)]) -> Result<(), Error> {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| root.to_path_buf());
         fs::create_dir_all(&dir).map_err(io("create the archive folder", &dir))?;
-        fs::rename(&from, &to).map_err(io("move a staged file into", &to))?;
+        match fs::rename(&from, &to) {
+            Ok(()) => {}
+            // Moved meanwhile by the unit's new owner recovering its staging folder.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => continue,
+            Err(e) => return Err(io("move a staged file into", &to)(e)),
+        }
         if !dirs.contains(&dir) {
             dirs.push(dir);
         }

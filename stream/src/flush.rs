@@ -53,6 +53,17 @@ pub async fn recover_staging(s: &Shared, p: i32) -> Result<(), Error> {
     forget_staged(s, p, &staged).await
 }
 
+/// Whether `epoch` still holds the lease of partition `p` (riding through a Postgres outage).
+async fn still_owned(s: &Shared, p: i32, epoch: i64) -> Result<bool, Error> {
+    let current = s
+        .retry
+        .run("read a partition lease", |_| {
+            sink_postgres::lease_epoch(&s.pool, &s.cfg.group_id, p)
+        })
+        .await?;
+    Ok(current == Some(epoch))
+}
+
 /// Forgets moved staged files, riding through a Postgres outage.
 async fn forget_staged(s: &Shared, p: i32, staged: &[String]) -> Result<(), Error> {
     s.retry
@@ -69,6 +80,7 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
     let mut commits = Vec::with_capacity(flushes.len());
     let mut dlq_all = Vec::new();
     let mut enriched_all = Vec::new();
+    let mut fenced_early = Vec::new();
     for f in flushes {
         let mut commit = f.commit;
         if !f.archive.is_empty() {
@@ -77,11 +89,24 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
             let topics = s.topics.clone();
             let (p, epoch) = (commit.partition, commit.epoch);
             let files = f.archive;
-            commit.staged = tokio::task::spawn_blocking(move || {
+            let written = tokio::task::spawn_blocking(move || {
                 archive_sink::write_staged(&root, &group, p, epoch, &topics, files)
             })
             .await
-            .map_err(|e| Error::Task(e.to_string()))??;
+            .map_err(|e| Error::Task(e.to_string()))?;
+            match written {
+                Ok(staged) => commit.staged = staged,
+                // A new owner clears the unit's staging folder when it takes the unit, so a
+                // write racing it fails: the unit is fenced (its commit would be refused anyway)
+                // and nothing of it is delivered. Still ours: a real archive error.
+                Err(e) if !still_owned(s, p, epoch).await? => {
+                    tracing::warn!(partition = p, error = %e, "another owner holds this partition; dropping it");
+                    ::metrics::counter!(m::FENCED).increment(1);
+                    fenced_early.push((p, epoch));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         }
         dlq_all.extend(f.dlq);
         enriched_all.extend(f.enriched);
@@ -120,10 +145,11 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
             Err(e) => return Err(e),
         }
     };
-    let fenced = epochs
+    let mut fenced: Vec<(i32, i64)> = epochs
         .into_iter()
         .filter(|(p, _)| outcome.fenced.contains(p))
         .collect();
+    fenced.extend(fenced_early);
     let mut committed = Vec::with_capacity(commits.len());
     for c in commits {
         if !c.staged.is_empty() {

@@ -56,6 +56,16 @@ pub async fn acquire_lease(
     .map_err(Error::db("take a partition lease"))
 }
 
+/// The current lease epoch of a unit, if it was ever taken.
+pub async fn lease_epoch(pool: &PgPool, group: &str, partition: i32) -> Result<Option<i64>, Error> {
+    sqlx::query_scalar("SELECT epoch FROM stream_leases WHERE group_id = $1 AND partition = $2")
+        .bind(group)
+        .bind(partition)
+        .fetch_optional(pool)
+        .await
+        .map_err(Error::db("read a partition lease"))
+}
+
 /// The committed next offset of a topic-partition, if any.
 pub async fn committed_offset(
     pool: &PgPool,

@@ -312,3 +312,70 @@ async fn missing_or_mismatched_topics_are_clear_errors(pool: PgPool) {
     }
     assert!(err.contains("co-partitioned"), "{err}");
 }
+
+/// A unit taken over while its old owner is writing its archive files: the new owner clears the
+/// unit's staging folder, so the old owner's write fails. That is a fencing, not an archive
+/// failure: the old owner drops the unit and carries on (it used to exit). The same failed write
+/// while the unit is still its own is the archive error it is.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_staging_write_racing_a_takeover_is_fenced_not_fatal(pool: PgPool) {
+    use playsource_stream::archive_sink::{unit_staging_dir, ArchiveBuffer};
+    use playsource_stream::dlq::Publisher;
+    use playsource_stream::flush::{flush, Shared};
+    use playsource_stream::retry::RetryPolicy;
+    use std::sync::Arc;
+
+    let t = topics("race");
+    let archive = tempfile::tempdir().unwrap();
+    let cfg = config(&t, "g-race", archive.path());
+    let shared = Arc::new(Shared {
+        publisher: Publisher::new(BROKERS).unwrap(),
+        topics: [t.impressions.clone(), t.plays.clone()],
+        pool: pool.clone(),
+        retry: RetryPolicy {
+            budget: Duration::from_secs(5),
+            cancel: Default::default(),
+        },
+        cfg,
+    });
+    let old = sink_postgres::acquire_lease(&pool, "g-race", 2, "old-owner")
+        .await
+        .unwrap();
+    // The unit's staging folder cannot be written: a file stands where its folder goes (as if
+    // the folder were removed under the writer).
+    let staging = archive.path().join(unit_staging_dir("g-race", 2));
+    std::fs::create_dir_all(staging.parent().unwrap()).unwrap();
+    std::fs::write(&staging, b"not a folder").unwrap();
+    let unit = |epoch| {
+        let mut buf = ArchiveBuffer::default();
+        let play = br#"{"event_id":"a","ts":"2026-11-21T10:00:00Z","member_id":1,"video_id":2,"country":"US","device":"tv"}"#;
+        buf.push_play(&playsource_domain::decode_play(play).unwrap(), 2, 40);
+        playsource_stream::unit::UnitFlush {
+            commit: commit_of(2, epoch, 41),
+            archive: buf.take(),
+            dlq: Vec::new(),
+            enriched: Vec::new(),
+        }
+    };
+
+    // Still the owner: the failed write is an error naming the path.
+    let err = match flush(Arc::clone(&shared), vec![unit(old)]).await {
+        Ok(_) => panic!("a failed archive write of an owned unit must fail the flush"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("p2"), "{err}");
+
+    // Taken over: the same failure fences the unit; nothing of it is committed.
+    let new = sink_postgres::acquire_lease(&pool, "g-race", 2, "new-owner")
+        .await
+        .unwrap();
+    let done = flush(Arc::clone(&shared), vec![unit(old)]).await.unwrap();
+    assert_eq!(done.fenced, vec![(2, old)]);
+    assert!(done.committed.is_empty());
+    let offsets: i64 = sqlx::query_scalar("SELECT count(*) FROM stream_offsets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(offsets, 0, "the fenced unit wrote nothing");
+    assert!(new > old);
+}
