@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::ids::{MemberId, VideoId};
 use crate::time::Ts;
 
+mod scan;
+
 /// The row type reserved for plays with no matching impression.
 pub const UNATTRIBUTED: &str = "unattributed";
 
@@ -140,18 +142,24 @@ impl Play<'_> {
 
 /// Decodes and validates one `impressions` message value.
 pub fn decode_impression(bytes: &[u8]) -> Result<Impression<'_>, Rejection> {
-    let raw: RawEvent<'_> = parse_object(bytes)?;
+    // Filled in place: the fields are a few hundred bytes, which showed in the profile as copies.
+    let mut raw = RawEvent::default();
+    parse_object(bytes, &mut raw)?;
+    impression_from(&mut raw)
+}
+
+fn impression_from<'a>(raw: &mut RawEvent<'a>) -> Result<Impression<'a>, Rejection> {
     let imp = Impression {
-        event_id: req_str("event_id", raw.event_id)?,
-        ts: req_ts(raw.ts)?,
-        member_id: MemberId(req_u64("member_id", raw.member_id)?),
-        video_id: VideoId(req_u64("video_id", raw.video_id)?),
-        page: req_str("page", raw.page)?,
-        row_type: req_str("row_type", raw.row_type)?,
-        row_index: req_u16("row_index", raw.row_index)?,
-        rank: req_u16("rank", raw.rank)?,
-        country: req_str("country", raw.country)?,
-        device: req_str("device", raw.device)?,
+        event_id: req_str("event_id", raw.event_id.take())?,
+        ts: req_ts(raw.ts.take())?,
+        member_id: MemberId(req_u64("member_id", raw.member_id.take())?),
+        video_id: VideoId(req_u64("video_id", raw.video_id.take())?),
+        page: req_str("page", raw.page.take())?,
+        row_type: req_str("row_type", raw.row_type.take())?,
+        row_index: req_u16("row_index", raw.row_index.take())?,
+        rank: req_u16("rank", raw.rank.take())?,
+        country: req_str("country", raw.country.take())?,
+        device: req_str("device", raw.device.take())?,
     };
     imp.validate()?;
     Ok(imp)
@@ -159,8 +167,13 @@ pub fn decode_impression(bytes: &[u8]) -> Result<Impression<'_>, Rejection> {
 
 /// Decodes and validates one `plays` message value.
 pub fn decode_play(bytes: &[u8]) -> Result<Play<'_>, Rejection> {
-    let raw: RawEvent<'_> = parse_object(bytes)?;
-    let session_id = match raw.session_id {
+    let mut raw = RawEvent::default();
+    parse_object(bytes, &mut raw)?;
+    play_from(&mut raw)
+}
+
+fn play_from<'a>(raw: &mut RawEvent<'a>) -> Result<Play<'a>, Rejection> {
+    let session_id = match raw.session_id.take() {
         None | Some(Scalar::Null) => None,
         Some(Scalar::Str(s)) => Some(s),
         Some(other) => {
@@ -171,19 +184,19 @@ pub fn decode_play(bytes: &[u8]) -> Result<Play<'_>, Rejection> {
         }
     };
     let play = Play {
-        event_id: req_str("event_id", raw.event_id)?,
-        ts: req_ts(raw.ts)?,
-        member_id: MemberId(req_u64("member_id", raw.member_id)?),
-        video_id: VideoId(req_u64("video_id", raw.video_id)?),
-        country: req_str("country", raw.country)?,
-        device: req_str("device", raw.device)?,
+        event_id: req_str("event_id", raw.event_id.take())?,
+        ts: req_ts(raw.ts.take())?,
+        member_id: MemberId(req_u64("member_id", raw.member_id.take())?),
+        video_id: VideoId(req_u64("video_id", raw.video_id.take())?),
+        country: req_str("country", raw.country.take())?,
+        device: req_str("device", raw.device.take())?,
         session_id,
     };
     play.validate()?;
     Ok(play)
 }
 
-fn parse_object(bytes: &[u8]) -> Result<RawEvent<'_>, Rejection> {
+fn parse_object<'a>(bytes: &'a [u8], raw: &mut RawEvent<'a>) -> Result<(), Rejection> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Rejection::new("(message)", format!("must be UTF-8 JSON ({e})")))?;
     if text.starts_with('\u{feff}') {
@@ -192,6 +205,14 @@ fn parse_object(bytes: &[u8]) -> Result<RawEvent<'_>, Rejection> {
             "must be a JSON object without a byte-order mark (U+FEFF) in front",
         ));
     }
+    if scan::scan(text, raw).is_none() {
+        *raw = serde_object(text)?;
+    }
+    Ok(())
+}
+
+/// The fields of a message outside the scanner's common shape, read by serde.
+fn serde_object(text: &str) -> Result<RawEvent<'_>, Rejection> {
     serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
         // serde names the field of a duplicate; say which one it is.
@@ -232,7 +253,7 @@ const FIELDS: [&str; 11] = [
 
 /// The fields of either event, each kept as whatever JSON scalar it was, so that validation can
 /// name the field that is wrong. Unknown fields are skipped.
-#[derive(Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 struct RawEvent<'a> {
     #[serde(borrow, default)]
     event_id: Option<Scalar<'a>>,
@@ -259,6 +280,7 @@ struct RawEvent<'a> {
 }
 
 /// One JSON value, kept only as far as validation needs.
+#[derive(Clone)]
 enum Scalar<'a> {
     Str(Cow<'a, str>),
     Unsigned(u64),

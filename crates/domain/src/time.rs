@@ -19,6 +19,9 @@ impl Ts {
     /// Parses an RFC 3339 timestamp with an offset (`Z` or `±hh:mm`), normalises it to UTC and
     /// truncates digits finer than a millisecond.
     pub fn parse_rfc3339(s: &str) -> Result<Ts, String> {
+        if let Some(ms) = common_rfc3339_millis(s.as_bytes()) {
+            return Ok(Ts(ms));
+        }
         let dt = DateTime::parse_from_rfc3339(s)
             .map_err(|e| format!("must be an RFC 3339 timestamp with an offset such as 2026-11-21T10:00:00.123Z ({e})"))?;
         Ok(Ts(dt.timestamp_millis()))
@@ -49,6 +52,83 @@ impl Ts {
     pub fn minus(self, ms: i64) -> Ts {
         Ts(self.0.saturating_sub(ms))
     }
+}
+
+/// The common form `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)` (years 1 to 9999, seconds 0 to 59)
+/// read without chrono (its parser showed in the join core's profile); `None` for anything
+/// else, which chrono then reads or rejects with its own words. The property tests check both
+/// agree on every string this answers for.
+fn common_rfc3339_millis(b: &[u8]) -> Option<i64> {
+    fn num(b: &[u8]) -> Option<i64> {
+        b.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    }
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (hour, minute, second) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    if year < 1 || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=month_days).contains(&day) {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut millis = 0;
+    if let [b'.', frac @ ..] = rest {
+        let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        // Digits finer than a millisecond are truncated.
+        let ms_digits = &frac[..digits.min(3)];
+        millis = num(ms_digits)? * [100, 10, 1][ms_digits.len() - 1];
+        rest = &frac[digits..];
+    }
+    let offset_secs = match rest {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (num(&[*h1, *h2])?, num(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_secs;
+    Some(secs * 1000 + millis)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 impl fmt::Display for Ts {
@@ -106,6 +186,49 @@ impl fmt::Display for Day {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn chrono_millis(s: &str) -> Option<i64> {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.timestamp_millis())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn the_common_form_reads_as_chrono_reads_it(
+            s in "[0-9]{4}-[01][0-9]-[0-3][0-9][Tt ][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,11})?(Z|z|[+-][0-2][0-9]:[0-6][0-9]|[+-][0-9]{4}|)",
+        ) {
+            if let Some(ms) = common_rfc3339_millis(s.as_bytes()) {
+                prop_assert_eq!(Some(ms), chrono_millis(&s), "{}", s);
+            }
+        }
+
+        #[test]
+        fn valid_instants_round_trip_through_the_fast_path(
+            ms in -62_135_596_800_000i64..253_402_300_800_000,
+            offset_min in -(23 * 60 + 59)..=(23 * 60 + 59),
+            digits in 0usize..=9,
+            sub in 0u32..1_000_000,
+        ) {
+            let utc = DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
+            let local = utc.with_timezone(&chrono::FixedOffset::east_opt(offset_min * 60).unwrap());
+            let frac = format!("{:03}{:06}", ms.rem_euclid(1000), sub);
+            let text = format!(
+                "{}{}{}",
+                local.format("%Y-%m-%dT%H:%M:%S"),
+                if digits == 0 { String::new() } else { format!(".{}", &frac[..digits]) },
+                if offset_min == 0 { "Z".to_owned() } else { local.format("%:z").to_string() },
+            );
+            let want = chrono_millis(&text);
+            prop_assert_eq!(common_rfc3339_millis(text.as_bytes()).or(want), want, "{}", text);
+            if (1..=9999).contains(&local.year()) {
+                prop_assert!(common_rfc3339_millis(text.as_bytes()).is_some(), "{}", text);
+            }
+        }
+    }
 
     #[test]
     fn parses_offsets_and_truncates_to_millis() {
