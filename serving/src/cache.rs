@@ -35,8 +35,8 @@ pub enum CacheKey {
 /// A hit appends the current `source` and `}`, so it serialises no bucket.
 #[derive(Debug)]
 pub struct SeriesBody {
-    /// The JSON text before the `source` value.
-    pub head: Vec<u8>,
+    /// The JSON text before the `source` value (shared by every answer sent from it).
+    pub head: axum::body::Bytes,
     /// Number of buckets (the cache weight).
     pub buckets: usize,
 }

@@ -10,6 +10,7 @@
 //! See `docs/serving.md` for operations (read-only role, limits, cache).
 
 pub mod api;
+pub mod body;
 pub mod cache;
 pub mod dashboard;
 pub mod error;

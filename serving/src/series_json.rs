@@ -70,7 +70,7 @@ impl SeriesWriter {
     pub fn finish(mut self) -> SeriesBody {
         self.out.extend_from_slice(b"],\"source\":");
         SeriesBody {
-            head: self.out,
+            head: self.out.into(),
             buckets: self.buckets,
         }
     }
@@ -136,36 +136,62 @@ impl SeriesWriter {
 
     /// `,"plays":N,"rows":[{"row_type":…,"plays":…,"share":…},…]}`.
     fn rows<'a>(&mut self, total: i64, rows: impl IntoIterator<Item = Row<'a>>) {
-        let out = &mut self.out;
-        let mut f = CompactFormatter;
-        out.extend_from_slice(b",\"plays\":");
-        let _ = f.write_i64(out, total);
-        out.extend_from_slice(b",\"rows\":[");
-        for (i, row) in rows.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"row_type\":");
-            match row {
-                Row::Counted { name, plays, total } => {
-                    out.extend_from_slice(name);
-                    out.extend_from_slice(b",\"plays\":");
-                    let _ = f.write_i64(out, plays);
-                    out.extend_from_slice(b",\"share\":");
-                    push_share_micros(out, share_micros(plays, total));
-                }
-                Row::Built(r) => {
-                    push_json_str(out, &r.row_type);
-                    out.extend_from_slice(b",\"plays\":");
-                    let _ = f.write_i64(out, r.plays);
-                    out.extend_from_slice(b",\"share\":");
-                    push_share(out, r.share);
-                }
-            }
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"]}");
+        push_rows(&mut self.out, total, rows);
     }
+
+    /// Adds the bucket starting at `t_ms` whose rest was rendered beforehand by
+    /// [`bucket_rest`] (the replica keeps one per hour and slice).
+    pub fn bucket_rendered(&mut self, t_ms: i64, rest: &[u8]) {
+        self.open();
+        self.label(t_ms);
+        self.out.extend_from_slice(rest);
+    }
+}
+
+/// A bucket's bytes after its label, `,"plays":N,"rows":[…]}`, for `rows` in answer order (as
+/// [`SeriesWriter::bucket`] takes them): what [`SeriesWriter::bucket_rendered`] appends.
+pub fn bucket_rest<'a>(total: i64, rows: impl IntoIterator<Item = (&'a [u8], i64)>) -> Box<[u8]> {
+    let mut out = Vec::new();
+    let rows = rows
+        .into_iter()
+        .map(|(name, plays)| Row::Counted { name, plays, total });
+    push_rows(&mut out, total, rows);
+    out.into_boxed_slice()
+}
+
+/// The rest of an empty bucket (see [`bucket_rest`]).
+pub const EMPTY_BUCKET_REST: &[u8] = b",\"plays\":0,\"rows\":[]}";
+
+/// `,"plays":N,"rows":[{"row_type":…,"plays":…,"share":…},…]}`.
+fn push_rows<'a>(out: &mut Vec<u8>, total: i64, rows: impl IntoIterator<Item = Row<'a>>) {
+    let mut f = CompactFormatter;
+    out.extend_from_slice(b",\"plays\":");
+    let _ = f.write_i64(out, total);
+    out.extend_from_slice(b",\"rows\":[");
+    for (i, row) in rows.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"row_type\":");
+        match row {
+            Row::Counted { name, plays, total } => {
+                out.extend_from_slice(name);
+                out.extend_from_slice(b",\"plays\":");
+                let _ = f.write_i64(out, plays);
+                out.extend_from_slice(b",\"share\":");
+                push_share_micros(out, share_micros(plays, total));
+            }
+            Row::Built(r) => {
+                push_json_str(out, &r.row_type);
+                out.extend_from_slice(b",\"plays\":");
+                let _ = f.write_i64(out, r.plays);
+                out.extend_from_slice(b",\"share\":");
+                push_share(out, r.share);
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
 }
 
 /// One row of a bucket, as its writer has it.
@@ -255,7 +281,7 @@ mod tests {
         })
         .unwrap();
         let close = |body: SeriesBody| {
-            let mut got = body.head;
+            let mut got = body.head.to_vec();
             serde_json::to_writer(&mut got, &source).unwrap();
             got.push(b'}');
             String::from_utf8(got).unwrap()
@@ -264,18 +290,22 @@ mod tests {
         // Built buckets.
         assert_eq!(close(from_buckets(q, buckets)), want);
         // Bucket by bucket from times and escaped names.
+        let escaped: Vec<Vec<Vec<u8>>> = buckets
+            .iter()
+            .map(|b| {
+                b.rows
+                    .iter()
+                    .map(|r| {
+                        let mut n = Vec::new();
+                        push_json_str(&mut n, &r.row_type);
+                        n
+                    })
+                    .collect()
+            })
+            .collect();
         let mut w = SeriesWriter::new(q);
         let step = q.granularity.step_ms();
-        for (i, b) in buckets.iter().enumerate() {
-            let names: Vec<Vec<u8>> = b
-                .rows
-                .iter()
-                .map(|r| {
-                    let mut n = Vec::new();
-                    push_json_str(&mut n, &r.row_type);
-                    n
-                })
-                .collect();
+        for (i, (b, names)) in buckets.iter().zip(&escaped).enumerate() {
             let rows = names
                 .iter()
                 .zip(&b.rows)
@@ -283,6 +313,24 @@ mod tests {
             w.bucket(q.lo.0 + i as i64 * step, b.plays, rows);
         }
         assert_eq!(close(w.finish()), want);
+        // From buckets rendered beforehand (the replica's hourly path).
+        let mut w = SeriesWriter::new(q);
+        for (i, (b, names)) in buckets.iter().zip(&escaped).enumerate() {
+            let rest = if b.rows.is_empty() {
+                EMPTY_BUCKET_REST.into()
+            } else {
+                bucket_rest(
+                    b.plays,
+                    names
+                        .iter()
+                        .zip(&b.rows)
+                        .map(|(n, r)| (n.as_slice(), r.plays)),
+                )
+            };
+            w.bucket_rendered(q.lo.0 + i as i64 * step, &rest);
+        }
+        assert_eq!(close(w.finish()), want);
+        assert_eq!(&*bucket_rest(0, []), EMPTY_BUCKET_REST);
     }
 
     fn buckets(q: &SeriesQuery, rows: impl Fn(usize) -> Vec<(String, i64)>) -> Vec<Bucket> {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +10,7 @@ use playsource_domain::Ts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::body::HeadTail;
 use crate::cache::{CacheKey, Cached, Computed};
 use crate::error::Problem;
 use crate::merge;
@@ -113,31 +115,26 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
         )
         .await?;
     match value {
-        Cached::Series(s) => {
-            // One copy of the shared head, with room for the `source`.
-            let mut body = Vec::with_capacity(s.head.len() + 128);
-            body.extend_from_slice(&s.head);
-            Ok(respond(body, &source.unwrap_or(fresh.source)))
-        }
+        // The shared head is sent as it is (not copied per hit).
+        Cached::Series(s) => Ok(respond(s.head.clone(), &source.unwrap_or(fresh.source))),
         Cached::Video(_) => Err(Problem::internal()),
     }
 }
 
 /// A 200 answer: the serialised head, the `source` object and the closing brace — the same
 /// bytes as serialising a [`SeriesResponse`].
-fn respond(head: Vec<u8>, source: &Source) -> Response {
-    let mut body = head;
-    body.reserve(128);
-    if serde_json::to_writer(&mut body, source).is_err() {
+fn respond(head: Bytes, source: &Source) -> Response {
+    let mut tail = Vec::with_capacity(128);
+    if serde_json::to_writer(&mut tail, source).is_err() {
         return Problem::internal().into_response();
     }
-    body.push(b'}');
+    tail.push(b'}');
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        body,
+        Body::new(HeadTail::new(head, tail.into())),
     )
         .into_response()
 }

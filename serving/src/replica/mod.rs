@@ -130,16 +130,20 @@ impl ReplicaState {
                 (&self.rt, &sel_rt)
             };
             let first_hour = t.div_euclid(HOUR_MS);
+            if hours_per_bucket == 1 {
+                // Rendered when the replica was loaded.
+                if let Some(rest) = part.hour_rest(first_hour, sel) {
+                    w.bucket_rendered(t, rest);
+                    continue;
+                }
+            }
             for h in first_hour..first_hour + hours_per_bucket {
                 part.add_hour(h, sel, &mut acc);
             }
             // As `model::rows_with_shares` orders them: plays descending, then row type.
             acc.retain(|(_, plays)| *plays != 0);
             let dict = &part.dict;
-            acc.sort_unstable_by(|a, b| {
-                b.1.cmp(&a.1)
-                    .then_with(|| dict.order(a.0).cmp(&dict.order(b.0)))
-            });
+            part::sort_rows(&mut acc, dict);
             let total = acc.iter().map(|(_, plays)| plays).sum();
             let rows = acc.iter().map(|&(row, plays)| (dict.json_name(row), plays));
             w.bucket(t, total, rows);

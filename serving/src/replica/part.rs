@@ -1,11 +1,16 @@
 //! One view's rows held in memory: dictionary-coded facts per hour, plus pre-aggregated sums
-//! ("slices") per hour × view × row for no filter and for every single-filter value.
+//! ("slices") per hour × view × row for no filter and for every single-filter value. Each slice
+//! also keeps its hourly bucket rendered as JSON, so an hourly answer with at most one filter is
+//! its labels and copies (the hour sums, sorting and share formatting were most of an uncached
+//! answer's time).
 
 use std::collections::{BTreeMap, HashMap};
 
 use playsource_domain::HOUR_MS;
+use rustc_hash::FxHashMap;
 
 use crate::params::{Filters, View};
+use crate::series_json::{bucket_rest, EMPTY_BUCKET_REST};
 
 /// Interned strings of a part (every dimension shares one dictionary).
 #[derive(Default, Debug)]
@@ -99,8 +104,17 @@ pub(crate) enum SliceKey {
     PlayRow(u32),
 }
 
-/// Per view: slice → (row id, plays) pairs.
-type Slices = HashMap<SliceKey, Box<[(u32, i64)]>>;
+/// One hour's sums for one view and slice.
+#[derive(Debug)]
+struct Slice {
+    /// (row id, plays), plays not zero, in answer order (plays descending, then row type).
+    rows: Box<[(u32, i64)]>,
+    /// The hour as a bucket of an hourly answer, after its label ([`bucket_rest`]).
+    rest: Box<[u8]>,
+}
+
+/// Per view: slice key → its sums.
+type Slices = FxHashMap<SliceKey, Slice>;
 
 #[derive(Default, Debug)]
 struct Hour {
@@ -195,7 +209,7 @@ impl PartBuilder {
             else {
                 continue;
             };
-            *slot = hour_of(facts);
+            *slot = hour_of(facts, &self.dict);
         }
         Part {
             dict: self.dict,
@@ -211,7 +225,7 @@ fn add(map: &mut HashMap<SliceKey, HashMap<u32, i64>>, key: SliceKey, row: u32, 
     *e = e.wrapping_add(plays);
 }
 
-fn hour_of(facts: Vec<Fact>) -> Hour {
+fn hour_of(facts: Vec<Fact>, dict: &Dict) -> Hour {
     let mut sop: HashMap<SliceKey, HashMap<u32, i64>> = HashMap::new();
     let mut sod: HashMap<SliceKey, HashMap<u32, i64>> = HashMap::new();
     for f in &facts {
@@ -226,7 +240,15 @@ fn hour_of(facts: Vec<Fact>) -> Hour {
     }
     let freeze = |m: HashMap<SliceKey, HashMap<u32, i64>>| -> Slices {
         m.into_iter()
-            .map(|(k, rows)| (k, rows.into_iter().collect()))
+            .map(|(k, rows)| {
+                let mut rows: Vec<(u32, i64)> =
+                    rows.into_iter().filter(|(_, plays)| *plays != 0).collect();
+                sort_rows(&mut rows, dict);
+                let total = rows.iter().fold(0i64, |t, (_, p)| t.wrapping_add(*p));
+                let rest = bucket_rest(total, rows.iter().map(|&(r, p)| (dict.json_name(r), p)));
+                let rows = rows.into_boxed_slice();
+                (k, Slice { rows, rest })
+            })
             .collect()
     };
     Hour {
@@ -256,7 +278,7 @@ impl Part {
                         + h.sop
                             .values()
                             .chain(h.sod.values())
-                            .map(|v| v.len() * 16)
+                            .map(|v| v.rows.len() * 16 + v.rest.len() + 16)
                             .sum::<usize>()
                 })
                 .sum::<usize>()
@@ -311,12 +333,32 @@ impl Part {
         Selector::Slice(view, key)
     }
 
-    /// Adds the plays per row of hour `hour_idx` (ms / HOUR_MS) to `acc`.
-    pub(crate) fn add_hour(&self, hour_idx: i64, sel: &Selector, acc: &mut Vec<(u32, i64)>) {
-        let Some(hour) = usize::try_from(hour_idx - self.base)
+    fn hour(&self, hour_idx: i64) -> Option<&Hour> {
+        usize::try_from(hour_idx - self.base)
             .ok()
             .and_then(|i| self.hours.get(i))
-        else {
+    }
+
+    /// Hour `hour_idx` (ms / HOUR_MS) as an hourly bucket after its label, when a slice answers
+    /// it (`None` for several filters: sum it with [`Part::add_hour`]).
+    pub(crate) fn hour_rest(&self, hour_idx: i64, sel: &Selector) -> Option<&[u8]> {
+        match sel {
+            Selector::Nothing => Some(EMPTY_BUCKET_REST),
+            Selector::Slice(view, key) => Some(
+                self.hour(hour_idx)
+                    .and_then(|hour| match view {
+                        View::SourceOfPlay => hour.sop.get(key),
+                        View::SourceOfDiscovery => hour.sod.get(key),
+                    })
+                    .map_or(EMPTY_BUCKET_REST, |slice| &slice.rest),
+            ),
+            Selector::Scan(..) => None,
+        }
+    }
+
+    /// Adds the plays per row of hour `hour_idx` (ms / HOUR_MS) to `acc`.
+    pub(crate) fn add_hour(&self, hour_idx: i64, sel: &Selector, acc: &mut Vec<(u32, i64)>) {
+        let Some(hour) = self.hour(hour_idx) else {
             return;
         };
         match sel {
@@ -326,8 +368,8 @@ impl Part {
                     View::SourceOfPlay => &hour.sop,
                     View::SourceOfDiscovery => &hour.sod,
                 };
-                if let Some(pairs) = slices.get(key) {
-                    for &(row, plays) in pairs.iter() {
+                if let Some(slice) = slices.get(key) {
+                    for &(row, plays) in slice.rows.iter() {
                         accumulate(acc, row, plays);
                     }
                 }
@@ -351,6 +393,14 @@ impl Part {
             }
         }
     }
+}
+
+/// Puts summed rows in answer order: plays descending, then row type in byte order.
+pub(crate) fn sort_rows(rows: &mut [(u32, i64)], dict: &Dict) {
+    rows.sort_unstable_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| dict.order(a.0).cmp(&dict.order(b.0)))
+    });
 }
 
 fn accumulate(acc: &mut Vec<(u32, i64)>, row: u32, plays: i64) {
