@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::super::{impression_from, play_from, serde_object, RawEvent};
+use super::super::{impression_from, play_from, serde_object, RawEvent, FIELDS};
 use super::special_bytes;
 
 /// The scanner's fields of `text`, or `None` when it leaves the text to serde.
@@ -36,24 +36,11 @@ fn agree(text: &str) -> Result<bool, TestCaseError> {
     Ok(true)
 }
 
-const KEYS: &[&str] = &[
-    "event_id",
-    "ts",
-    "member_id",
-    "video_id",
-    "page",
-    "row_type",
-    "row_index",
-    "rank",
-    "country",
-    "device",
-    "session_id",
-    "extra",
-    "",
-    "Event_id",
-    "event_id ",
-    "ts\\u0000",
-];
+/// The event fields, plus unknown and near-miss keys.
+fn keys() -> Vec<&'static str> {
+    let odd = ["extra", "", "Event_id", "event_id ", "ts\\u0000"];
+    FIELDS.iter().copied().chain(odd).collect()
+}
 
 /// JSON values, well- and ill-formed, of every kind the scanner accepts or must refuse.
 fn value() -> impl Strategy<Value = String> {
@@ -86,7 +73,7 @@ fn ws() -> impl Strategy<Value = &'static str> {
 /// ends sometimes damaged.
 fn message() -> impl Strategy<Value = String> {
     (
-        prop::collection::vec((prop::sample::select(KEYS), value(), ws(), ws()), 0..14),
+        prop::collection::vec((prop::sample::select(keys()), value(), ws(), ws()), 0..14),
         ws(),
         prop_oneof![
             6 => Just(""),
