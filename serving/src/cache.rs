@@ -176,7 +176,7 @@ impl ResultCache {
 #[derive(Clone)]
 struct Snapshot {
     at: Instant,
-    freshness: Freshness,
+    freshness: Arc<Freshness>,
 }
 
 /// Keeps a freshness snapshot at most [`FRESHNESS_MAX_AGE`] old, empties the cache when the
@@ -196,19 +196,20 @@ impl Default for Watcher {
 }
 
 impl Watcher {
-    fn recent(&self) -> Option<Freshness> {
+    fn recent(&self) -> Option<Arc<Freshness>> {
         let guard = self.snapshot.read().ok()?;
         let s = guard.as_ref()?;
         (s.at.elapsed() < FRESHNESS_MAX_AGE).then(|| s.freshness.clone())
     }
 
     /// The current freshness, re-read from the database when the snapshot is older than a
-    /// second (one reader at a time; the others wait and share its result).
+    /// second (one reader at a time; the others wait and share its result). Shared, not copied:
+    /// every request reads it.
     pub async fn current(
         &self,
         pool: &PgPool,
         cache: &ResultCache,
-    ) -> Result<Freshness, sqlx::Error> {
+    ) -> Result<Arc<Freshness>, sqlx::Error> {
         if let Some(f) = self.recent() {
             return Ok(f);
         }
@@ -216,7 +217,7 @@ impl Watcher {
         if let Some(f) = self.recent() {
             return Ok(f);
         }
-        let fresh = merge::freshness(pool).await?;
+        let fresh = Arc::new(merge::freshness(pool).await?);
         m::record_freshness(&fresh);
         let previous = self
             .snapshot
@@ -230,7 +231,7 @@ impl Watcher {
         if let Ok(mut g) = self.snapshot.write() {
             *g = Some(Snapshot {
                 at: Instant::now(),
-                freshness: fresh.clone(),
+                freshness: Arc::clone(&fresh),
             });
         }
         Ok(fresh)

@@ -34,6 +34,9 @@ pub struct Freshness {
     pub through: Option<NaiveDate>,
     /// The `source` object of the answers.
     pub source: Source,
+    /// The end of a series answer with this `source`: the object and the closing brace, rendered
+    /// once per freshness reading rather than per answer.
+    pub tail: axum::body::Bytes,
 }
 
 impl Freshness {
@@ -103,13 +106,15 @@ pub(crate) const FRESHNESS_FROM: &str = "(SELECT (SELECT max(day) FROM batch_day
 pub(crate) fn freshness_of(row: &sqlx::postgres::PgRow) -> Result<Freshness, sqlx::Error> {
     let through: Option<NaiveDate> = row.try_get("through")?;
     let high_water: Option<DateTime<Utc>> = row.try_get("high_water")?;
+    let source = Source {
+        batch_complete_through: through.map(|d| d.format("%Y-%m-%d").to_string()),
+        realtime_high_water: high_water.map(|t| Ts(t.timestamp_millis()).to_string()),
+    };
     Ok(Freshness {
         version: (row.try_get("n")?, row.try_get("g")?),
         through,
-        source: Source {
-            batch_complete_through: through.map(|d| d.format("%Y-%m-%d").to_string()),
-            realtime_high_water: high_water.map(|t| Ts(t.timestamp_millis()).to_string()),
-        },
+        tail: crate::series_json::answer_tail(&source),
+        source,
     })
 }
 

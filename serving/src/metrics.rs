@@ -161,32 +161,51 @@ pub fn record_replica(r: &ReplicaState) {
 }
 
 /// Middleware: counts every request and records its latency under its route template
-/// (`unmatched` for unknown paths, so hostile URLs cannot blow up the label set).
+/// (`unmatched` for unknown paths, so hostile URLs cannot blow up the label set). Method and
+/// status labels are static strings (no allocation per request on the common answers).
 pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
+    let route: metrics::SharedString = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    let method = if matches!(
-        method.as_str(),
-        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH"
-    ) {
-        method
-    } else {
-        "other".to_owned()
-    };
+        .map_or_else(|| "unmatched".into(), |p| p.as_str().to_owned().into());
+    let method = method_label(req.method());
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
+    let status = status_label(resp.status());
     if resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
         metrics::counter!(DB_UNAVAILABLE, "route" => route.clone()).increment(1);
     }
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method)
         .record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// The method label: the standard methods by name, anything else `other`.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The status label: the code's three digits.
+fn status_label(s: axum::http::StatusCode) -> metrics::SharedString {
+    match s.as_u16() {
+        200 => "200".into(),
+        400 => "400".into(),
+        404 => "404".into(),
+        503 => "503".into(),
+        code => code.to_string().into(),
+    }
 }
 
 /// `GET /metrics`: Prometheus text exposition. The batch gauges are refreshed first (through

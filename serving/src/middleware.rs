@@ -30,8 +30,10 @@ pub async fn not_found(uri: Uri) -> Response {
 /// Middleware: any 4xx/5xx that is not already a problem (405 from the router, 413 from the body
 /// limit, axum extractor rejections) is rewritten as one, keeping its status and headers.
 pub async fn problems(req: Request, next: Next) -> Response {
+    // Shared, not copied: only an error answer reads them.
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
+    let path = uri.path();
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -45,7 +47,7 @@ pub async fn problems(req: Request, next: Next) -> Response {
         return resp;
     }
     let problem = match status {
-        StatusCode::NOT_FOUND => Problem::not_found(&path),
+        StatusCode::NOT_FOUND => Problem::not_found(path),
         StatusCode::METHOD_NOT_ALLOWED => Problem::new(
             status,
             "method-not-allowed",
@@ -53,7 +55,7 @@ pub async fn problems(req: Request, next: Next) -> Response {
             format!(
                 "{} is not allowed on `{}`; this API answers GET",
                 clip(method.as_str()),
-                clip(&path)
+                clip(path)
             ),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
@@ -68,7 +70,7 @@ pub async fn problems(req: Request, next: Next) -> Response {
             s.canonical_reason().unwrap_or("Bad request"),
             format!(
                 "the request to `{}` is malformed: {}",
-                clip(&path),
+                clip(path),
                 s.canonical_reason().unwrap_or("bad request")
             ),
         ),

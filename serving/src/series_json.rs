@@ -9,7 +9,7 @@ use playsource_domain::{Ts, DAY_MS};
 use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::cache::SeriesBody;
-use crate::model::{share_micros, Bucket, RowShare};
+use crate::model::{share_micros, Bucket, RowShare, Source};
 use crate::params::{fmt_second, SeriesQuery};
 
 /// Writes one series answer up to its `source` value (see [`SeriesBody`]).
@@ -248,6 +248,15 @@ fn push_share_micros(out: &mut Vec<u8>, micros: f64) {
     } else {
         let _ = CompactFormatter.write_f64(out, micros / 1e6);
     }
+}
+
+/// The end of a series answer: the `source` object and the closing brace.
+pub fn answer_tail(source: &Source) -> axum::body::Bytes {
+    let mut tail = Vec::with_capacity(128);
+    // Serialising plain strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut tail, source);
+    tail.push(b'}');
+    tail.into()
 }
 
 /// Appends `s` as a JSON string literal, escaped as `serde_json` escapes it.

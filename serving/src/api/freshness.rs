@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub async fn freshness(State(state): State<AppState>) -> Response {
     let inner = &state.inner;
     match inner.watcher.current(&inner.pool, &inner.cache).await {
-        Ok(f) => Json(f.source).into_response(),
+        Ok(f) => Json(&f.source).into_response(),
         Err(e) => Problem::from_db(&e).into_response(),
     }
 }

@@ -14,7 +14,7 @@ use crate::body::HeadTail;
 use crate::cache::{CacheKey, Cached, Computed};
 use crate::error::Problem;
 use crate::merge;
-use crate::model::{SeriesResponse, Source};
+use crate::model::SeriesResponse;
 use crate::params::{self, View};
 use crate::series_json;
 use crate::AppState;
@@ -87,18 +87,18 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
     if !cacheable {
         // Touches a realtime day: never cached; from the replica when it is current.
         if let Some(ans) = inner.replica.series(pool, q).await {
-            return Ok(respond(ans.body.head, &ans.freshness.source));
+            return Ok(respond(ans.body.head, ans.freshness.tail));
         }
         let ans = merge::series(pool, q)
             .await
             .map_err(|e| Problem::from_db(&e))?;
         return Ok(respond(
             series_json::from_buckets(q, &ans.series).head,
-            &ans.freshness.source,
+            ans.freshness.tail,
         ));
     }
     // Probably all batch-complete: through the cache (concurrent misses computed once).
-    let (value, source) = inner
+    let (value, tail) = inner
         .cache
         .answer(
             fresh.version,
@@ -109,32 +109,30 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
                 Ok(Computed {
                     value: Cached::Series(Arc::new(series_json::from_buckets(q, &ans.series))),
                     all_batch: ans.all_batch,
-                    extra: ans.freshness.source,
+                    extra: ans.freshness.tail,
                 })
             },
         )
         .await?;
     match value {
         // The shared head is sent as it is (not copied per hit).
-        Cached::Series(s) => Ok(respond(s.head.clone(), &source.unwrap_or(fresh.source))),
+        Cached::Series(s) => Ok(respond(
+            s.head.clone(),
+            tail.unwrap_or_else(|| fresh.tail.clone()),
+        )),
         Cached::Video(_) => Err(Problem::internal()),
     }
 }
 
-/// A 200 answer: the serialised head, the `source` object and the closing brace — the same
-/// bytes as serialising a [`SeriesResponse`].
-fn respond(head: Bytes, source: &Source) -> Response {
-    let mut tail = Vec::with_capacity(128);
-    if serde_json::to_writer(&mut tail, source).is_err() {
-        return Problem::internal().into_response();
-    }
-    tail.push(b'}');
+/// A 200 answer: the serialised head and the tail (the `source` object and the closing brace,
+/// [`series_json::answer_tail`]) — the same bytes as serialising a [`SeriesResponse`].
+fn respond(head: Bytes, tail: Bytes) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        Body::new(HeadTail::new(head, tail.into())),
+        Body::new(HeadTail::new(head, tail)),
     )
         .into_response()
 }
@@ -142,7 +140,7 @@ fn respond(head: Bytes, source: &Source) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Bucket, RowShare};
+    use crate::model::{Bucket, RowShare, Source};
     use crate::params::fmt_second;
 
     #[test]
@@ -179,7 +177,10 @@ mod tests {
                 source: source.clone(),
             })
             .unwrap();
-            let resp = respond(series_json::from_buckets(&q, &series).head, &source);
+            let resp = respond(
+                series_json::from_buckets(&q, &series).head,
+                series_json::answer_tail(&source),
+            );
             assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
             let got = futures::executor::block_on(axum::body::to_bytes(resp.into_body(), 1 << 20))
                 .unwrap();
