@@ -1,7 +1,9 @@
 //! The two input events of contract §1, their JSON decoding and their validation.
 //!
 //! Decoding borrows from the message bytes wherever JSON escapes allow, so the hot path does not
-//! allocate per field. Every rejection names the field and the rule it broke.
+//! allocate per field; the shape producers send is read by a schema-specific scanner
+//! (`event/scan.rs`), anything else by serde, with the same result. Every rejection names the
+//! field and the rule it broke.
 
 use std::borrow::Cow;
 use std::fmt;
