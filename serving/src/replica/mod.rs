@@ -140,11 +140,8 @@ impl ReplicaState {
             for h in first_hour..first_hour + hours_per_bucket {
                 part.add_hour(h, sel, &mut acc);
             }
-            // As `model::rows_with_shares` orders them: plays descending, then row type.
-            acc.retain(|(_, plays)| *plays != 0);
             let dict = &part.dict;
-            part::sort_rows(&mut acc, dict);
-            let total = acc.iter().map(|(_, plays)| plays).sum();
+            let total = part::answer_rows(&mut acc, dict);
             let rows = acc.iter().map(|&(row, plays)| (dict.json_name(row), plays));
             w.bucket(t, total, rows);
         }

@@ -241,10 +241,8 @@ fn hour_of(facts: Vec<Fact>, dict: &Dict) -> Hour {
     let freeze = |m: HashMap<SliceKey, HashMap<u32, i64>>| -> Slices {
         m.into_iter()
             .map(|(k, rows)| {
-                let mut rows: Vec<(u32, i64)> =
-                    rows.into_iter().filter(|(_, plays)| *plays != 0).collect();
-                sort_rows(&mut rows, dict);
-                let total = rows.iter().fold(0i64, |t, (_, p)| t.wrapping_add(*p));
+                let mut rows: Vec<(u32, i64)> = rows.into_iter().collect();
+                let total = answer_rows(&mut rows, dict);
                 let rest = bucket_rest(total, rows.iter().map(|&(r, p)| (dict.json_name(r), p)));
                 let rows = rows.into_boxed_slice();
                 (k, Slice { rows, rest })
@@ -395,12 +393,15 @@ impl Part {
     }
 }
 
-/// Puts summed rows in answer order: plays descending, then row type in byte order.
-pub(crate) fn sort_rows(rows: &mut [(u32, i64)], dict: &Dict) {
+/// Makes summed rows a bucket's rows, as `model::rows_with_shares` gives them: rows summing to
+/// zero dropped, plays descending, then row type in byte order. Returns their total.
+pub(crate) fn answer_rows(rows: &mut Vec<(u32, i64)>, dict: &Dict) -> i64 {
+    rows.retain(|(_, plays)| *plays != 0);
     rows.sort_unstable_by(|a, b| {
         b.1.cmp(&a.1)
             .then_with(|| dict.order(a.0).cmp(&dict.order(b.0)))
     });
+    rows.iter().fold(0i64, |t, (_, p)| t.wrapping_add(*p))
 }
 
 fn accumulate(acc: &mut Vec<(u32, i64)>, row: u32, plays: i64) {
