@@ -275,7 +275,9 @@ fn manifests() -> Vec<(String, Value)> {
         .iter()
         .flat_map(|f| {
             let name = f.file_name().unwrap().to_string_lossy().into_owned();
-            yaml_documents(f).into_iter().map(move |d| (name.clone(), d))
+            yaml_documents(f)
+                .into_iter()
+                .map(move |d| (name.clone(), d))
         })
         .collect()
 }
@@ -362,7 +364,8 @@ fn kubernetes_manifests_keep_the_same_properties() {
     }
     for (key, value) in config["data"].as_object().into_iter().flatten() {
         assert!(
-            !names_a_secret(key) && !matches!(value.as_str().and_then(url_credentials), Some((_, Some(_)))),
+            !names_a_secret(key)
+                && !matches!(value.as_str().and_then(url_credentials), Some((_, Some(_)))),
             "the ConfigMap holds a secret ({key}); put it in the Secret"
         );
     }
