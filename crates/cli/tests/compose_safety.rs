@@ -238,6 +238,13 @@ fn env_example_names_every_variable_compose_uses() {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim(), v.trim()))
         .collect();
+    let ignored = std::fs::read_to_string(root().join(".gitignore")).unwrap();
+    assert!(
+        ignored
+            .lines()
+            .any(|l| l.trim() == "/.env" || l.trim() == ".env"),
+        ".gitignore must ignore .env, the file that holds the real secrets"
+    );
     let used = substitutions(&text);
     assert!(
         used.values().any(|&required| required),
