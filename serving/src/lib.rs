@@ -12,6 +12,7 @@
 pub mod api;
 pub mod body;
 pub mod cache;
+pub mod conn;
 pub mod dashboard;
 pub mod error;
 pub mod health;
@@ -23,6 +24,7 @@ pub mod openapi;
 pub mod params;
 pub mod replica;
 pub mod series_json;
+pub mod shed;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -46,9 +48,13 @@ pub use error::{Error, Problem};
 
 use cache::{ResultCache, Watcher};
 use replica::Replica;
+use shed::UncachedLimit;
 
 /// Default of [`Config::memory_days`].
 pub const DEFAULT_MEMORY_DAYS: u32 = 35;
+
+/// Default of [`Config::cache_bytes`]: 256 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
 
 /// Tunables of the server.
 #[derive(Clone, Debug)]
@@ -57,8 +63,17 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Requests handled at once; more wait (and time out if they wait too long).
     pub max_concurrency: usize,
-    /// Cache capacity, in buckets (a series of n buckets weighs n).
-    pub cache_capacity: u64,
+    /// Result-cache budget, in bytes of cached answers.
+    pub cache_bytes: u64,
+    /// Distinct uncached queries computed at once; more are answered 429.
+    pub max_uncached: usize,
+    /// Connections open at once; more are closed on accept.
+    pub max_connections: usize,
+    /// Time a client has to send a whole request head.
+    pub header_read_timeout: Duration,
+    /// Time without a byte moving on a connection before it is closed (at least the request
+    /// timeout).
+    pub idle_timeout: Duration,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Days before today held by the in-memory replica of the hourly views (0: no replica, every
@@ -71,7 +86,11 @@ impl Default for Config {
         Config {
             request_timeout: Duration::from_secs(10),
             max_concurrency: 256,
-            cache_capacity: 1_000_000,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            max_uncached: 128,
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             max_body_bytes: 16 * 1024,
             memory_days: DEFAULT_MEMORY_DAYS,
         }
@@ -81,6 +100,7 @@ impl Default for Config {
 struct Inner {
     pool: PgPool,
     cache: ResultCache,
+    uncached: UncachedLimit,
     watcher: Watcher,
     replica: Arc<Replica>,
     metrics: PrometheusHandle,
@@ -99,7 +119,8 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 pool,
-                cache: ResultCache::new(config.cache_capacity),
+                cache: ResultCache::new(config.cache_bytes),
+                uncached: UncachedLimit::new(config.max_uncached),
                 watcher: Watcher::default(),
                 replica: Arc::new(Replica::new(config.memory_days)),
                 metrics: metrics::prometheus(),
@@ -121,6 +142,11 @@ impl AppState {
     /// Result-cache (hits, misses) since start.
     pub fn cache_stats(&self) -> (u64, u64) {
         self.inner.cache.stats()
+    }
+
+    /// Estimated bytes held by the result cache (pending evictions applied first).
+    pub async fn cache_bytes(&self) -> u64 {
+        self.inner.cache.weighted_bytes().await
     }
 }
 
@@ -255,7 +281,8 @@ pub async fn serve(
     serve_on(listener, state, shutdown).await
 }
 
-/// Serves [`app`] on a bound listener until `shutdown` resolves (graceful shutdown).
+/// Serves [`app`] on a bound listener until `shutdown` resolves (graceful shutdown), with the
+/// connection limits of the state's [`Config`] (see [`conn`]).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -266,8 +293,12 @@ pub async fn serve_on(
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(%addr, "serving the playsource API; dashboard at http://{addr}/");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|reason| Error::Listen { addr, reason })
+    let cfg = &state.inner.config;
+    let limits = conn::ConnLimits {
+        max_connections: cfg.max_connections,
+        header_read_timeout: cfg.header_read_timeout,
+        idle_timeout: cfg.idle_timeout.max(cfg.request_timeout),
+    };
+    conn::accept_loop(listener, app(state), limits, shutdown).await;
+    Ok(())
 }

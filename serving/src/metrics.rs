@@ -26,6 +26,15 @@ pub const CACHE_MISSES: &str = "playsource_serving_cache_misses_total";
 pub const CACHE_INVALIDATIONS: &str = "playsource_serving_cache_invalidations_total";
 /// Requests refused with 503 because the database was unreachable or too slow.
 pub const DB_UNAVAILABLE: &str = "playsource_serving_db_unavailable_total";
+/// Connections closed on accept because [`crate::conn::ConnLimits::max_connections`] were open.
+pub const CONNECTIONS_REJECTED: &str = "playsource_serving_connections_rejected_total";
+/// Connections closed by the server, by `reason` (`header_timeout`: the request head did not
+/// arrive in time; `idle`: no byte moved either way for the idle timeout).
+pub const CONNECTIONS_CLOSED: &str = "playsource_serving_connections_closed_total";
+/// Connections open now (gauge).
+pub const CONNECTIONS_OPEN: &str = "playsource_serving_connections_open";
+/// Requests answered 429 because the bound on distinct uncached queries in flight was reached.
+pub const QUERIES_SHED: &str = "playsource_serving_queries_shed_total";
 /// Unix time (seconds) of 00:00 UTC of the latest batch-complete day (gauge; absent until a day
 /// is complete). Alert when it is more than two days and a few hours old.
 pub const BATCH_LATEST_COMPLETE_DAY: &str = "playsource_batch_latest_complete_day_seconds";
@@ -108,6 +117,19 @@ fn describe() {
     metrics::describe_counter!(
         DB_UNAVAILABLE,
         "Requests answered 503 because Postgres was unreachable or too slow."
+    );
+    metrics::describe_counter!(
+        CONNECTIONS_REJECTED,
+        "Connections closed on accept because the connection cap was reached."
+    );
+    metrics::describe_counter!(
+        CONNECTIONS_CLOSED,
+        "Connections closed by the server, by reason (header_timeout, idle)."
+    );
+    metrics::describe_gauge!(CONNECTIONS_OPEN, "Connections open now.");
+    metrics::describe_counter!(
+        QUERIES_SHED,
+        "Requests answered 429 because too many distinct uncached queries were in flight."
     );
     metrics::describe_gauge!(
         BATCH_LATEST_COMPLETE_DAY,
@@ -203,6 +225,7 @@ fn status_label(s: axum::http::StatusCode) -> metrics::SharedString {
         200 => "200".into(),
         400 => "400".into(),
         404 => "404".into(),
+        429 => "429".into(),
         503 => "503".into(),
         code => code.to_string().into(),
     }

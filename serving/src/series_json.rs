@@ -15,6 +15,7 @@ use crate::params::{fmt_second, SeriesQuery};
 /// Writes one series answer up to its `source` value (see [`SeriesBody`]).
 pub struct SeriesWriter {
     out: Vec<u8>,
+    prefix: usize,
     buckets: usize,
     /// The day whose `YYYY-MM-DD` is in `date`.
     day: Option<i64>,
@@ -27,15 +28,14 @@ impl SeriesWriter {
         // An hourly bucket takes about 300 bytes; room for the `source` too, so no copy later.
         let cap = usize::try_from(q.bucket_count().clamp(0, 1 << 16)).unwrap_or(0) * 512 + 256;
         let mut out = Vec::with_capacity(cap);
-        out.extend_from_slice(b"{\"from\":");
-        push_json_str(&mut out, &fmt_second(q.from));
-        out.extend_from_slice(b",\"to\":");
-        push_json_str(&mut out, &fmt_second(q.to));
-        out.extend_from_slice(b",\"granularity\":");
+        push_prefix(&mut out, q);
+        let prefix = out.len();
+        out.extend_from_slice(b"\"granularity\":");
         push_json_str(&mut out, q.granularity.as_str());
         out.extend_from_slice(b",\"series\":[");
         SeriesWriter {
             out,
+            prefix,
             buckets: 0,
             day: None,
             date: [b'0'; 10],
@@ -71,6 +71,7 @@ impl SeriesWriter {
         self.out.extend_from_slice(b"],\"source\":");
         SeriesBody {
             head: self.out.into(),
+            prefix: self.prefix,
             buckets: self.buckets,
         }
     }
@@ -146,6 +147,22 @@ impl SeriesWriter {
         self.label(t_ms);
         self.out.extend_from_slice(rest);
     }
+}
+
+/// Appends the request-specific start of a series answer: `{"from":…,"to":…,`.
+fn push_prefix(out: &mut Vec<u8>, q: &SeriesQuery) {
+    out.extend_from_slice(b"{\"from\":");
+    push_json_str(out, &fmt_second(q.from));
+    out.extend_from_slice(b",\"to\":");
+    push_json_str(out, &fmt_second(q.to));
+    out.push(b',');
+}
+
+/// The request-specific start of `q`'s answer, `{"from":…,"to":…,` (see [`SeriesBody::prefix`]).
+pub fn prefix(q: &SeriesQuery) -> axum::body::Bytes {
+    let mut out = Vec::with_capacity(64);
+    push_prefix(&mut out, q);
+    out.into()
 }
 
 /// A bucket's bytes after its label, `,"plays":N,"rows":[…]}`, for `rows` in answer order (as
