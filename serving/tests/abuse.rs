@@ -1,6 +1,8 @@
 //! Serving under abuse (issue #15 item 8), against real Postgres and a real listener:
 //! - a slowloris client (a request head sent a byte at a time, never finished) is disconnected
 //!   after the header-read timeout, while other clients are served meanwhile;
+//! - a connection on which no byte moves (a client that stops reading) is closed after the
+//!   idle timeout;
 //! - connections beyond the cap are closed on accept while the open ones keep working;
 //! - `from` values differing by the millisecond (or second) that give the same buckets share one
 //!   cache entry, and each answer still echoes its own `from`;
@@ -169,6 +171,46 @@ async fn a_slowloris_client_is_disconnected_while_others_are_served(pool: PgPool
         metrics.1
     );
     drop(slow);
+    let _ = stop.send(());
+    server.await.unwrap();
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_connection_on_which_nothing_moves_is_closed_after_the_idle_timeout(pool: PgPool) {
+    let state = AppState::new(
+        pool.clone(),
+        Config {
+            request_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            ..Config::default()
+        },
+    );
+    let (addr, stop, server) = start(state).await;
+    // A client that asks for many answers (pipelined) and never reads them: once the socket
+    // buffers are full the server's writes make no progress, and after the idle timeout the
+    // connection is closed.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
+    let pipelined = "GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+    let _ = s.write_all(pipelined.as_bytes()).await;
+    let closed = async {
+        loop {
+            let metrics = fresh_request(addr, "/metrics").await.unwrap().1;
+            if metrics.lines().any(|l| {
+                l.starts_with("playsource_serving_connections_closed_total{reason=\"idle\"}")
+            }) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(GUARD, closed)
+        .await
+        .expect("the stalled connection was never closed");
+    assert!(tokio::time::timeout(GUARD, closed_by_server(&mut s))
+        .await
+        .unwrap());
     let _ = stop.send(());
     server.await.unwrap();
 }
