@@ -18,6 +18,7 @@ use crate::merge::{self, BatchVersion, Freshness};
 use crate::metrics as m;
 use crate::model::VideoDiscovery;
 use crate::params::{SeriesQuery, VideoQuery};
+use crate::series_json::SeriesBody;
 use crate::shed::UncachedLimit;
 
 /// How old the freshness snapshot may be before a request re-reads it.
@@ -44,19 +45,6 @@ impl CacheKey {
             ..q.clone()
         })
     }
-}
-
-/// A series answer serialised up to its `source` object: `{"from":…,"series":[…],"source":`.
-/// A hit appends the current `source` and `}`, so it serialises no bucket.
-#[derive(Debug)]
-pub struct SeriesBody {
-    /// The JSON text before the `source` value (shared by every answer sent from it).
-    pub head: axum::body::Bytes,
-    /// Length of the head's request-specific start, `{"from":…,"to":…,` (an answer for another
-    /// `from`/`to` of the same buckets replaces it with its own).
-    pub prefix: usize,
-    /// Number of buckets.
-    pub buckets: usize,
 }
 
 /// A cached answer body (the `source` object is added fresh on every answer).
@@ -263,7 +251,7 @@ impl Watcher {
             return Ok(f);
         }
         let fresh = Arc::new(merge::freshness(pool).await?);
-        m::record_freshness(&fresh);
+        record_freshness(&fresh);
         let previous = self
             .snapshot
             .read()
@@ -280,5 +268,16 @@ impl Watcher {
             });
         }
         Ok(fresh)
+    }
+}
+
+/// Publishes the batch view's state as read by the watcher (the `playsource_batch_*` gauges).
+fn record_freshness(f: &Freshness) {
+    let (days, generation) = f.version;
+    metrics::gauge!(m::BATCH_COMPLETE_DAYS).set(days as f64);
+    metrics::gauge!(m::BATCH_GENERATION).set(generation as f64);
+    if let Some(day) = f.through {
+        let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        metrics::gauge!(m::BATCH_LATEST_COMPLETE_DAY).set(start as f64);
     }
 }

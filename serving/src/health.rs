@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::error::Problem;
 use crate::model::Status;
-use crate::AppState;
+use crate::state::AppState;
 
 /// How long `/readyz` waits for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);

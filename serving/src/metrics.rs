@@ -1,18 +1,14 @@
-//! The serving layer's Prometheus metrics: names, the recorder, the per-route middleware and the
-//! `/metrics` endpoint.
+//! The serving layer's Prometheus metrics: names, the recorder and the per-route middleware (the
+//! `/metrics` endpoint is in `scrape.rs`). Imports nothing of the crate: every layer records
+//! into it.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::merge::Freshness;
-use crate::replica::ReplicaState;
-use crate::AppState;
 
 /// Requests answered, by `route`, `method` and `status`.
 pub const HTTP_REQUESTS: &str = "playsource_http_requests_total";
@@ -57,9 +53,6 @@ pub const REPLICA_LOAD_SECONDS: &str = "playsource_serving_replica_load_seconds"
 pub const REPLICA_ROWS: &str = "playsource_serving_replica_rows";
 /// Estimated bytes held by the replica (gauge).
 pub const REPLICA_BYTES: &str = "playsource_serving_replica_bytes";
-
-/// How long a scrape of `/metrics` waits for the batch freshness before rendering without it.
-const SCRAPE_FRESHNESS_WAIT: Duration = Duration::from_secs(2);
 
 /// Latency buckets, seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -163,25 +156,6 @@ fn describe() {
     );
 }
 
-/// Publishes the batch view's state as read by the freshness watcher.
-pub fn record_freshness(f: &Freshness) {
-    let (days, generation) = f.version;
-    metrics::gauge!(BATCH_COMPLETE_DAYS).set(days as f64);
-    metrics::gauge!(BATCH_GENERATION).set(generation as f64);
-    if let Some(day) = f.through {
-        let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
-        metrics::gauge!(BATCH_LATEST_COMPLETE_DAY).set(start as f64);
-    }
-}
-
-/// Publishes the size of a freshly loaded replica.
-pub fn record_replica(r: &ReplicaState) {
-    let (batch, realtime) = r.rows();
-    metrics::gauge!(REPLICA_ROWS, "part" => "batch").set(batch as f64);
-    metrics::gauge!(REPLICA_ROWS, "part" => "realtime").set(realtime as f64);
-    metrics::gauge!(REPLICA_BYTES).set(r.bytes() as f64);
-}
-
 /// Middleware: counts every request and records its latency under its route template
 /// (`unmatched` for unknown paths, so hostile URLs cannot blow up the label set). Method and
 /// status labels are static strings (no allocation per request on the common answers).
@@ -229,26 +203,4 @@ fn status_label(s: axum::http::StatusCode) -> metrics::SharedString {
         503 => "503".into(),
         code => code.to_string().into(),
     }
-}
-
-/// `GET /metrics`: Prometheus text exposition. The batch gauges are refreshed first (through
-/// the freshness watcher, so at most one query a second), so they are current even when no API
-/// request came in; if Postgres does not answer in time, the last values are rendered.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
-pub async fn render(State(state): State<AppState>) -> Response {
-    let inner = &state.inner;
-    let refresh = inner.watcher.current(&inner.pool, &inner.cache);
-    match tokio::time::timeout(SCRAPE_FRESHNESS_WAIT, refresh).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "batch gauges not refreshed for /metrics"),
-        Err(_) => tracing::debug!("batch gauges not refreshed for /metrics: Postgres is slow"),
-    }
-    state.inner.metrics.run_upkeep();
-    let mut resp = state.inner.metrics.render().into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    resp
 }

@@ -8,9 +8,21 @@ use chrono::Datelike;
 use playsource_domain::{Ts, DAY_MS};
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use crate::cache::SeriesBody;
 use crate::model::{share_micros, Bucket, RowShare, Source};
 use crate::params::{fmt_second, SeriesQuery};
+
+/// A series answer serialised up to its `source` object: `{"from":…,"series":[…],"source":`.
+/// A hit appends the current `source` and `}`, so it serialises no bucket.
+#[derive(Debug)]
+pub struct SeriesBody {
+    /// The JSON text before the `source` value (shared by every answer sent from it).
+    pub head: axum::body::Bytes,
+    /// Length of the head's request-specific start, `{"from":…,"to":…,` (an answer for another
+    /// `from`/`to` of the same buckets replaces it with its own).
+    pub prefix: usize,
+    /// Number of buckets.
+    pub buckets: usize,
+}
 
 /// Writes one series answer up to its `source` value (see [`SeriesBody`]).
 pub struct SeriesWriter {

@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use crate::error::Problem;
 use crate::model::Source;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The freshness route.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -16,7 +16,7 @@ use crate::error::Problem;
 use crate::merge;
 use crate::model::VideoDiscovery;
 use crate::params;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The per-video route.
 pub fn router() -> OpenApiRouter<AppState> {

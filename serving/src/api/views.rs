@@ -17,7 +17,7 @@ use crate::merge;
 use crate::model::SeriesResponse;
 use crate::params::{self, View};
 use crate::series_json;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The two series routes.
 pub fn router() -> OpenApiRouter<AppState> {
