@@ -129,15 +129,13 @@ impl ResultCache {
     {
         if !cacheable {
             let _slot = limit.enter()?;
-            let c = compute().await.map_err(|e| Problem::from_db(&e))?;
+            let c = compute().await?;
             return Ok((c.value, Some(c.extra)));
         }
         let got = self
             .get_or_compute(version, key, async {
                 let _slot = limit.enter().map_err(Uncached::Failed)?;
-                let c = compute()
-                    .await
-                    .map_err(|e| Uncached::Failed(Problem::from_db(&e)))?;
+                let c = compute().await.map_err(|e| Uncached::Failed(e.into()))?;
                 if c.all_batch {
                     Ok(c.value)
                 } else {
