@@ -171,6 +171,14 @@ async fn a_slowloris_client_is_disconnected_while_others_are_served(pool: PgPool
         metrics.1
     );
     drop(slow);
+
+    // Between keep-alive requests too: a client that got its answer and then sends nothing is
+    // closed after the header-read timeout (well before the 60 s idle timeout).
+    let mut quiet = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(request_on(&mut quiet, "/healthz").await.unwrap().0, 200);
+    assert!(tokio::time::timeout(GUARD, closed_by_server(&mut quiet))
+        .await
+        .expect("a silent keep-alive connection was never closed"));
     let _ = stop.send(());
     server.await.unwrap();
 }

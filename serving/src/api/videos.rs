@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use playsource_domain::Ts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -55,7 +54,7 @@ async fn compute(state: &AppState, video_id: &str, raw: Option<&str>) -> Result<
     let q = params::video_query(video_id, raw)?;
     let inner = &state.inner;
     let fresh = inner.watcher.current(&inner.pool, &inner.cache).await?;
-    let cacheable = q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1));
+    let cacheable = fresh.covers_range(q.lo, q.hi);
     let (q, pool) = (&q, &inner.pool);
     let (value, _) = inner
         .cache

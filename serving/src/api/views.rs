@@ -6,7 +6,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use playsource_domain::Ts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -78,7 +77,7 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
     let q = params::series_query(view, raw)?;
     let inner = &state.inner;
     let fresh = inner.watcher.current(&inner.pool, &inner.cache).await?;
-    let cacheable = q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1));
+    let cacheable = fresh.covers_range(q.lo, q.hi);
     let (q, pool) = (&q, &inner.pool);
     if !cacheable {
         // Touches a realtime day: never cached; from the replica when it is current. Either
