@@ -232,22 +232,7 @@ pub async fn run(
 
 /// Both input topics must exist and be co-partitioned (same partition count).
 async fn check_topics(brokers: &str, topics: &[String; 2]) -> Result<(), Error> {
-    let mut counts = [0i32; 2];
-    for (k, topic) in topics.iter().enumerate() {
-        counts[k] = playsource_kafka::admin::partition_count(brokers, topic)
-            .await?
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "input topic `{topic}` does not exist on {brokers}; create the topics with `playsource init` or pass the right --impressions-topic / --plays-topic"
-                ))
-            })?;
-    }
-    if counts[0] != counts[1] {
-        return Err(Error::Config(format!(
-            "`{}` has {} partitions but `{}` has {}; impressions and plays must be co-partitioned by member_id with the same partition count (recreate one of them)",
-            topics[0], counts[0], topics[1], counts[1]
-        )));
-    }
+    playsource_kafka::admin::check_inputs(brokers, &topics[0], &topics[1]).await?;
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //! producers and topic administration.
 
 pub mod admin;
+pub mod rate;
+pub mod send;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -40,6 +42,9 @@ pub enum Error {
     /// Any other failed request.
     #[error("Kafka request failed: {0}")]
     Kafka(KafkaError),
+    /// An input topic does not exist.
+    #[error("Kafka topic `{topic}` does not exist on {brokers}; create the topics with `playsource init` or pass the right --impressions-topic / --plays-topic")]
+    MissingTopic { topic: String, brokers: String },
     /// The input topics exist with different partition counts.
     #[error("topic `{impressions}` has {impressions_partitions} partitions but `{plays}` has {plays_partitions}; the input topics must have the same partition count (co-partitioned by member_id): delete and recreate one of them with the other's count, e.g. with `playsource init --partitions {impressions_partitions}`")]
     PartitionMismatch {
