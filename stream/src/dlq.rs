@@ -283,3 +283,49 @@ async fn await_round(
     }
     Ok((failed, last))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers() -> OwnedHeaders {
+        let src = Source {
+            topic: "plays",
+            partition: 3,
+            offset: 42,
+        };
+        dlq_headers(src, "field `ts` is required but missing")
+    }
+
+    #[test]
+    fn a_value_that_fits_goes_whole() {
+        let v = vec![b'x'; 1000];
+        assert_eq!(
+            fit(DEFAULT_MAX_MESSAGE_BYTES, Some(b"7"), Some(&v), &headers()),
+            (Some(&v[..]), None)
+        );
+        assert_eq!(fit(10, None, None, &headers()), (None, None));
+    }
+
+    #[test]
+    fn a_value_too_large_is_cut_to_a_prefix_that_fits_with_key_and_headers() {
+        let h = headers();
+        let header_bytes: usize = (0..h.count())
+            .map(|i| h.get(i).key.len() + h.get(i).value.map_or(0, <[u8]>::len))
+            .sum();
+        let v = vec![b'x'; 3_000_000];
+        let key = vec![b'k'; 100];
+        for max in [DEFAULT_MAX_MESSAGE_BYTES, 2_000_000, 1_000_000, 5_000] {
+            let (cut, size) = fit(max, Some(&key), Some(&v), &h);
+            let cut = cut.unwrap();
+            assert_eq!(size, Some(v.len()));
+            assert!(cut.len() + key.len() + header_bytes + "truncated3000000".len() < max);
+            assert!(cut.len() > max - 1500, "cut to {} of {max}", cut.len());
+        }
+        // A limit below the overhead leaves an empty value, never a panic.
+        assert_eq!(
+            fit(100, Some(&key), Some(&v), &h),
+            (Some(&v[..0]), Some(v.len()))
+        );
+    }
+}
