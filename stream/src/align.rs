@@ -47,6 +47,8 @@ struct Kept {
 #[derive(Clone, Debug)]
 pub struct KeptMessage {
     pub offset: i64,
+    /// The Kafka message timestamp, Unix ms.
+    pub timestamp: Option<i64>,
     pub key: Option<Box<[u8]>>,
     pub payload: Option<Box<[u8]>>,
 }
@@ -96,6 +98,7 @@ impl Alignment {
         k: usize,
         next: i64,
         offset: i64,
+        timestamp: Option<i64>,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
     ) -> bool {
@@ -106,6 +109,7 @@ impl Alignment {
         }
         let m = KeptMessage {
             offset,
+            timestamp,
             key: key.map(Box::from),
             payload: payload.map(Box::from),
         };
@@ -290,11 +294,14 @@ mod tests {
         let mut a = two_minutes();
         assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
         assert!(a.must_keep(0) && !a.must_keep(1));
-        assert!(!a.keep(0, 10, 9, None, Some(b"old")), "processed already");
-        assert!(a.keep(0, 10, 10, Some(b"k"), Some(b"a")));
-        assert!(a.keep(0, 10, 12, None, Some(b"b")));
         assert!(
-            !a.keep(0, 10, 11, None, Some(b"again")),
+            !a.keep(0, 10, 9, None, None, Some(b"old")),
+            "processed already"
+        );
+        assert!(a.keep(0, 10, 10, None, Some(b"k"), Some(b"a")));
+        assert!(a.keep(0, 10, 12, None, None, Some(b"b")));
+        assert!(
+            !a.keep(0, 10, 11, None, None, Some(b"again")),
             "fetched again after a seek"
         );
         assert!(a.kept_bytes() > 2);
@@ -317,10 +324,10 @@ mod tests {
     fn a_paused_topic_drops_later_messages_and_resumes_once_its_kept_ones_are_done() {
         let mut a = two_minutes();
         assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
-        assert!(a.keep(0, 0, 0, None, Some(b"a")));
+        assert!(a.keep(0, 0, 0, None, None, Some(b"a")));
         a.pause(0);
         assert!(
-            !a.keep(0, 0, 1, None, Some(b"b")),
+            !a.keep(0, 0, 1, None, None, Some(b"b")),
             "read again after the resume"
         );
         assert!(!a.take_resume(0), "still held");

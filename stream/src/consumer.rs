@@ -153,10 +153,11 @@ pub async fn run(
         )));
     }
     check_topics(&cfg.brokers, &topics).await?;
+    let dlq_max_bytes = crate::dlq::check_topic(&cfg.brokers, &cfg.topics.dlq).await?;
     consumer
         .subscribe(&[topics[0].as_str(), topics[1].as_str()])
         .map_err(Error::kafka("subscribe to the input topics"))?;
-    let publisher = Publisher::new(&cfg.brokers)?;
+    let publisher = Publisher::with_max_bytes(&cfg.brokers, dlq_max_bytes)?;
     let flush_every = cfg.flush_interval.max(Duration::from_millis(10));
     let retry = RetryPolicy {
         budget: cfg.retry_timeout,
@@ -258,12 +259,13 @@ impl Loop {
                 return self.seek_back(k, p, again).await;
             }
         }
+        let timestamp = msg.timestamp().to_millis();
         if unit.phase() == Phase::Live && unit.align.must_keep(k) {
             // Held for event-time alignment: kept in order until released.
             let next = unit.next[k];
             if unit
                 .align
-                .keep(k, next, msg.offset(), msg.key(), msg.payload())
+                .keep(k, next, msg.offset(), timestamp, msg.key(), msg.payload())
                 && self.kept_bytes() > self.shared.cfg.align_buffer_bytes
             {
                 self.pause_kept(p, k);
@@ -271,7 +273,7 @@ impl Loop {
             return Ok(());
         }
         let change = self
-            .process(k, p, msg.offset(), msg.key(), msg.payload())
+            .process(k, p, msg.offset(), timestamp, msg.key(), msg.payload())
             .await?;
         if change != Change::default() {
             self.align(p, change).await?;
@@ -285,6 +287,7 @@ impl Loop {
         k: usize,
         p: i32,
         offset: i64,
+        timestamp: Option<i64>,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
     ) -> Result<Change, Error> {
@@ -298,11 +301,15 @@ impl Loop {
             catalog: &self.catalog,
             meters: &self.meters,
             publish_enriched: self.shared.cfg.publish_enriched,
+            max_future_ms: i64::try_from(self.shared.cfg.max_future.as_millis())
+                .unwrap_or(i64::MAX),
         };
         // Messages before `next` were processed already (re-read after a seek).
         let live = unit.phase() == Phase::Live && offset >= unit.next[k];
         let corrected = unit.corrections;
-        let action = unit.on_message(k, offset, key, payload, &ctx).await?;
+        let action = unit
+            .on_message(k, offset, timestamp, key, payload, &ctx)
+            .await?;
         if live {
             self.summary.consumed += 1;
             self.summary.corrections += unit.corrections - corrected;

@@ -86,12 +86,17 @@ pub struct StreamConfig {
     /// Bytes of held messages kept in memory, all units together, before a held
     /// topic-partition is also paused at the broker. See [`align`].
     pub align_buffer_bytes: usize,
+    /// How far an event's `ts` may run ahead of both its message timestamp and the clock before
+    /// it is rejected (`--max-future-secs`, contract §1).
+    pub max_future: Duration,
 }
 
 /// Default of [`StreamConfig::max_drift`].
 pub const DEFAULT_MAX_DRIFT: Duration = Duration::from_secs(60);
 /// Default of [`StreamConfig::align_buffer_bytes`] (256 MiB).
 pub const DEFAULT_ALIGN_BUFFER_BYTES: usize = 256 << 20;
+/// Default of [`StreamConfig::max_future`]: 5 minutes.
+pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(300);
 
 impl StreamConfig {
     /// A configuration with the contract's defaults.
@@ -112,6 +117,7 @@ impl StreamConfig {
             session_timeout: Duration::from_secs(45),
             max_drift: Some(DEFAULT_MAX_DRIFT),
             align_buffer_bytes: DEFAULT_ALIGN_BUFFER_BYTES,
+            max_future: DEFAULT_MAX_FUTURE,
         }
     }
 }

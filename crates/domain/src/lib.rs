@@ -15,6 +15,9 @@ pub use attribution::{
 };
 pub use catalog::{Catalog, Kind, VideoMeta};
 pub use enriched::{EnrichedPlay, SourceImpression};
-pub use event::{decode_impression, decode_play, Impression, Play, Rejection, UNATTRIBUTED};
+pub use event::{
+    check_not_future, decode_impression, decode_play, Impression, Play, Rejection,
+    DEFAULT_MAX_FUTURE_MS, SESSION_ID_MAX_BYTES, UNATTRIBUTED,
+};
 pub use ids::{EventKey, Interner, MemberId, Sym, VideoId};
 pub use time::{Day, Ts, DAY_MS, HOUR_MS};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -110,6 +110,29 @@ pub async fn check_inputs(brokers: &str, impressions: &str, plays: &str) -> Resu
         return Err(mismatch(impressions, imp, plays, pl));
     }
     Ok(imp)
+}
+
+/// The `max.message.bytes` of `topic` as the broker reports it (DescribeConfigs): `Ok(None)` when
+/// the broker does not answer the request or does not list the setting, so the caller falls back
+/// to a default. Whether the topic exists is [`partition_count`]'s to say.
+pub async fn topic_max_message_bytes(brokers: &str, topic: &str) -> Result<Option<usize>, Error> {
+    let admin = admin_client(brokers)?;
+    let opts = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+    let answers = match admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await
+    {
+        Ok(a) => a,
+        Err(_) => return Ok(None),
+    };
+    Ok(answers.into_iter().find_map(|r| {
+        r.ok()?
+            .get("max.message.bytes")?
+            .value
+            .as_deref()?
+            .parse()
+            .ok()
+    }))
 }
 
 /// Longest topic name Kafka accepts.

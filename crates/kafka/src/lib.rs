@@ -101,18 +101,38 @@ pub fn client_config(brokers: &str) -> ClientConfig {
 /// A producer tuned for throughput with idempotent, ordered delivery per partition
 /// (librdkafka's default partitioner, so keys land where any other client would put them).
 pub fn producer(brokers: &str) -> Result<FutureProducer, Error> {
-    client_config(brokers)
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "500000")
-        .set("compression.type", "zstd")
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", "120000")
+    producer_config(brokers)
         .create()
         .map_err(|cause| Error::Connect {
             brokers: brokers.into(),
             cause,
         })
+}
+
+/// [`producer`] whose messages may be up to `max_bytes` (librdkafka's `message.max.bytes`, which
+/// also caps a request; set it from the target topic's `max.message.bytes`).
+pub fn producer_with_max_bytes(brokers: &str, max_bytes: usize) -> Result<FutureProducer, Error> {
+    producer_config(brokers)
+        .set(
+            "message.max.bytes",
+            max_bytes.clamp(1000, 1_000_000_000).to_string(),
+        )
+        .create()
+        .map_err(|cause| Error::Connect {
+            brokers: brokers.into(),
+            cause,
+        })
+}
+
+fn producer_config(brokers: &str) -> ClientConfig {
+    let mut c = client_config(brokers);
+    c.set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "500000")
+        .set("compression.type", "zstd")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "120000");
+    c
 }
 
 impl From<KafkaError> for Error {

@@ -75,6 +75,16 @@ pub struct StreamArgs {
     /// topic-partition is paused at the broker and read again once the other topic caught up.
     #[arg(long, value_name = "MIB", env = "PLAYSOURCE_ALIGN_BUFFER_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub align_buffer_mb: u64,
+    /// An event whose ts is more than this many seconds ahead of both its Kafka message
+    /// timestamp and this process's clock is rejected to the dead-letter topic (a broken
+    /// producer clock must not move any watermark).
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "PLAYSOURCE_MAX_FUTURE_SECS",
+        default_value_t = 300
+    )]
+    pub max_future_secs: u64,
 }
 
 /// Runs `playsource stream`.
@@ -100,6 +110,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
     cfg.max_drift = (args.max_drift_secs > 0).then(|| Duration::from_secs(args.max_drift_secs));
     cfg.align_buffer_bytes = usize::try_from(args.align_buffer_mb << 20).unwrap_or(usize::MAX);
+    cfg.max_future = Duration::from_secs(args.max_future_secs);
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
