@@ -217,7 +217,7 @@ impl Unit {
                 self.engine.on_impression(&imp, &mut self.outs);
             }
         } else if let Ok(play) = decode_play(payload) {
-            let e = enrich(ctx.catalog.get(play.video_id), play.ts.day());
+            let e = ctx.catalog.enrich(play.video_id, play.ts);
             self.engine
                 .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
         }
@@ -265,7 +265,7 @@ impl Unit {
         } else {
             decode_play(bytes).map(|play| {
                 // Counted under today's catalog; corrections retract under the same genre.
-                let e = enrich(ctx.catalog.get(play.video_id), play.ts.day());
+                let e = ctx.catalog.enrich(play.video_id, play.ts);
                 let verdict =
                     self.engine
                         .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
@@ -328,7 +328,7 @@ impl Unit {
     fn emit(&mut self, ctx: &Ctx<'_>) {
         let names = self.engine.names();
         for o in self.outs.drain(..) {
-            let meta = ctx.catalog.get(o.play.video_id);
+            let meta = ctx.catalog.at(o.play.video_id, o.play.ts);
             ctx.meters.lookup(meta.is_some());
             let e = enrich(meta, o.play.ts.day());
             let (genre, new_launch) = match o.play.counted_as {

@@ -13,7 +13,7 @@ pub mod time;
 pub use attribution::{
     Attribution, AttributionConfig, Engine, ImpressionRecord, Output, PlayRecord, Verdict,
 };
-pub use catalog::{Catalog, Kind, VideoMeta};
+pub use catalog::{Catalog, CatalogVersion, Kind, VideoMeta};
 pub use enriched::{EnrichedPlay, SourceImpression};
 pub use event::{decode_impression, decode_play, Impression, Play, Rejection, UNATTRIBUTED};
 pub use ids::{EventKey, Interner, MemberId, Sym, VideoId};
