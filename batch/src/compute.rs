@@ -13,7 +13,6 @@
 //!
 //! Files are read a row group at a time, so memory stays bounded by the state above.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use playsource_archive::read::{self, ImpressionReader, PlayReader, ReadStats};
 use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::attribution::bulk::Bulk;
-use playsource_domain::{AttributionConfig, Catalog, Day, EventKey, Impression, Play, Ts};
+use playsource_domain::{AttributionConfig, Catalog, Day, EventKey, Impression, Play};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::enriched::{PartWriter, StagedDir};
