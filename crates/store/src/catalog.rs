@@ -217,10 +217,13 @@ pub async fn list_versions(pool: &PgPool) -> Result<Vec<(CatalogVersion, String)
     list_versions_in(&mut conn).await
 }
 
+/// A `catalog_versions` row: version, effective_from, loaded_at, file, videos.
+type VersionRow = (i64, Option<DateTime<Utc>>, DateTime<Utc>, String, i64);
+
 async fn list_versions_in(
     conn: &mut sqlx::PgConnection,
 ) -> Result<Vec<(CatalogVersion, String)>, Error> {
-    let rows: Vec<(i64, Option<DateTime<Utc>>, DateTime<Utc>, String, i64)> = sqlx::query_as(
+    let rows: Vec<VersionRow> = sqlx::query_as(
         "SELECT version, effective_from, loaded_at, file, videos FROM catalog_versions
          ORDER BY effective_from NULLS FIRST, version",
     )
