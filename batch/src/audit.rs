@@ -61,6 +61,9 @@ pub struct AuditReport {
     pub batch_plays: i64,
     pub too_late_plays: i64,
     pub too_late_impressions: i64,
+    /// Catalog versions that can make the views differ for this day: loaded after plays of the
+    /// day they apply to (see docs/batch.md); one sentence each.
+    pub catalog_notes: Vec<String>,
     /// Every differing cell, explained or not: the hourly view's by hour and cell, then the
     /// per-video view's.
     pub rows: Vec<DriftRow>,
@@ -91,6 +94,9 @@ impl AuditReport {
             "audit of {} (batch generation {}): realtime {} plays, batch {} plays; too late: {} plays, {} impressions",
             self.day, self.generation, self.realtime_plays, self.batch_plays, self.too_late_plays, self.too_late_impressions
         );
+        for n in &self.catalog_notes {
+            let _ = writeln!(s, "note: {n}");
+        }
         if self.rows.is_empty() {
             let _ = writeln!(
                 s,
@@ -337,9 +343,25 @@ pub async fn audit_day(
                 && (0..=late_plays_total).contains(&vsum),
         });
     }
+    // Versions in effect for part of the day that were loaded after that part began: the stream
+    // counted those plays with the version before (batch is right).
+    let catalog_notes = playsource_store::catalog::list_versions(pool)
+        .await?
+        .into_iter()
+        .filter_map(|(v, file)| {
+            let from = v.effective_from?;
+            (from < day.plus(1).start() && v.loaded_at >= from && v.loaded_at > day.start()).then(|| {
+                format!(
+                    "catalog version {} ({file}) took effect at {from} and was loaded at {}: plays of the day from {from} that the stream counted before it saw the version (up to --catalog-ttl-secs after the load) keep the previous genre and new-launch flag in the realtime view, which shows as drift; the batch view has the right ones",
+                    v.version, v.loaded_at
+                )
+            })
+        })
+        .collect();
     Ok(AuditReport {
         day,
         generation,
+        catalog_notes,
         realtime_plays: rt.values().sum(),
         batch_plays: batch.values().sum(),
         too_late_plays: late_plays_total,

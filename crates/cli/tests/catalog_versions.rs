@@ -202,6 +202,16 @@ async fn a_change_in_the_middle_of_the_workload_splits_plays_by_ts_in_both_views
         "{after:?}"
     );
     assert!(after.iter().any(|r| r.5.ends_with("_v2")));
+    // The audit names the version loaded after it took effect (here before the stream ran, so
+    // nothing drifts); a day before the version has no note.
+    let o = s.run(&["audit", "--date", &days[1]]);
+    assert!(
+        stdout(&o).contains("note: catalog version 2"),
+        "{}",
+        stdout(&o)
+    );
+    let o = s.run(&["audit", "--date", &days[0]]);
+    assert!(!stdout(&o).contains("note:"), "{}", stdout(&o));
     pool.close().await;
     s.drop_db().await;
 }
