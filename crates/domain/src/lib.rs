@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod attribution;
 pub mod catalog;
+pub mod catalog_csv;
 pub mod enriched;
 pub mod event;
 pub mod ids;
