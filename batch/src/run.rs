@@ -215,10 +215,8 @@ fn report_skipped(day: Day, topic: &str, st: &ReadStats) {
     }
 }
 
-/// The catalog as Postgres holds it (read once per run: the batch layer has no hot path to
-/// protect, and one snapshot keeps a run consistent).
+/// The temporal catalog as Postgres holds it, every version (read once per run: each play takes
+/// the version in effect at its ts, as in the stream).
 pub async fn load_catalog(pool: &PgPool) -> Result<Catalog, Error> {
-    Ok(Catalog::new(
-        playsource_store::catalog::fetch_all(pool).await?,
-    ))
+    Ok(playsource_store::catalog::fetch_catalog(pool).await?)
 }

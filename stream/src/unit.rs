@@ -239,7 +239,7 @@ impl Unit {
             .ok()
             .filter(|p| check_not_future(p.ts, msg_ts, clock, mf).is_ok())
         {
-            let e = enrich(ctx.catalog.get(play.video_id), play.ts.day());
+            let e = ctx.catalog.enrich(play.video_id, play.ts);
             self.engine
                 .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
         }
@@ -296,8 +296,9 @@ impl Unit {
             decode_play(bytes)
                 .and_then(|play| not_future(play.ts).map(|()| play))
                 .map(|play| {
-                    // Counted under today's catalog; corrections retract under the same genre.
-                    let e = enrich(ctx.catalog.get(play.video_id), play.ts.day());
+                    // Counted under the catalog version in effect at the play's ts; corrections
+                    // retract under the same genre.
+                    let e = ctx.catalog.enrich(play.video_id, play.ts);
                     let verdict = self.engine.on_play_counted_as(
                         &play,
                         e.genre,
@@ -363,7 +364,7 @@ impl Unit {
     fn emit(&mut self, ctx: &Ctx<'_>) {
         let names = self.engine.names();
         for o in self.outs.drain(..) {
-            let meta = ctx.catalog.get(o.play.video_id);
+            let meta = ctx.catalog.at(o.play.video_id, o.play.ts);
             ctx.meters.lookup(meta.is_some());
             let e = enrich(meta, o.play.ts.day());
             let (genre, new_launch) = match o.play.counted_as {

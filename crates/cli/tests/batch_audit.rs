@@ -97,8 +97,21 @@ async fn batch_then_audit_exit_codes(pool: PgPool) {
         "{stdout}"
     );
 
-    // Identical realtime rows: no drift, exit 0.
+    // Identical realtime rows in the hourly view only: the per-video view still drifts.
     sqlx::query("INSERT INTO rt_hourly SELECT * FROM batch_hourly")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = run(&url, &archive, &["audit", "--date", "2026-11-21"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("video_daily"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Identical realtime rows: no drift, exit 0.
+    sqlx::query("INSERT INTO rt_video_daily SELECT * FROM batch_video_daily")
         .execute(&pool)
         .await
         .unwrap();
