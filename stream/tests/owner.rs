@@ -14,6 +14,15 @@ use playsource_store::progress::archive_key;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+/// archive, topic, partition, high_water, caught_up_at.
+type ProgressRow = (
+    String,
+    String,
+    i32,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
 fn start() -> Ts {
     Ts::parse_rfc3339("2026-11-21T08:00:00Z").unwrap()
 }
@@ -179,13 +188,7 @@ async fn the_stream_records_how_far_it_archived(pool: PgPool) {
     let archive = tempfile::tempdir().unwrap();
     let before = chrono::Utc::now();
     run_until_idle(config(&t, "g-p", archive.path()), &pool).await;
-    let rows: Vec<(
-        String,
-        String,
-        i32,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    )> = sqlx::query_as(
+    let rows: Vec<ProgressRow> = sqlx::query_as(
         "SELECT archive, topic, partition, high_water, caught_up_at FROM archive_progress
              ORDER BY topic, partition",
     )

@@ -61,6 +61,9 @@ impl std::fmt::Display for Behind {
     }
 }
 
+/// (topic, partition, high_water, caught_up_at).
+type ProgressRow = (String, i32, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// The partitions of `topics` in `archive` (a key from [`archive_key`]) neither archived past
 /// `point` in event time nor read to their end after it, in topic and partition order. Empty
 /// when complete, including when no stream ever recorded progress for that archive.
@@ -71,7 +74,7 @@ pub async fn behind(
     point: DateTime<Utc>,
 ) -> Result<Vec<Behind>, Error> {
     let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
-    let rows: Vec<(String, i32, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let rows: Vec<ProgressRow> = sqlx::query_as(
         "SELECT topic, partition, high_water, caught_up_at FROM archive_progress
          WHERE archive = $1 AND topic = ANY($2)
            AND NOT (COALESCE(high_water > $3, false) OR COALESCE(caught_up_at > $3, false))
