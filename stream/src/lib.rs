@@ -18,6 +18,7 @@
 //! - [`retry`]: riding through Postgres and broker outages;
 //! - [`catalog_cache`]: the catalog side input;
 //! - [`snapshot`]: engine snapshot encoding;
+//! - [`progress`]: read-to-the-end progress for the batch layer's completeness gate;
 //! - [`metrics`]: metric names.
 
 pub mod align;
@@ -28,6 +29,7 @@ pub mod dlq;
 pub mod error;
 pub mod flush;
 pub mod metrics;
+pub mod progress;
 pub mod retry;
 pub mod seek;
 pub mod sink_postgres;
@@ -89,6 +91,10 @@ pub struct StreamConfig {
     /// How far an event's `ts` may run ahead of both its message timestamp and the clock before
     /// it is rejected (`--max-future-secs`, contract §1).
     pub max_future: Duration,
+    /// `--take-over`: when another consumer group feeds the realtime view, hand it to this group
+    /// (continuing from the old group's offsets, fencing its members) instead of refusing to
+    /// start. See [`playsource_store::feeder`].
+    pub take_over: bool,
 }
 
 /// Default of [`StreamConfig::max_drift`].
@@ -118,6 +124,7 @@ impl StreamConfig {
             max_drift: Some(DEFAULT_MAX_DRIFT),
             align_buffer_bytes: DEFAULT_ALIGN_BUFFER_BYTES,
             max_future: DEFAULT_MAX_FUTURE,
+            take_over: false,
         }
     }
 }
@@ -173,14 +180,24 @@ pub async fn run(
             "the flush interval must be at least 1 ms; pass a positive --flush-interval-ms".into(),
         ));
     }
+    // One realtime view, one owner (contract §4): refuse a second group unless it takes over.
+    playsource_store::feeder::claim(&pool, &cfg.group_id, cfg.take_over).await?;
     let cache = CatalogCache::default();
     let videos = cache.refresh(&pool).await?;
     tracing::info!(videos, "catalog loaded");
     let stop_refresh = shutdown.child_token();
     let refresher = cache.spawn_refresher(pool.clone(), cfg.catalog_ttl, stop_refresh.clone());
-    let result = consumer::run(cfg, pool, cache, shutdown).await;
+    let watcher = progress::spawn_watcher(cfg.clone(), pool.clone(), stop_refresh.clone());
+    let result = consumer::run(cfg.clone(), pool.clone(), cache, shutdown).await;
     stop_refresh.cancel();
     let _ = refresher.await;
+    let _ = watcher.await;
+    if result.is_ok() {
+        // Everything read was flushed: record the partitions now at their log end.
+        if let Err(e) = progress::check(&cfg, &pool).await {
+            tracing::warn!(error = %e, "cannot record which partitions were read to their end");
+        }
+    }
     result
 }
 

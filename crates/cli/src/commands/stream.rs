@@ -24,6 +24,11 @@ pub struct StreamArgs {
     /// Kafka consumer group id; also keys the stream's offsets, leases and snapshots in Postgres.
     #[arg(long, env = "PLAYSOURCE_GROUP_ID", default_value = playsource_stream::DEFAULT_GROUP_ID)]
     pub group_id: String,
+    /// Hand the realtime view to this --group-id when another consumer group feeds it: continue
+    /// from that group's committed offsets and fence its members (stop them first). Without it,
+    /// a stream of another group refuses to start, so no play is counted twice.
+    #[arg(long, env = "PLAYSOURCE_TAKE_OVER")]
+    pub take_over: bool,
     /// Flush everything and exit 0 once every partition is read to its end and nothing new
     /// arrived for this many seconds.
     #[arg(long, value_name = "SECS", env = "PLAYSOURCE_EXIT_WHEN_IDLE")]
@@ -97,6 +102,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = StreamConfig::new(args.kafka.brokers.clone(), args.archive.archive.clone());
     cfg.topics = args.kafka.topics();
     cfg.group_id = args.group_id;
+    cfg.take_over = args.take_over;
     cfg.flush_interval = Duration::from_millis(args.flush_interval_ms);
     cfg.snapshot_interval = Duration::from_secs(args.snapshot_interval_secs);
     cfg.catalog_ttl = Duration::from_secs(args.catalog_ttl_secs);
