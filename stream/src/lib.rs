@@ -86,6 +86,9 @@ pub struct StreamConfig {
     /// Bytes of held messages kept in memory, all units together, before a held
     /// topic-partition is also paused at the broker. See [`align`].
     pub align_buffer_bytes: usize,
+    /// Static group membership (`group.instance.id`): a restarted member with the same id takes
+    /// its partitions back at once where the broker supports it. `None`: dynamic membership.
+    pub instance_id: Option<String>,
 }
 
 /// Default of [`StreamConfig::max_drift`].
@@ -110,6 +113,7 @@ impl StreamConfig {
             publish_enriched: true,
             retry_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(45),
+            instance_id: None,
             max_drift: Some(DEFAULT_MAX_DRIFT),
             align_buffer_bytes: DEFAULT_ALIGN_BUFFER_BYTES,
         }

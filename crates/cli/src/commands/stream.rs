@@ -75,6 +75,11 @@ pub struct StreamArgs {
     /// topic-partition is paused at the broker and read again once the other topic caught up.
     #[arg(long, value_name = "MIB", env = "PLAYSOURCE_ALIGN_BUFFER_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub align_buffer_mb: u64,
+    /// Static group membership: this member's stable name (`group.instance.id`), e.g. the
+    /// replica's pod or container name. A restart with the same id takes its partitions back at
+    /// once where the broker supports it; unset (default): dynamic membership.
+    #[arg(long, env = "PLAYSOURCE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 }
 
 /// Runs `playsource stream`.
@@ -100,6 +105,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
     cfg.max_drift = (args.max_drift_secs > 0).then(|| Duration::from_secs(args.max_drift_secs));
     cfg.align_buffer_bytes = usize::try_from(args.align_buffer_mb << 20).unwrap_or(usize::MAX);
+    cfg.instance_id = args.instance_id.filter(|id| !id.is_empty());
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
