@@ -128,18 +128,32 @@ async fn a_retrying_flush_stops_reading_and_the_views_are_exact_after_recovery(p
         .await
         .unwrap()
     };
-    wait_until("the first half committed", Duration::from_secs(120), async || {
-        committed(pool.clone(), group.clone()).await >= first
-    })
+    wait_until(
+        "the first half committed",
+        Duration::from_secs(120),
+        async || committed(pool.clone(), group.clone()).await >= first,
+    )
     .await;
 
     // Postgres goes away for the stream; a little input makes it flush (and retry).
     proxy.cut();
-    produce_raw(&p, &t.impressions, &imps[cut_at(imps.len(), 50)..cut_at(imps.len(), 55)]).await;
-    produce_raw(&p, &t.plays, &plays[cut_at(plays.len(), 50)..cut_at(plays.len(), 55)]).await;
-    wait_until("the stream to pause its input", Duration::from_secs(60), async || {
-        metric(&metrics, "playsource_stream_backpressure_paused") == 1.0
-    })
+    produce_raw(
+        &p,
+        &t.impressions,
+        &imps[cut_at(imps.len(), 50)..cut_at(imps.len(), 55)],
+    )
+    .await;
+    produce_raw(
+        &p,
+        &t.plays,
+        &plays[cut_at(plays.len(), 50)..cut_at(plays.len(), 55)],
+    )
+    .await;
+    wait_until(
+        "the stream to pause its input",
+        Duration::from_secs(60),
+        async || metric(&metrics, "playsource_stream_backpressure_paused") == 1.0,
+    )
     .await;
     let consumed = metric(&metrics, "playsource_stream_consumed_total");
     // Input keeps arriving while paused: none of it is read.
@@ -151,7 +165,10 @@ async fn a_retrying_flush_stops_reading_and_the_views_are_exact_after_recovery(p
         consumed,
         "the stream kept reading while its flush could not reach Postgres"
     );
-    assert_eq!(metric(&metrics, "playsource_stream_backpressure_paused"), 1.0);
+    assert_eq!(
+        metric(&metrics, "playsource_stream_backpressure_paused"),
+        1.0
+    );
 
     // Postgres is back: the flush goes through, reading resumes, nothing is lost.
     proxy.restore();
@@ -161,6 +178,9 @@ async fn a_retrying_flush_stops_reading_and_the_views_are_exact_after_recovery(p
         .unwrap()
         .unwrap();
     assert!(summary.consumed > 0);
-    assert_eq!(metric(&metrics, "playsource_stream_backpressure_paused"), 0.0);
+    assert_eq!(
+        metric(&metrics, "playsource_stream_backpressure_paused"),
+        0.0
+    );
     assert_views_exact(&pool, &w).await;
 }

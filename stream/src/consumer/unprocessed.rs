@@ -51,7 +51,9 @@ impl Watch {
         let shared = out.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let every = self.session_timeout.clamp(Duration::from_secs(1), Duration::from_secs(30));
+            let every = self
+                .session_timeout
+                .clamp(Duration::from_secs(1), Duration::from_secs(30));
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -61,7 +63,9 @@ impl Watch {
                 }
                 match self.check(started.elapsed()).await {
                     Ok(now) => shared.set(now),
-                    Err(e) => tracing::debug!(error = %e, "cannot check for unprocessed partitions"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot check for unprocessed partitions")
+                    }
                 }
             }
         });
@@ -125,7 +129,10 @@ impl Watch {
 
 /// Each committed (topic, partition)'s next offset and seconds since it was last written, by the
 /// database's clock.
-async fn committed(pool: &PgPool, group: &str) -> Result<BTreeMap<(String, i32), (i64, f64)>, Error> {
+async fn committed(
+    pool: &PgPool,
+    group: &str,
+) -> Result<BTreeMap<(String, i32), (i64, f64)>, Error> {
     let rows: Vec<(String, i32, i64, f64)> = sqlx::query_as(
         "SELECT topic, partition, next_offset,
                 EXTRACT(EPOCH FROM (now() - updated_at))::float8
