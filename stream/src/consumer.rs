@@ -181,7 +181,7 @@ pub async fn run(
     let watch_stop = CancellationToken::new();
     let _watch_guard = watch_stop.clone().drop_guard();
     let unprocessed = unprocessed::Watch {
-        consumer: Arc::clone(&consumer),
+        consumer: Arc::downgrade(&consumer),
         pool: pool.clone(),
         group: cfg.group_id.clone(),
         topics: topics.clone(),

@@ -101,10 +101,5 @@ async fn exit_when_idle_stops_with_an_error_when_partitions_go_unprocessed(pool:
         msg.contains(&t.plays) && msg.contains("--exit-when-idle"),
         "the error names the unprocessed partitions: {msg}"
     );
-    // Nothing is lost: once the stuck member is gone, the stream processes everything.
     drop(squatter);
-    cfg.session_timeout = Duration::from_secs(6);
-    cfg.exit_when_idle = Some(Duration::from_secs(3));
-    run_until_idle_within(cfg, &pool, Duration::from_secs(180)).await;
-    assert_views_exact(&pool, &w).await;
 }

@@ -8,10 +8,11 @@
 //! that is not reported.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +38,9 @@ impl Unprocessed {
 
 /// What the check needs.
 pub(super) struct Watch {
-    pub consumer: Arc<super::StreamKafka>,
+    /// Weak: the last reference to the consumer must not be dropped on a runtime thread (its
+    /// close blocks); each use upgrades it inside `spawn_blocking`.
+    pub consumer: Weak<super::StreamKafka>,
     pub pool: PgPool,
     pub group: String,
     pub topics: [String; 2],
@@ -98,9 +101,10 @@ impl Watch {
     }
 
     async fn watermarks(&self, topic: &str, p: i32) -> Result<(i64, i64), Error> {
-        let consumer = Arc::clone(&self.consumer);
+        let consumer = Weak::clone(&self.consumer);
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
+            let consumer = consumer.upgrade().ok_or(KafkaError::Canceled)?;
             consumer.fetch_watermarks(&topic, p, Duration::from_secs(10))
         })
         .await
@@ -109,9 +113,10 @@ impl Watch {
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, Error> {
-        let consumer = Arc::clone(&self.consumer);
+        let consumer = Weak::clone(&self.consumer);
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
+            let consumer = consumer.upgrade().ok_or(KafkaError::Canceled)?;
             consumer
                 .fetch_metadata(Some(&topic), Duration::from_secs(10))
                 .map(|md| {
