@@ -123,6 +123,11 @@ impl Alignment {
         self.kept[0].bytes + self.kept[1].bytes
     }
 
+    /// Whether topic `k` is paused at the broker (see [`Alignment::pause`]).
+    pub fn is_paused(&self, k: usize) -> bool {
+        self.kept[k].paused
+    }
+
     /// Marks topic `k` paused at the broker (the kept messages passed the budget).
     pub fn pause(&mut self, k: usize) {
         self.kept[k].paused = true;

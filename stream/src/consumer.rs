@@ -3,7 +3,9 @@
 //! handled explicitly, and a loop that `select!`s over messages, rebalance events, a flush ticker,
 //! finished flushes and shutdown. Postgres and archive work runs in a flush task, one at a time.
 
+mod backpressure;
 mod position;
+mod unprocessed;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,7 +44,7 @@ enum RebalanceEvent {
 
 /// Forwards rebalances to the loop; pauses newly assigned partitions until their unit has been
 /// positioned from Postgres.
-struct StreamContext {
+pub(crate) struct StreamContext {
     events: mpsc::UnboundedSender<RebalanceEvent>,
 }
 
@@ -99,7 +101,7 @@ impl ConsumerContext for StreamContext {
     }
 }
 
-type StreamKafka = StreamConsumer<StreamContext>;
+pub(crate) type StreamKafka = StreamConsumer<StreamContext>;
 type InFlight = Option<JoinHandle<Result<FlushDone, Error>>>;
 
 struct Loop {
@@ -113,6 +115,12 @@ struct Loop {
     last_message: Instant,
     started: Instant,
     ever_assigned: bool,
+    /// The latest check for partitions nobody processes.
+    unprocessed: unprocessed::Unprocessed,
+    /// When the flush in flight started.
+    flush_started: Option<Instant>,
+    /// Topic-partitions (unit, topic) paused because a flush is taking long.
+    backpressure: Vec<(i32, usize)>,
 }
 
 /// Runs the loop until shutdown or idleness.
@@ -124,7 +132,13 @@ pub async fn run(
 ) -> Result<RunSummary, Error> {
     let (tx, mut rebalances) = mpsc::unbounded_channel();
     let session_ms = cfg.session_timeout.as_millis().max(1);
-    let consumer: StreamKafka = playsource_kafka::client_config(&cfg.brokers)
+    let mut client = playsource_kafka::client_config(&cfg.brokers);
+    if let Some(id) = cfg.instance_id.as_deref().filter(|id| !id.is_empty()) {
+        // Static membership: a restart with the same id takes the member's partitions back
+        // without waiting for the session timeout (where the broker supports it).
+        client.set("group.instance.id", id);
+    }
+    let consumer: StreamKafka = client
         .set("group.id", &cfg.group_id)
         .set("client.id", "playsource-stream")
         .set("partition.assignment.strategy", "range")
@@ -164,6 +178,17 @@ pub async fn run(
         cancel: shutdown.clone(),
     };
     let meters = m::EventMeters::new(&topics);
+    let consumer = Arc::new(consumer);
+    let watch_stop = CancellationToken::new();
+    let _watch_guard = watch_stop.clone().drop_guard();
+    let unprocessed = unprocessed::Watch {
+        consumer: Arc::downgrade(&consumer),
+        pool: pool.clone(),
+        group: cfg.group_id.clone(),
+        topics: topics.clone(),
+        session_timeout: cfg.session_timeout,
+    }
+    .spawn(watch_stop);
     let mut lp = Loop {
         shared: Arc::new(Shared {
             cfg,
@@ -172,7 +197,7 @@ pub async fn run(
             topics,
             retry,
         }),
-        consumer: Arc::new(consumer),
+        consumer,
         units: BTreeMap::new(),
         catalog: cache.get(),
         cache,
@@ -181,6 +206,9 @@ pub async fn run(
         last_message: Instant::now(),
         started: Instant::now(),
         ever_assigned: false,
+        unprocessed,
+        flush_started: None,
+        backpressure: Vec::new(),
     };
     let mut ticker = tokio::time::interval(flush_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -202,12 +230,18 @@ pub async fn run(
             }, if in_flight.is_some() => {
                 in_flight = None;
                 lp.on_flush_done(done)?;
+                lp.end_backpressure().await?;
             }
             _ = ticker.tick() => {
                 lp.catalog = lp.cache.get();
                 lp.release_behind_idle().await?;
                 if in_flight.is_none() {
                     in_flight = lp.start_flush(false)?;
+                } else {
+                    lp.apply_backpressure();
+                }
+                if in_flight.is_none() {
+                    lp.give_up_if_stranded()?;
                 }
                 if in_flight.is_none() && lp.idle_and_caught_up().await {
                     lp.summary.exit = ExitReason::Idle;
@@ -271,6 +305,11 @@ impl Loop {
                 self.pause_kept(p, k);
             }
             return Ok(());
+        }
+        let (live, next) = (unit.phase() == Phase::Live, unit.next[k]);
+        if live && msg.offset() > next {
+            // A gap: the position was reset past messages the broker no longer holds?
+            self.count_retention_gap(k, p, next, msg.offset());
         }
         let change = self
             .process(k, p, msg.offset(), timestamp, msg.key(), msg.payload())
@@ -340,6 +379,25 @@ impl Loop {
             }
         }
         Ok(Change::default())
+    }
+
+    /// Counts (off the loop) the messages between `next` and `offset` of topic `k` of unit `p`
+    /// that the broker no longer retains.
+    fn count_retention_gap(&self, k: usize, p: i32, next: i64, offset: i64) {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.shared.topics[k].clone();
+        tokio::task::spawn_blocking(move || {
+            let Ok((low, _)) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)) else {
+                return;
+            };
+            let lost = low.min(offset) - next;
+            if lost > 0 {
+                tracing::warn!(topic = %topic, partition = p, lost, from = next, earliest = low,
+                    "messages after the stream's position were no longer retained by the broker; they are lost to the stream (raise the topic's retention or the stream's throughput)");
+                ::metrics::counter!(m::RETENTION_LOST, "topic" => topic, "partition" => p.to_string())
+                    .increment(lost as u64);
+            }
+        });
     }
 
     /// Bytes of the messages kept for alignment, all units.
@@ -424,7 +482,9 @@ impl Loop {
                 sink_postgres::committed_offset(&s.pool, group, &s.topics[k], p).await?
             {
                 if c < low[k] {
-                    tracing::warn!(topic = %s.topics[k], partition = p, committed = c, earliest = low[k],
+                    ::metrics::counter!(m::RETENTION_LOST, "topic" => s.topics[k].clone(), "partition" => p.to_string())
+                        .increment((low[k] - c) as u64);
+                    tracing::warn!(lost = low[k] - c, topic = %s.topics[k], partition = p, committed = c, earliest = low[k],
                         "events after the committed offset are no longer retained; continuing from the earliest retained");
                 }
                 committed[k] = c.max(low[k]);
@@ -486,6 +546,7 @@ impl Loop {
         if flushes.is_empty() {
             return Ok(None);
         }
+        self.flush_started = Some(Instant::now());
         Ok(Some(tokio::spawn(flush(Arc::clone(&self.shared), flushes))))
     }
 

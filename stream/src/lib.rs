@@ -95,6 +95,9 @@ pub struct StreamConfig {
     /// (continuing from the old group's offsets, fencing its members) instead of refusing to
     /// start. See [`playsource_store::feeder`].
     pub take_over: bool,
+    /// Static group membership (`group.instance.id`): a restarted member with the same id takes
+    /// its partitions back at once where the broker supports it. `None`: dynamic membership.
+    pub instance_id: Option<String>,
 }
 
 /// Default of [`StreamConfig::max_drift`].
@@ -121,6 +124,7 @@ impl StreamConfig {
             publish_enriched: true,
             retry_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(45),
+            instance_id: None,
             max_drift: Some(DEFAULT_MAX_DRIFT),
             align_buffer_bytes: DEFAULT_ALIGN_BUFFER_BYTES,
             max_future: DEFAULT_MAX_FUTURE,

@@ -61,6 +61,16 @@ pub const HOLDS: &str = "playsource_stream_alignment_holds_total";
 /// Bytes of held messages kept in memory for alignment, all units (gauge). See `align.rs`.
 pub const ALIGN_KEPT_BYTES: &str = "playsource_stream_alignment_kept_bytes";
 
+/// Input partitions with unread messages whose committed offset has not moved for over twice the
+/// session timeout: nobody processes them (gauge; `topic`). See `consumer/unprocessed.rs`.
+pub const UNPROCESSED: &str = "playsource_stream_partitions_unprocessed";
+/// Messages the broker no longer retained when the stream came to read them: the committed
+/// offset was below the partition's earliest offset (counter; `topic`, `partition`).
+pub const RETENTION_LOST: &str = "playsource_stream_retention_lost_messages_total";
+/// 1 while every assigned partition is paused at the broker because a flush is taking long
+/// (Postgres or the broker down); reading resumes when it finishes (gauge).
+pub const BACKPRESSURE_PAUSED: &str = "playsource_stream_backpressure_paused";
+
 /// Failed attempts of an operation that was then retried (counter; `operation`).
 pub const RETRIES: &str = "playsource_stream_retries_total";
 

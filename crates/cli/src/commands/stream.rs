@@ -90,6 +90,11 @@ pub struct StreamArgs {
         default_value_t = 300
     )]
     pub max_future_secs: u64,
+    /// Static group membership: this member's stable name (`group.instance.id`), e.g. the
+    /// replica's pod or container name. A restart with the same id takes its partitions back at
+    /// once where the broker supports it; unset (default): dynamic membership.
+    #[arg(long, env = "PLAYSOURCE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 }
 
 /// Runs `playsource stream`.
@@ -117,6 +122,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.max_drift = (args.max_drift_secs > 0).then(|| Duration::from_secs(args.max_drift_secs));
     cfg.align_buffer_bytes = usize::try_from(args.align_buffer_mb << 20).unwrap_or(usize::MAX);
     cfg.max_future = Duration::from_secs(args.max_future_secs);
+    cfg.instance_id = args.instance_id.filter(|id| !id.is_empty());
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
