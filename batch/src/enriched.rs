@@ -241,10 +241,10 @@ impl PartWriter {
     }
 
     fn flush(&mut self) -> Result<(), Error> {
-        let batch = self.builder.finish().map_err(|source| {
+        let batch = self.builder.finish().map_err(|cause| {
             Error::Archive(playsource_archive::Error::Arrow {
                 path: self.path.clone(),
-                source,
+                cause,
             })
         })?;
         let writer = match &mut self.writer {
@@ -264,8 +264,8 @@ impl PartWriter {
         writer.write(&batch).map_err(|e| parquet_err(&self.path, e))
     }
 
-    fn parquet_err(&self, source: parquet::errors::ParquetError) -> Error {
-        parquet_err(&self.path, source)
+    fn parquet_err(&self, cause: parquet::errors::ParquetError) -> Error {
+        parquet_err(&self.path, cause)
     }
 
     /// Writes what is buffered, closes and fsyncs the file; with `even_if_empty`, a file with no
@@ -286,11 +286,11 @@ impl PartWriter {
     }
 }
 
-fn parquet_err(path: &Path, source: parquet::errors::ParquetError) -> Error {
+fn parquet_err(path: &Path, cause: parquet::errors::ParquetError) -> Error {
     Error::Archive(playsource_archive::Error::Parquet {
         action: "written",
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 

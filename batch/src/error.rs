@@ -1,4 +1,8 @@
 //! Errors of the batch layer: each says what failed, where, and what to do.
+//!
+//! Each message is one sentence (what, where, what to do) that includes its cause once; causes
+//! are kept in fields named `cause`, never as `source()`, because the CLI prints errors with
+//! their chain (the convention of every library crate, see docs/architecture.md).
 
 use std::path::PathBuf;
 
@@ -39,11 +43,11 @@ pub enum Error {
     },
 
     /// A Postgres statement failed.
-    #[error("Postgres failed to {action}: {source}; check --database-url (DATABASE_URL) and that `playsource init` has applied the migrations")]
+    #[error("Postgres failed to {action}: {cause}; check --database-url (DATABASE_URL) and that `playsource init` has applied the migrations")]
     Db {
         /// What was being done, e.g. `publish the batch view of 2026-11-21`.
         action: String,
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
 
     /// `audit` was asked about a day the batch layer has not published.
@@ -51,11 +55,11 @@ pub enum Error {
     NotComplete { day: Day },
 
     /// A file-system operation on the enriched plays failed.
-    #[error("cannot {action} {path}: {source}; check that the archive directory is writable and has free space")]
+    #[error("cannot {action} {path}: {cause}; check that the archive directory is writable and has free space")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// A worker thread panicked (a bug: please report it with the log).
@@ -70,7 +74,7 @@ pub enum Error {
 impl Error {
     pub(crate) fn db(action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Error {
         let action = action.into();
-        move |source| Error::Db { action, source }
+        move |cause| Error::Db { action, cause }
     }
 
     pub(crate) fn io(
@@ -78,10 +82,34 @@ impl Error {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io {
+        move |cause| Error::Io {
             action,
             path,
-            source,
+            cause,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Causes are said in the message, never again through `source()` (the CLI prints chains).
+    #[test]
+    fn causes_are_in_the_message_not_in_the_chain() {
+        let errors = [
+            Error::db("publish the batch view")(sqlx::Error::PoolTimedOut),
+            Error::io("write", "p")(std::io::Error::other("disk on fire")),
+            Error::Archive(playsource_archive::Error::Io {
+                action: "read",
+                path: "p".into(),
+                cause: std::io::Error::other("disk on fire"),
+            }),
+        ];
+        for e in &errors {
+            assert!(std::error::Error::source(e).is_none(), "{e}");
+        }
+        let io = errors[1].to_string();
+        assert_eq!(io.matches("disk on fire").count(), 1, "{io}");
     }
 }

@@ -183,10 +183,10 @@ pub fn write_staged(
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_path_buf();
-    move |source| Error::Io {
+    move |cause| Error::Io {
         action,
         path,
-        source,
+        cause,
     }
 }
 

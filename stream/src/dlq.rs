@@ -188,10 +188,10 @@ impl Publisher {
                     self.renew(&producer)?;
                     renewed = true;
                 }
-                Err((source, _)) => {
+                Err((cause, _)) => {
                     return Err(Error::Publish {
                         topic: topic.to_owned(),
-                        source,
+                        cause,
                     })
                 }
             }
@@ -265,18 +265,18 @@ async fn await_round(
     for d in deliveries {
         match d.await {
             Ok(Ok(_)) => {}
-            Ok(Err((source, msg))) => {
+            Ok(Err((cause, msg))) => {
                 failed.push(msg);
                 last = Some(Error::Publish {
                     topic: topic.to_owned(),
-                    source,
+                    cause,
                 });
             }
             // The producer went away without reporting: the message cannot be sent again.
             Err(_) => {
                 return Err(Error::Publish {
                     topic: topic.to_owned(),
-                    source: KafkaError::Canceled,
+                    cause: KafkaError::Canceled,
                 })
             }
         }

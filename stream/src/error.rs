@@ -1,4 +1,8 @@
 //! Errors of the streaming layer.
+//!
+//! Each message is one sentence (what, where, what to do) that includes its cause once; causes
+//! are kept in fields named `cause`, never as `source()`, because the CLI prints errors with
+//! their chain (the convention of every library crate, see docs/architecture.md).
 
 use std::path::PathBuf;
 
@@ -6,25 +10,19 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Postgres could not be reached.
-    #[error("cannot connect to Postgres at {target}: {source}; check --database-url / DATABASE_URL and that Postgres is running")]
-    Connect {
-        target: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error("cannot connect to Postgres at {target}: {cause}; check --database-url / DATABASE_URL and that Postgres is running")]
+    Connect { target: String, cause: sqlx::Error },
     /// A statement failed.
-    #[error("Postgres failed to {action}: {source}; check that `playsource init` has applied the migrations")]
+    #[error("Postgres failed to {action}: {cause}; check that `playsource init` has applied the migrations")]
     Db {
         action: &'static str,
-        #[source]
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
     /// The Kafka client failed.
-    #[error("Kafka failed to {action}: {source}; check --brokers / KAFKA_BROKERS and that the broker is running")]
+    #[error("Kafka failed to {action}: {cause}; check --brokers / KAFKA_BROKERS and that the broker is running")]
     Kafka {
         action: &'static str,
-        #[source]
-        source: rdkafka::error::KafkaError,
+        cause: rdkafka::error::KafkaError,
     },
     /// The catalog could not be read.
     #[error(transparent)]
@@ -33,26 +31,27 @@ pub enum Error {
     #[error(transparent)]
     KafkaSetup(#[from] playsource_kafka::Error),
     /// A message could not be published (DLQ or enriched plays).
-    #[error("cannot publish to topic `{topic}`: {source}; check that the topic exists and the broker accepts writes")]
+    #[error("cannot publish to topic `{topic}`: {cause}; check that the topic exists and the broker accepts writes")]
     Publish {
         topic: String,
-        #[source]
-        source: rdkafka::error::KafkaError,
+        cause: rdkafka::error::KafkaError,
     },
     /// The archive could not be written.
     #[error("cannot write the raw archive: {0}")]
-    Archive(#[from] playsource_archive::Error),
+    Archive(playsource_archive::Error),
     /// A file operation on the archive's staging folder failed.
-    #[error("cannot {action} `{path}`: {source}; check that the archive folder is writable")]
+    #[error("cannot {action} `{path}`: {cause}; check that the archive folder is writable")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A snapshot could not be encoded.
-    #[error("cannot encode a snapshot of partition {partition}: {message}")]
-    Snapshot { partition: i32, message: String },
+    #[error("cannot encode a snapshot of partition {partition}: {cause}")]
+    Snapshot {
+        partition: i32,
+        cause: crate::snapshot::SnapshotError,
+    },
     /// The configuration is unusable.
     #[error("invalid stream configuration: {0}")]
     Config(String),
@@ -67,7 +66,7 @@ pub enum Error {
 impl Error {
     /// Wraps a database error with what was being done.
     pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
-        move |source| Error::Db { action, source }
+        move |cause| Error::Db { action, cause }
     }
 
     /// Whether waiting may cure the failure: lost or refused connections to Postgres or the
@@ -76,7 +75,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::Kafka { .. } | Error::Publish { .. } => true,
-            Error::Db { source, .. } => db_transient(source),
+            Error::Db { cause, .. } => db_transient(cause),
             Error::Store(playsource_store::Error::Query { cause, .. })
             | Error::Store(playsource_store::Error::Connect { cause, .. }) => db_transient(cause),
             Error::KafkaSetup(
@@ -88,7 +87,13 @@ impl Error {
 
     /// Wraps a Kafka error with what was being done.
     pub(crate) fn kafka(action: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
-        move |source| Error::Kafka { action, source }
+        move |cause| Error::Kafka { action, cause }
+    }
+}
+
+impl From<playsource_archive::Error> for Error {
+    fn from(e: playsource_archive::Error) -> Self {
+        Error::Archive(e)
     }
 }
 
@@ -111,5 +116,64 @@ fn db_transient(e: &sqlx::Error) -> bool {
                 )
         }),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+    /// Every error says its cause in its message and has no `source()`, so a chain printer
+    /// (`{e:#}`) says it once (issue #20: a publish error used to say it three times).
+    #[test]
+    fn causes_are_in_the_message_not_in_the_chain() {
+        let too_large = || KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        let errors = [
+            Error::Publish {
+                topic: "t".into(),
+                cause: too_large(),
+            },
+            Error::Kafka {
+                action: "fetch",
+                cause: too_large(),
+            },
+            Error::Connect {
+                target: "h:1/db".into(),
+                cause: sqlx::Error::PoolTimedOut,
+            },
+            Error::Db {
+                action: "flush",
+                cause: sqlx::Error::PoolTimedOut,
+            },
+            Error::Io {
+                action: "clear",
+                path: "p".into(),
+                cause: std::io::Error::other("disk on fire"),
+            },
+            Error::Archive(playsource_archive::Error::Io {
+                action: "write",
+                path: "p".into(),
+                cause: std::io::Error::other("disk on fire"),
+            }),
+            Error::Store(playsource_store::Error::Connect {
+                target: "h:1/db".into(),
+                cause: sqlx::Error::PoolTimedOut,
+            }),
+            Error::KafkaSetup(playsource_kafka::Error::Connect {
+                brokers: "h:1".into(),
+                cause: too_large(),
+            }),
+        ];
+        for e in &errors {
+            assert!(std::error::Error::source(e).is_none(), "{e}");
+        }
+        let publish = errors[0].to_string();
+        assert_eq!(
+            publish.matches("MessageSizeTooLarge").count(),
+            1,
+            "{publish}"
+        );
+        assert!(errors[0].is_transient() && errors[2].is_transient());
     }
 }

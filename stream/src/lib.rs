@@ -224,10 +224,10 @@ pub async fn serve_metrics(addr: SocketAddr, shutdown: CancellationToken) -> Res
     metrics::describe();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| Error::Io {
+        .map_err(|cause| Error::Io {
             action: "listen for /metrics on",
             path: PathBuf::from(addr.to_string()),
-            source,
+            cause,
         })?;
     let app = axum::Router::new().route(
         "/metrics",

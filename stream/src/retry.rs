@@ -109,7 +109,7 @@ mod tests {
     fn transient() -> Error {
         Error::Kafka {
             action: "test",
-            source: rdkafka::error::KafkaError::Canceled,
+            cause: rdkafka::error::KafkaError::Canceled,
         }
     }
 

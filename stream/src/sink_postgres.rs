@@ -22,9 +22,9 @@ pub async fn connect(url: &str) -> Result<PgPool, Error> {
         .acquire_timeout(std::time::Duration::from_secs(10))
         .connect(url)
         .await
-        .map_err(|source| Error::Connect {
+        .map_err(|cause| Error::Connect {
             target: redact(url),
-            source,
+            cause,
         })
 }
 

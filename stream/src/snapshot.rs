@@ -9,16 +9,27 @@ pub const FORMAT: i32 = 3;
 
 const ZSTD_LEVEL: i32 = 3;
 
+/// Why a snapshot could not be encoded or decoded (the cause's own text, said once).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// postcard could not serialise or deserialise the engine.
+    #[error("{0}")]
+    Postcard(postcard::Error),
+    /// zstd could not compress or decompress the bytes.
+    #[error("{0}")]
+    Zstd(std::io::Error),
+}
+
 /// Serialises and compresses an engine.
-pub fn encode(engine: &Engine) -> Result<Vec<u8>, String> {
-    let raw = postcard::to_stdvec(engine).map_err(|e| e.to_string())?;
-    zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| e.to_string())
+pub fn encode(engine: &Engine) -> Result<Vec<u8>, SnapshotError> {
+    let raw = postcard::to_stdvec(engine).map_err(SnapshotError::Postcard)?;
+    zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(SnapshotError::Zstd)
 }
 
 /// Restores an engine from [`encode`]'s bytes.
-pub fn decode(bytes: &[u8]) -> Result<Engine, String> {
-    let raw = zstd::stream::decode_all(bytes).map_err(|e| e.to_string())?;
-    postcard::from_bytes(&raw).map_err(|e| e.to_string())
+pub fn decode(bytes: &[u8]) -> Result<Engine, SnapshotError> {
+    let raw = zstd::stream::decode_all(bytes).map_err(SnapshotError::Zstd)?;
+    postcard::from_bytes(&raw).map_err(SnapshotError::Postcard)
 }
 
 #[cfg(test)]

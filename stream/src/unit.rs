@@ -420,11 +420,10 @@ impl Unit {
             })
             .collect();
         let snapshot = if snapshot && self.next != self.snapshot_at {
-            let state =
-                crate::snapshot::encode(&self.engine).map_err(|message| Error::Snapshot {
-                    partition: self.partition,
-                    message,
-                })?;
+            let state = crate::snapshot::encode(&self.engine).map_err(|cause| Error::Snapshot {
+                partition: self.partition,
+                cause,
+            })?;
             self.snapshot_at = self.next;
             self.last_snapshot = Instant::now();
             Some(SnapshotRow {

@@ -1,4 +1,8 @@
 //! Errors of the archive crate.
+//!
+//! Each message is one sentence (what, where, what to do) that includes its cause once; causes
+//! are kept in fields named `cause`, never as `source()`, because the CLI prints errors with
+//! their chain (the convention of every library crate, see docs/architecture.md).
 
 use std::path::PathBuf;
 
@@ -9,24 +13,24 @@ use parquet::errors::ParquetError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file-system operation failed.
-    #[error("cannot {action} {path}: {source}; check that the archive directory exists, is writable and has free space")]
+    #[error("cannot {action} {path}: {cause}; check that the archive directory exists, is writable and has free space")]
     Io {
         /// What was being done, e.g. `create the directory`.
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Encoding or decoding Parquet failed.
-    #[error("Parquet file {path} could not be {action}: {source}")]
+    #[error("Parquet file {path} could not be {action}: {cause}")]
     Parquet {
         /// `written` or `read`.
         action: &'static str,
         path: PathBuf,
-        source: ParquetError,
+        cause: ParquetError,
     },
     /// An Arrow operation failed (e.g. a column of an unexpected type).
-    #[error("Arrow data of {path} is not usable: {source}")]
-    Arrow { path: PathBuf, source: ArrowError },
+    #[error("Arrow data of {path} is not usable: {cause}")]
+    Arrow { path: PathBuf, cause: ArrowError },
     /// A file's columns do not fit the schema of its topic.
     #[error("Parquet file {path} does not fit the archive schema: {message}; files in the archive need the columns of contract §1")]
     Schema { path: PathBuf, message: String },
@@ -39,4 +43,35 @@ pub enum Error {
     /// A topic directory name that is not a Kafka topic name.
     #[error("topic directory {name:?} is not a usable topic name: use 1 to 249 characters of [A-Za-z0-9._-], not `.` or `..`")]
     TopicDir { name: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Causes are said in the message, never again through `source()` (the CLI prints chains).
+    #[test]
+    fn causes_are_in_the_message_not_in_the_chain() {
+        let errors = [
+            Error::Io {
+                action: "read",
+                path: "p".into(),
+                cause: std::io::Error::other("disk on fire"),
+            },
+            Error::Parquet {
+                action: "read",
+                path: "p".into(),
+                cause: ParquetError::General("corrupt footer".into()),
+            },
+            Error::Arrow {
+                path: "p".into(),
+                cause: ArrowError::SchemaError("no column".into()),
+            },
+        ];
+        for e in &errors {
+            assert!(std::error::Error::source(e).is_none(), "{e}");
+        }
+        let parquet = errors[1].to_string();
+        assert_eq!(parquet.matches("corrupt footer").count(), 1, "{parquet}");
+    }
 }

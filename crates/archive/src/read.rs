@@ -158,7 +158,7 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Er
         Err(Error::Parquet {
             action: "read (the file is damaged; restore it or remove it from the archive)",
             path: path.to_path_buf(),
-            source: parquet::errors::ParquetError::General(format!(
+            cause: parquet::errors::ParquetError::General(format!(
                 "the Parquet reader stopped on an internal check: {why}"
             )),
         })
@@ -166,10 +166,10 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Er
 }
 
 fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenFile, Error> {
-    let file = File::open(path).map_err(|source| Error::Io {
+    let file = File::open(path).map_err(|cause| Error::Io {
         action: "open",
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     guarded(path, || open_parquet(path, file, wanted, optional))
 }
@@ -180,10 +180,10 @@ fn open_parquet(
     wanted: &[(&str, Kind)],
     optional: &[&str],
 ) -> Result<OpenFile, Error> {
-    let not_parquet = |source| Error::Parquet {
+    let not_parquet = |cause| Error::Parquet {
         action: "read (is it a Parquet file?)",
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(not_parquet)?;
     let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
@@ -258,10 +258,10 @@ impl OpenFile {
         let batch = match next {
             Ok(None) => return None,
             Ok(Some(Ok(b))) => b,
-            Ok(Some(Err(source))) => {
+            Ok(Some(Err(cause))) => {
                 return Some(Err(Error::Arrow {
                     path: self.path.clone(),
-                    source,
+                    cause,
                 }))
             }
             Err(e) => {

@@ -120,10 +120,10 @@ pub fn plan(
 
 /// The days of the `date=` folders under `topic_dir` that overlap `range`, ascending.
 fn days_in(topic_dir: &Path, range: &Range<Ts>) -> Result<Vec<Day>, Error> {
-    let io = |source| Error::Io {
+    let io = |cause| Error::Io {
         action: "list the archive folder",
         path: topic_dir.to_path_buf(),
-        source,
+        cause,
     };
     let entries = match std::fs::read_dir(topic_dir) {
         Ok(e) => e,

@@ -41,10 +41,10 @@ pub fn writer_properties() -> WriterProperties {
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_path_buf();
-    move |source| Error::Io {
+    move |cause| Error::Io {
         action,
         path,
-        source,
+        cause,
     }
 }
 
@@ -65,7 +65,7 @@ fn write_file(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64), Error>
     let name = path.file_name().ok_or_else(|| Error::Io {
         action: "write a file at",
         path: path.to_path_buf(),
-        source: std::io::Error::new(
+        cause: std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "the path has no file name",
         ),
@@ -95,10 +95,10 @@ fn write_tmp_then_rename(
     batches: &[RecordBatch],
 ) -> Result<(u64, u64), Error> {
     let file = File::create(tmp).map_err(io_err("create", tmp))?;
-    let parquet_err = |source| Error::Parquet {
+    let parquet_err = |cause| Error::Parquet {
         action: "written",
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut writer = ArrowWriter::try_new(
         BufWriter::with_capacity(1 << 20, file),

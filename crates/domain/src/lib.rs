@@ -21,4 +21,4 @@ pub use event::{
     DEFAULT_MAX_FUTURE_MS, SESSION_ID_MAX_BYTES, UNATTRIBUTED,
 };
 pub use ids::{EventKey, Interner, MemberId, Sym, VideoId};
-pub use time::{Day, Ts, DAY_MS, HOUR_MS};
+pub use time::{Day, TimeError, Ts, DAY_MS, HOUR_MS};

@@ -10,6 +10,20 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// Milliseconds in one UTC day.
 pub const DAY_MS: i64 = 86_400_000;
 
+/// Why a timestamp or a date does not parse. The texts are phrased to follow the name of the
+/// field or flag that held the value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Not an RFC 3339 timestamp with an offset.
+    #[error(
+        "must be an RFC 3339 timestamp with an offset such as 2026-11-21T10:00:00.123Z ({cause})"
+    )]
+    Timestamp { cause: chrono::ParseError },
+    /// Not a `YYYY-MM-DD` date.
+    #[error("`{text}` is not a date of the form YYYY-MM-DD")]
+    Date { text: String },
+}
+
 /// An instant in event time: UTC milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -18,12 +32,11 @@ pub struct Ts(pub i64);
 impl Ts {
     /// Parses an RFC 3339 timestamp with an offset (`Z` or `±hh:mm`), normalises it to UTC and
     /// truncates digits finer than a millisecond.
-    pub fn parse_rfc3339(s: &str) -> Result<Ts, String> {
+    pub fn parse_rfc3339(s: &str) -> Result<Ts, TimeError> {
         if let Some(ms) = common_rfc3339_millis(s.as_bytes()) {
             return Ok(Ts(ms));
         }
-        let dt = DateTime::parse_from_rfc3339(s)
-            .map_err(|e| format!("must be an RFC 3339 timestamp with an offset such as 2026-11-21T10:00:00.123Z ({e})"))?;
+        let dt = DateTime::parse_from_rfc3339(s).map_err(|cause| TimeError::Timestamp { cause })?;
         Ok(Ts(dt.timestamp_millis()))
     }
 
@@ -153,10 +166,10 @@ impl Day {
     }
 
     /// Parses `YYYY-MM-DD`.
-    pub fn parse(s: &str) -> Result<Day, String> {
+    pub fn parse(s: &str) -> Result<Day, TimeError> {
         NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map(Day::from_date)
-            .map_err(|_| format!("`{s}` is not a date of the form YYYY-MM-DD"))
+            .map_err(|_| TimeError::Date { text: s.to_owned() })
     }
 
     /// The calendar date of this day.
@@ -244,6 +257,33 @@ mod tests {
     fn rejects_timestamps_without_offset() {
         assert!(Ts::parse_rfc3339("2026-11-21T10:00:00").is_err());
         assert!(Ts::parse_rfc3339("yesterday").is_err());
+    }
+
+    #[test]
+    fn parse_errors_are_typed_and_keep_their_texts() {
+        let e = Ts::parse_rfc3339("2026-11-21T10:00:00").unwrap_err();
+        assert!(matches!(e, TimeError::Timestamp { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with(
+                "must be an RFC 3339 timestamp with an offset such as 2026-11-21T10:00:00.123Z ("
+            ),
+            "{e}"
+        );
+        assert!(
+            std::error::Error::source(&e).is_none(),
+            "the cause is said once, in the text"
+        );
+        let e = Day::parse("21/11/2026").unwrap_err();
+        assert_eq!(
+            e,
+            TimeError::Date {
+                text: "21/11/2026".into()
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "`21/11/2026` is not a date of the form YYYY-MM-DD"
+        );
     }
 
     #[test]

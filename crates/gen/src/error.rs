@@ -1,4 +1,8 @@
 //! Errors of the generator.
+//!
+//! Each message is one sentence (what, where, what to do) that includes its cause once; causes
+//! are kept in fields named `cause`, never as `source()`, because the CLI prints errors with
+//! their chain (the convention of every library crate, see docs/architecture.md).
 
 use std::path::PathBuf;
 
@@ -21,9 +25,24 @@ pub enum Error {
     #[error(transparent)]
     Kafka(#[from] playsource_kafka::Error),
     /// A message could not be delivered to Kafka.
-    #[error("cannot deliver to Kafka topic {topic}: {source}; check --brokers / KAFKA_BROKERS and that the topic exists")]
+    #[error("cannot deliver to Kafka topic {topic}: {cause}; check --brokers / KAFKA_BROKERS and that the topic exists")]
     Deliver {
         topic: String,
-        source: rdkafka::error::KafkaError,
+        cause: rdkafka::error::KafkaError,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Causes are said in the message, never again through `source()` (the CLI prints chains).
+    #[test]
+    fn causes_are_in_the_message_not_in_the_chain() {
+        let e = Error::Deliver {
+            topic: "t".into(),
+            cause: rdkafka::error::KafkaError::Canceled,
+        };
+        assert!(std::error::Error::source(&e).is_none(), "{e}");
+    }
 }

@@ -71,11 +71,11 @@ fn deliver_error(pipeline: &mut Pipeline<()>) -> Error {
     match pipeline.take_failure() {
         Some(Failure { topic, cause, .. }) => Error::Deliver {
             topic: pipeline.topic_name(topic).to_owned(),
-            source: cause,
+            cause,
         },
         None => Error::Deliver {
             topic: String::new(),
-            source: rdkafka::error::KafkaError::Canceled,
+            cause: rdkafka::error::KafkaError::Canceled,
         },
     }
 }

@@ -169,7 +169,9 @@ impl TsCol {
             TsCol::Text(s) => match s.get(row) {
                 StrValue::Null => Err(TsProblem::Null),
                 StrValue::NotUtf8 => Err(TsProblem::Unparsable("is not UTF-8".into())),
-                StrValue::Str(t) => Ts::parse_rfc3339(t).map_err(TsProblem::Unparsable),
+                StrValue::Str(t) => {
+                    Ts::parse_rfc3339(t).map_err(|e| TsProblem::Unparsable(e.to_string()))
+                }
             },
         }
     }

@@ -31,28 +31,28 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
+        Err(cause) => {
             return Err(Error::Io {
                 action: "list the archive folder",
                 path: dir.to_path_buf(),
-                source,
+                cause,
             })
         }
     };
     for entry in entries {
-        let entry = entry.map_err(|source| Error::Io {
+        let entry = entry.map_err(|cause| Error::Io {
             action: "list the archive folder",
             path: dir.to_path_buf(),
-            source,
+            cause,
         })?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let path = entry.path();
         // Follows symlinks, as readers of a Hive layout do.
-        let meta = std::fs::metadata(&path).map_err(|source| Error::Io {
+        let meta = std::fs::metadata(&path).map_err(|cause| Error::Io {
             action: "inspect",
             path: path.clone(),
-            source,
+            cause,
         })?;
         if meta.is_dir() {
             if !name.starts_with('.') && !name.starts_with('_') {
