@@ -36,6 +36,7 @@ use sqlx::PgPool;
 use crate::compute::{compute_day, plan_day, ComputeOptions, DayPlan};
 use crate::enriched::StagedDir;
 use crate::error::Error;
+use crate::metrics as m;
 use crate::parts::{record_part, PartRows, Recorded};
 use crate::run::BatchOptions;
 
@@ -196,6 +197,27 @@ pub struct ShardSummary {
 
 /// Computes shard `shard` of `day` and records its part; publishes the day if it is the last.
 pub async fn run_shard(
+    pool: &PgPool,
+    catalog: Arc<Catalog>,
+    opts: &BatchOptions,
+    day: Day,
+    shard: Shard,
+) -> Result<ShardSummary, Error> {
+    let result = run_shard_inner(pool, catalog, opts, day, shard).await;
+    match &result {
+        Ok(s) => {
+            metrics::counter!(m::PLAYS_COUNTED).increment(s.plays);
+            metrics::counter!(m::DUPLICATE_PLAYS).increment(s.duplicate_plays);
+            if s.published.is_some() {
+                metrics::counter!(m::DAYS_PUBLISHED).increment(1);
+            }
+        }
+        Err(_) => metrics::counter!(m::DAYS_FAILED).increment(1),
+    }
+    result
+}
+
+async fn run_shard_inner(
     pool: &PgPool,
     catalog: Arc<Catalog>,
     opts: &BatchOptions,

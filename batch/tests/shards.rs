@@ -279,6 +279,44 @@ async fn a_shard_failing_on_a_damaged_file_publishes_nothing(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn a_part_whose_files_are_gone_publishes_nothing(pool: PgPool) {
+    let s = setup(&pool, true).await;
+    let (g, before) = s.one_machine(&pool).await;
+    let first = s.shard(&pool, 1, 3).await.unwrap();
+    assert!(first.published.is_none());
+    s.shard(&pool, 2, 3).await.unwrap();
+    let dir: String =
+        sqlx::query_scalar("SELECT enriched_dir FROM batch_shard_parts WHERE shard_index = 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let err = s.shard(&pool, 3, 3).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ShardFilesMissing {
+                index: 1,
+                count: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("run that shard again"), "{err}");
+    let (g_after, after) = view(&pool, s.dir.path(), s.d).await;
+    assert_eq!((g_after, &after), (g, &before), "the previous view stays");
+    assert_eq!(parts(&pool).await, 2, "the failing last part rolled back");
+
+    // Re-running the shard whose files are gone, then the last one, publishes the day.
+    s.shard(&pool, 1, 3).await.unwrap();
+    assert!(s.shard(&pool, 3, 3).await.unwrap().published.is_some());
+    assert_eq!(view(&pool, s.dir.path(), s.d).await.1, before);
+    assert_eq!(staging_left(s.dir.path()), 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn re_runs_are_idempotent_and_listings_never_mix(pool: PgPool) {
     let s = setup(&pool, false).await;
     let (_, one) = s.one_machine(&pool).await;
