@@ -224,6 +224,31 @@ async fn n_shards_over_files_of_another_tool_give_the_one_machine_view(pool: PgP
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn shards_finishing_together_publish_exactly_once(pool: PgPool) {
+    let s = setup(&pool, true).await;
+    let (g, one) = s.one_machine(&pool).await;
+    for _ in 0..3 {
+        let (a, b, c, d) = tokio::join!(
+            s.shard(&pool, 1, 4),
+            s.shard(&pool, 2, 4),
+            s.shard(&pool, 3, 4),
+            s.shard(&pool, 4, 4)
+        );
+        let runs = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
+        let publishers = runs.iter().filter(|r| r.published.is_some()).count();
+        assert_eq!(publishers, 1, "exactly one of the shards publishes");
+        let mut seen: Vec<u32> = runs.iter().map(|r| r.parts_recorded).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [1, 2, 3, 4], "each saw the parts recorded before it");
+        assert_eq!(parts(&pool).await, 0);
+        let (g2, v) = view(&pool, s.dir.path(), s.d).await;
+        assert!(g2 > g);
+        assert_eq!(v, one);
+    }
+    assert_eq!(staging_left(s.dir.path()), 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn a_missing_shard_publishes_nothing(pool: PgPool) {
     let s = setup(&pool, true).await;
     let (g, before) = s.one_machine(&pool).await;
