@@ -50,6 +50,9 @@ pub struct ComputeOptions {
     pub threads: usize,
     /// Draw a progress bar on stderr (only shown when stderr is a terminal).
     pub progress: bool,
+    /// Keep only the rows of this shard's members (`--shard I/N` over files that do not say
+    /// their partition); `None` keeps every row.
+    pub members: Option<crate::shard::Shard>,
 }
 
 /// What a day's computation produced.
@@ -99,6 +102,7 @@ pub fn compute_day(
     let imp_bytes = total_bytes(&plan.impression_files);
     let bar = progress_bar(opts.progress, day, 2 * plays_bytes + imp_bytes);
     let threads = opts.threads.max(1);
+    let mine = |m: playsource_domain::MemberId| opts.members.is_none_or(|s| s.owns_member(m));
 
     // Pass 1: pairs with a play, and the first copy of every play event_id.
     bar.set_message(format!("{day}: plays (1/3)"));
@@ -118,6 +122,9 @@ pub fn compute_day(
                     stats,
                 } = st;
                 batch.for_each(Some(&plays_range), stats, |row, p| {
+                    if !mine(p.member_id) {
+                        return;
+                    }
                     pairs.insert((p.member_id.0, p.video_id.0));
                     let pos = position(i, base + row as u64);
                     first
@@ -159,6 +166,9 @@ pub fn compute_day(
                 let batch = batch?;
                 let mut per_shard: Vec<Vec<Impression<'_>>> = vec![Vec::new(); SHARDS];
                 batch.for_each(Some(&imp_range), &mut st.stats, |_, imp| {
+                    if !mine(imp.member_id) {
+                        return;
+                    }
                     if day_range.contains(&imp.ts) {
                         st.of_day += 1;
                     }
@@ -203,6 +213,9 @@ pub fn compute_day(
                 let base = batch.first_row();
                 let mut per_shard: Vec<Vec<Play<'_>>> = vec![Vec::new(); SHARDS];
                 batch.for_each(Some(&plays_range), &mut st.stats, |row, p| {
+                    if !mine(p.member_id) {
+                        return;
+                    }
                     let pos = position(i, base + row as u64);
                     if first.get(&EventKey::hash128(&p.event_id)) == Some(&pos) {
                         per_shard[shard_of(p.member_id.0)].push(p);

@@ -331,6 +331,41 @@ impl StagedDir {
         self.staging.join(format!("part-{n:05}.parquet"))
     }
 
+    /// Keeps the staged folder (a shard's part, see [`crate::shard`]) instead of removing it
+    /// when dropped, and returns its path.
+    pub(crate) fn keep(mut self) -> PathBuf {
+        self.committed = true;
+        self.staging.clone()
+    }
+
+    /// Links (or, across file systems, copies) every `*.parquet` file of `from` into this staged
+    /// folder, each name prefixed with `prefix`.
+    pub(crate) fn take_files_of(&self, from: &Path, prefix: &str) -> Result<(), Error> {
+        let entries =
+            fs::read_dir(from).map_err(Error::io("list the shard's enriched plays in", from))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(Error::io("list the shard's enriched plays in", from))?;
+            if let Some(name) = entry.file_name().to_str() {
+                if name.ends_with(".parquet") {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names.sort();
+        for name in names {
+            let (src, dst) = (
+                from.join(&name),
+                self.staging.join(format!("{prefix}{name}")),
+            );
+            if fs::hard_link(&src, &dst).is_err() {
+                fs::copy(&src, &dst)
+                    .map_err(Error::io("copy a shard's enriched plays to", &dst))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the staged files the day's enriched plays: the old folder (if any) is renamed away,
     /// the staged one renamed into place, the parents fsynced and the old folder removed. Readers
     /// see the old files or the new ones, never a mix or a partial folder.

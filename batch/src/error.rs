@@ -69,6 +69,23 @@ pub enum Error {
     /// An option is out of its range.
     #[error("{0}")]
     Usage(String),
+
+    /// `--shard` is not `I/N` with 1 ≤ I ≤ N.
+    #[error("--shard {given:?} is not I/N with 1 <= I <= N (e.g. 2/4, the second of four shards); give each of the N shards of a day its own I")]
+    ShardSpec { given: String },
+
+    /// The shard's enriched plays folder, recorded with its part, is gone at publish time.
+    #[error("the enriched plays of shard {index}/{count} of {day} are missing from {path}; nothing was published: run that shard again (every shard must see the same --archive)")]
+    ShardFilesMissing {
+        day: Day,
+        index: u32,
+        count: u32,
+        path: PathBuf,
+    },
+
+    /// All N shards ran, but together they found no valid play of the day.
+    #[error("no valid plays of {day} in any of its {count} shards; nothing was published: fix the archive, or run the shards with --allow-empty to publish {day} as a day without plays")]
+    EmptyShardedDay { day: Day, count: u32 },
 }
 
 impl Error {

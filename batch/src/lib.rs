@@ -9,6 +9,7 @@
 //! - [`enriched`]: the enriched plays files and their atomic swap into place;
 //! - [`gate`]: the archive completeness check before a day is published;
 //! - [`publish`]: the one-transaction replace of a day in `batch_*`;
+//! - [`shard`], [`parts`]: a day split into N independent shards, published by the last one;
 //! - [`audit`]: the drift report;
 //! - [`prune`]: deleting realtime rows of days long batch-complete.
 
@@ -18,11 +19,14 @@ pub mod enriched;
 pub mod error;
 pub mod gate;
 pub mod metrics;
+pub mod parts;
 pub mod prune;
 pub mod publish;
 pub mod run;
+pub mod shard;
 
 pub use audit::{audit_day, AuditReport, DriftRow};
 pub use error::Error;
 pub use prune::{prune_realtime, Pruned};
 pub use run::{default_threads, load_catalog, run_day, BatchOptions, DaySummary};
+pub use shard::{run_shard, Shard, ShardSummary};

@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use playsource_domain::aggregate::{HourlyRow, VideoDayRow};
 use playsource_domain::{Day, Ts};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::Error;
 
@@ -54,31 +54,73 @@ pub async fn publish_day(
     plays_topic: &str,
 ) -> Result<Published, Error> {
     let day = rows.day;
-    let what = |step: &str| format!("{step} while publishing the batch view of {day}");
-    let (from, to) = (utc(day.start()), utc(day.plus(1).start()));
     let mut tx = pool
         .begin()
         .await
-        .map_err(Error::db(what("begin a transaction")))?;
+        .map_err(Error::db(what(day, "begin a transaction")))?;
+    lock_day(&mut tx, day).await?;
+    clear_day(&mut tx, day).await?;
+    insert_hourly(&mut tx, day, None, rows.hourly).await?;
+    insert_video_daily(&mut tx, day, None, rows.video_daily).await?;
+    let published = mark_complete(&mut tx, day, rows.plays, rows.impressions, plays_topic).await?;
+    tx.commit().await.map_err(Error::db(what(day, "commit")))?;
+    Ok(published)
+}
+
+pub(crate) fn what(day: Day, step: &str) -> String {
+    format!("{step} while publishing the batch view of {day}")
+}
+
+/// Takes the advisory lock that serialises publishes (and shard parts) of `day`.
+pub(crate) async fn lock_day(conn: &mut PgConnection, day: Day) -> Result<(), Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(LOCK_CLASS)
         .bind(day.0)
-        .execute(&mut *tx)
+        .execute(conn)
         .await
-        .map_err(Error::db(what("take the day's lock")))?;
+        .map_err(Error::db(what(day, "take the day's lock")))?;
+    Ok(())
+}
+
+/// Deletes the day's rows from the batch view.
+pub(crate) async fn clear_day(conn: &mut PgConnection, day: Day) -> Result<(), Error> {
+    let (from, to) = (utc(day.start()), utc(day.plus(1).start()));
     sqlx::query("DELETE FROM batch_hourly WHERE hour >= $1 AND hour < $2")
         .bind(from)
         .bind(to)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
-        .map_err(Error::db(what("delete the old batch_hourly rows")))?;
+        .map_err(Error::db(what(day, "delete the old batch_hourly rows")))?;
     sqlx::query("DELETE FROM batch_video_daily WHERE day = $1")
         .bind(date(day))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
-        .map_err(Error::db(what("delete the old batch_video_daily rows")))?;
+        .map_err(Error::db(what(
+            day,
+            "delete the old batch_video_daily rows",
+        )))?;
+    Ok(())
+}
 
-    for chunk in rows.hourly.chunks(CHUNK_ROWS) {
+/// A shard's part of a day: `(shard_count, shard_index)`; rows go to the `batch_shard_*` tables.
+pub(crate) type PartKey = Option<(i32, i32)>;
+
+/// Inserts hourly rows into `batch_hourly`, or into `batch_shard_hourly` for a shard's part.
+pub(crate) async fn insert_hourly(
+    conn: &mut PgConnection,
+    day: Day,
+    part: PartKey,
+    rows: &[HourlyRow],
+) -> Result<(), Error> {
+    let sql = match part {
+        None => "INSERT INTO batch_hourly (hour, country, device, sop_row, sod_row, genre, new_launch, plays) \
+             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                  $6::text[], $7::bool[], $8::int8[])",
+        Some(_) => "INSERT INTO batch_shard_hourly (day, shard_count, shard_index, hour, country, device, sop_row, sod_row, genre, new_launch, plays) \
+             SELECT $9, $10, $11, t.* FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                  $6::text[], $7::bool[], $8::int8[]) AS t",
+    };
+    for chunk in rows.chunks(CHUNK_ROWS) {
         let mut hour = Vec::with_capacity(chunk.len());
         let mut country = Vec::with_capacity(chunk.len());
         let mut device = Vec::with_capacity(chunk.len());
@@ -97,51 +139,76 @@ pub async fn publish_day(
             new_launch.push(r.new_launch);
             plays.push(r.plays);
         }
-        sqlx::query(
-            "INSERT INTO batch_hourly (hour, country, device, sop_row, sod_row, genre, new_launch, plays) \
-             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                                  $6::text[], $7::bool[], $8::int8[])",
-        )
-        .bind(hour)
-        .bind(country)
-        .bind(device)
-        .bind(sop)
-        .bind(sod)
-        .bind(genre)
-        .bind(new_launch)
-        .bind(plays)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::db(what("insert batch_hourly rows")))?;
+        let mut q = sqlx::query(sql)
+            .bind(hour)
+            .bind(country)
+            .bind(device)
+            .bind(sop)
+            .bind(sod)
+            .bind(genre)
+            .bind(new_launch)
+            .bind(plays);
+        if let Some((count, index)) = part {
+            q = q.bind(date(day)).bind(count).bind(index);
+        }
+        q.execute(&mut *conn)
+            .await
+            .map_err(Error::db(what(day, "insert hourly rows")))?;
     }
+    Ok(())
+}
 
-    for chunk in rows.video_daily.chunks(CHUNK_ROWS) {
+/// Inserts per-video rows into `batch_video_daily`, or into `batch_shard_video_daily`.
+pub(crate) async fn insert_video_daily(
+    conn: &mut PgConnection,
+    day: Day,
+    part: PartKey,
+    rows: &[VideoDayRow],
+) -> Result<(), Error> {
+    let sql = match part {
+        None => "INSERT INTO batch_video_daily (day, video_id, sod_row, plays) \
+             SELECT d, v::numeric, s, p FROM UNNEST($1::date[], $2::text[], $3::text[], $4::int8[]) AS t(d, v, s, p)",
+        Some(_) => "INSERT INTO batch_shard_video_daily (shard_count, shard_index, day, video_id, sod_row, plays) \
+             SELECT $5, $6, d, v::numeric, s, p FROM UNNEST($1::date[], $2::text[], $3::text[], $4::int8[]) AS t(d, v, s, p)",
+    };
+    for chunk in rows.chunks(CHUNK_ROWS) {
         let days: Vec<NaiveDate> = chunk.iter().map(|r| date(r.day)).collect();
         let videos: Vec<String> = chunk.iter().map(|r| r.video_id.0.to_string()).collect();
         let sod: Vec<&str> = chunk.iter().map(|r| r.sod_row.as_str()).collect();
         let plays: Vec<i64> = chunk.iter().map(|r| r.plays).collect();
-        sqlx::query(
-            "INSERT INTO batch_video_daily (day, video_id, sod_row, plays) \
-             SELECT d, v::numeric, s, p FROM UNNEST($1::date[], $2::text[], $3::text[], $4::int8[]) AS t(d, v, s, p)",
-        )
-        .bind(days)
-        .bind(videos)
-        .bind(sod)
-        .bind(plays)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::db(what("insert batch_video_daily rows")))?;
+        let mut q = sqlx::query(sql)
+            .bind(days)
+            .bind(videos)
+            .bind(sod)
+            .bind(plays);
+        if let Some((count, index)) = part {
+            q = q.bind(count).bind(index);
+        }
+        q.execute(&mut *conn)
+            .await
+            .map_err(Error::db(what(day, "insert per-video rows")))?;
     }
+    Ok(())
+}
 
+/// Sums the too-late plays of the day and marks it complete in `batch_days` with a new generation.
+pub(crate) async fn mark_complete(
+    conn: &mut PgConnection,
+    day: Day,
+    plays: i64,
+    impressions: i64,
+    plays_topic: &str,
+) -> Result<Published, Error> {
+    let (from, to) = (utc(day.start()), utc(day.plus(1).start()));
     let too_late_plays: i64 = sqlx::query_scalar(
         "SELECT COALESCE(SUM(events), 0)::int8 FROM rt_too_late WHERE topic = $1 AND hour >= $2 AND hour < $3",
     )
     .bind(plays_topic)
     .bind(from)
     .bind(to)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
-    .map_err(Error::db(what("sum the too-late plays")))?;
+    .map_err(Error::db(what(day, "sum the too-late plays")))?;
 
     let generation: i64 = sqlx::query_scalar(
         "INSERT INTO batch_days (day, generation, completed_at, plays, impressions, too_late_plays) \
@@ -152,14 +219,12 @@ pub async fn publish_day(
          RETURNING generation",
     )
     .bind(date(day))
-    .bind(rows.plays)
-    .bind(rows.impressions)
+    .bind(plays)
+    .bind(impressions)
     .bind(too_late_plays)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
-    .map_err(Error::db(what("mark the day complete in batch_days")))?;
-
-    tx.commit().await.map_err(Error::db(what("commit")))?;
+    .map_err(Error::db(what(day, "mark the day complete in batch_days")))?;
     Ok(Published {
         generation,
         too_late_plays,

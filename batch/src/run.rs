@@ -126,6 +126,7 @@ async fn run_day_inner(
         attribution: opts.attribution,
         threads: opts.threads,
         progress: opts.progress,
+        members: None,
     };
     let (imp_topic, plays_topic, allow_empty) = (
         opts.impressions_topic.clone(),

@@ -127,6 +127,19 @@ pub fn check_file_stem(stem: &str) -> Result<(), Error> {
     }
 }
 
+/// The Kafka partition of a file the stream wrote (`p<partition>-o<first>-<last>.parquet`, see
+/// the stream's archive sink), or `None` for a file named otherwise (written by another tool).
+pub fn stream_file_partition(name: &str) -> Option<u32> {
+    let stem = name.strip_suffix(".parquet")?;
+    let (p, rest) = stem.strip_prefix('p')?.split_once("-o")?;
+    let (first, last) = rest.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(p) && digits(first) && digits(last)) {
+        return None;
+    }
+    p.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +196,21 @@ mod tests {
         assert!(!is_data_file("_common_metadata.parquet"));
         assert!(!is_data_file("notes.txt"));
         assert!(!is_data_file(".parquet"));
+    }
+
+    #[test]
+    fn stream_file_names_say_their_partition() {
+        assert_eq!(stream_file_partition("p3-o42-97.parquet"), Some(3));
+        assert_eq!(stream_file_partition("p12-o0-0.parquet"), Some(12));
+        for other in [
+            "part-0.parquet",
+            "p3-o42.parquet",
+            "p-o1-2.parquet",
+            "p3-o4-x.parquet",
+            "p3-o4-5.csv",
+        ] {
+            assert_eq!(stream_file_partition(other), None, "{other}");
+        }
     }
 
     #[test]

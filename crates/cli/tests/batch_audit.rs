@@ -261,3 +261,75 @@ async fn batch_refuses_a_day_the_stream_has_not_archived_unless_forced(pool: PgP
         "{stdout}"
     );
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn batch_shards_record_parts_and_the_last_publishes(pool: PgPool) {
+    let url = url_of(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    write_golden(&archive);
+    let shard = |spec: &str| {
+        run(
+            &url,
+            &archive,
+            &[
+                "batch",
+                "--date",
+                "2026-11-21",
+                "--no-progress",
+                "--shard",
+                spec,
+            ],
+        )
+    };
+
+    let out = shard("2/2");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("2026-11-21: shard 2/2: part recorded: ")
+            && stdout.contains("filtered by member hash")
+            && stdout.contains("1 of 2 parts in")
+            && !stdout.contains("published"),
+        "{stdout}"
+    );
+    let days: i64 = sqlx::query_scalar("SELECT count(*) FROM batch_days")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(days, 0, "one shard of two publishes nothing");
+
+    let out = shard("1/2");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("2 of 2 parts in")
+            && stdout.contains("published generation ")
+            && stdout.contains("from 2 shards: 7 plays"),
+        "{stdout}"
+    );
+    let plays: i64 = sqlx::query_scalar("SELECT sum(plays)::int8 FROM batch_hourly")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(plays, 7, "the same 7 plays as one machine");
+
+    for (args, says) in [
+        (vec!["--shard", "3/2"], "is not I/N"),
+        (
+            vec!["--shard", "1/2", "--prune-realtime", "3"],
+            "--prune-realtime with --shard",
+        ),
+    ] {
+        let mut all = vec!["batch", "--date", "2026-11-21", "--no-progress"];
+        all.extend(args);
+        let out = run(&url, &archive, &all);
+        assert!(!out.status.success(), "{}", text(&out.stdout));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}

@@ -41,6 +41,11 @@ pub struct BatchArgs {
     /// past the day's end plus the allowed lateness nor read to its end after it); says which.
     #[arg(long, env = "PLAYSOURCE_BATCH_FORCE")]
     pub force: bool,
+    /// Compute only shard I of N of each day (1 <= I <= N), for running a day on N machines: the
+    /// shard reads its share of the archive and records its part; the shard that records the
+    /// last of the N parts publishes the day. Give every shard the same N and --archive.
+    #[arg(long, env = "PLAYSOURCE_BATCH_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
     /// Worker threads [default: every core].
     #[arg(long, env = "PLAYSOURCE_BATCH_THREADS", value_name = "N")]
     pub threads: Option<usize>,
@@ -94,6 +99,13 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     if args.threads == Some(0) {
         bail!("--threads 0 leaves no thread to work; give at least 1 (or leave it out to use every core)");
     }
+    let shard = match args.shard.as_deref() {
+        Some(s) => s.parse::<playsource_batch::Shard>()?,
+        None => playsource_batch::Shard::WHOLE,
+    };
+    if !shard.is_whole() && args.prune_realtime.is_some() {
+        bail!("--prune-realtime with --shard would prune once per shard; prune in a separate `playsource batch` run or after the shards, without --shard");
+    }
     let pool = playsource_store::connect(&args.db.database_url).await?;
     let catalog = Arc::new(
         playsource_batch::load_catalog(&pool)
@@ -115,6 +127,17 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         progress: !args.no_progress,
         force: args.force,
     };
+    if !shard.is_whole() {
+        for &day in &days {
+            let s = playsource_batch::run_shard(&pool, catalog.clone(), &opts, day, shard)
+                .await
+                .with_context(|| {
+                    format!("shard {shard} of {day} failed; nothing of it was recorded")
+                })?;
+            report_shard(&s);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     for (n, &day) in days.iter().enumerate() {
         let s = run_day(&pool, catalog.clone(), &opts, day)
             .await
@@ -155,4 +178,38 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what a shard did (`--shard I/N`, N > 1).
+fn report_shard(s: &playsource_batch::ShardSummary) {
+    let (day, shard) = (s.day, s.shard);
+    if !s.forced_past.is_empty() {
+        println!(
+            "{day}: --force: shard {shard} ran although the archive is not complete for it; behind: {}",
+            playsource_batch::gate::describe(&s.forced_past)
+        );
+    }
+    println!(
+        "{day}: shard {shard}: part recorded: {} plays ({} repeats left out), {} impressions, read {} plays and {} impressions files{} ({:.1} s); {} of {} parts in",
+        s.plays,
+        s.duplicate_plays,
+        s.impressions,
+        s.files.0,
+        s.files.1,
+        if s.member_filter { " filtered by member hash" } else { "" },
+        s.elapsed.as_secs_f64(),
+        s.parts_recorded,
+        shard.count
+    );
+    if let Some(p) = &s.published {
+        println!(
+            "{day}: published generation {} from {} shards: {} plays, {} too late for the stream, {} impressions, enriched plays in {}",
+            p.published.generation,
+            shard.count,
+            p.plays,
+            p.published.too_late_plays,
+            p.impressions,
+            p.enriched_dir.display()
+        );
+    }
 }
