@@ -140,6 +140,11 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Its SQLite data file (tansu keeps every record in table `record`).
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("tansu.db")
+    }
+
     /// Starts it (again) on the same port and data file and waits until it answers.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "the broker is running");
