@@ -16,6 +16,17 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::metrics as m;
 
+/// The highest version id a catalog holds (0 when none was loaded): a version with a higher id
+/// was loaded after it was read.
+pub fn held_version(catalog: &Catalog) -> i64 {
+    catalog
+        .versions()
+        .iter()
+        .map(|v| v.version)
+        .max()
+        .unwrap_or(0)
+}
+
 /// A shared, periodically refreshed catalog.
 #[derive(Clone, Default)]
 pub struct CatalogCache {

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::align::{Alignment, Change};
-use crate::catalog_cache::CatalogCache;
+use crate::catalog_cache::{held_version, CatalogCache};
 use crate::dlq::Publisher;
 use crate::error::Error;
 use crate::flush::{flush, recover_staging, FlushDone, Shared};
@@ -109,7 +109,11 @@ struct Loop {
     consumer: Arc<StreamKafka>,
     units: BTreeMap<i32, Unit>,
     catalog: Arc<Catalog>,
+    /// The highest catalog version id `catalog` holds.
+    catalog_version: i64,
     cache: CatalogCache,
+    /// Units withheld from a flush for a newer catalog version, to rebuild (partition, topics).
+    rebuild: Vec<(i32, [bool; 2])>,
     meters: m::EventMeters,
     summary: RunSummary,
     last_message: Instant,
@@ -200,7 +204,9 @@ pub async fn run(
         consumer,
         units: BTreeMap::new(),
         catalog: cache.get(),
+        catalog_version: 0,
         cache,
+        rebuild: Vec::new(),
         meters,
         summary: RunSummary::default(),
         last_message: Instant::now(),
@@ -210,6 +216,7 @@ pub async fn run(
         flush_started: None,
         backpressure: Vec::new(),
     };
+    lp.catalog_version = held_version(&lp.catalog);
     let mut ticker = tokio::time::interval(flush_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consumer = Arc::clone(&lp.consumer);
@@ -231,9 +238,12 @@ pub async fn run(
                 in_flight = None;
                 lp.on_flush_done(done)?;
                 lp.end_backpressure().await?;
+                lp.rebuild_stale().await?;
             }
             _ = ticker.tick() => {
                 lp.catalog = lp.cache.get();
+                lp.catalog_version = held_version(&lp.catalog);
+                lp.rebuild_stale().await?;
                 lp.release_behind_idle().await?;
                 if in_flight.is_none() {
                     in_flight = lp.start_flush(false)?;
@@ -338,6 +348,7 @@ impl Loop {
             dlq_topic: &self.shared.cfg.topics.dlq,
             publisher: &self.shared.publisher,
             catalog: &self.catalog,
+            catalog_version: self.catalog_version,
             meters: &self.meters,
             publish_enriched: self.shared.cfg.publish_enriched,
             max_future_ms: i64::try_from(self.shared.cfg.max_future.as_millis())
@@ -431,6 +442,8 @@ impl Loop {
                     let done = flush(Arc::clone(&self.shared), flushes).await;
                     self.on_flush_done(Ok(done))?;
                 }
+                // A revoked unit is rebuilt by its next owner, not here.
+                self.rebuild.retain(|(p, _)| !ps.contains(p));
             }
             RebalanceEvent::Assigned(parts) => {
                 self.ever_assigned = true;
@@ -460,6 +473,28 @@ impl Loop {
                     tracing::info!(partition = p, epoch = u.epoch, from = ?at, committed = ?u.committed, live, "unit assigned");
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the units withheld for a newer catalog version as a newly assigned partition is
+    /// built (lease, staged files, snapshot, replay to the committed offsets with outputs
+    /// suppressed), with the fresh catalog, so their plays since the last flush are counted again.
+    async fn rebuild_stale(&mut self) -> Result<(), Error> {
+        for (p, assigned) in std::mem::take(&mut self.rebuild) {
+            if self.units.contains_key(&p) {
+                continue;
+            }
+            let shared = Arc::clone(&self.shared);
+            let unit = shared
+                .retry
+                .run("rebuild a partition", |_| self.init_unit(p, assigned))
+                .await?;
+            let at = unit.next;
+            tracing::info!(partition = p, epoch = unit.epoch, from = ?at, committed = ?unit.committed,
+                "unit rebuilt with the new catalog version");
+            self.units.insert(p, unit);
+            self.position(p, assigned, at).await?;
         }
         Ok(())
     }
@@ -575,6 +610,25 @@ impl Loop {
             }
             let _ = self.consumer.pause(&tpl);
             self.summary.fenced.push(*p);
+        }
+        if let Some(catalog) = done.stale.catalog {
+            self.cache.set(catalog);
+            self.catalog = self.cache.get();
+            self.catalog_version = held_version(&self.catalog);
+        }
+        for (p, epoch) in &done.stale.units {
+            let Some(u) = self.units.get(p).filter(|u| u.epoch == *epoch) else {
+                continue;
+            };
+            let assigned = u.assigned;
+            self.units.remove(p);
+            let mut tpl = TopicPartitionList::new();
+            for t in &self.shared.topics {
+                tpl.add_partition(t, *p);
+            }
+            let _ = self.consumer.pause(&tpl);
+            self.rebuild.push((*p, assigned));
+            self.summary.catalog_rebuilds += 1;
         }
         let mut tpl = TopicPartitionList::new();
         for (p, offsets) in &done.committed {
