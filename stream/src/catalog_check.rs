@@ -99,3 +99,37 @@ pub async fn withhold_stale(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use playsource_domain::Ts;
+
+    use super::*;
+
+    fn at(ms: i64) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(ms)
+    }
+
+    #[test]
+    fn a_newer_version_applies_from_its_effective_time_on() {
+        let used = CatalogUse {
+            version: 1,
+            max_play_ts: Ts(1_000),
+        };
+        // Effective at or before the greatest play: applies.
+        assert!(applies(&[(2, at(1_000))], used));
+        assert!(applies(&[(2, at(10))], used));
+        // Effective after every play counted: the plays keep the version they had.
+        assert!(!applies(&[(2, at(1_001))], used));
+        // Already in the cache the unit used.
+        assert!(!applies(&[(1, at(10))], used));
+        // From the beginning of time (a first version loaded after the stream started).
+        assert!(applies(
+            &[(1, None)],
+            CatalogUse {
+                version: 0,
+                max_play_ts: Ts(0),
+            }
+        ));
+    }
+}
