@@ -5,6 +5,7 @@
 
 mod backpressure;
 mod position;
+mod rebuild;
 mod unprocessed;
 
 use std::collections::BTreeMap;
@@ -477,28 +478,6 @@ impl Loop {
         Ok(())
     }
 
-    /// Rebuilds the units withheld for a newer catalog version as a newly assigned partition is
-    /// built (lease, staged files, snapshot, replay to the committed offsets with outputs
-    /// suppressed), with the fresh catalog, so their plays since the last flush are counted again.
-    async fn rebuild_stale(&mut self) -> Result<(), Error> {
-        for (p, assigned) in std::mem::take(&mut self.rebuild) {
-            if self.units.contains_key(&p) {
-                continue;
-            }
-            let shared = Arc::clone(&self.shared);
-            let unit = shared
-                .retry
-                .run("rebuild a partition", |_| self.init_unit(p, assigned))
-                .await?;
-            let at = unit.next;
-            tracing::info!(partition = p, epoch = unit.epoch, from = ?at, committed = ?unit.committed,
-                "unit rebuilt with the new catalog version");
-            self.units.insert(p, unit);
-            self.position(p, assigned, at).await?;
-        }
-        Ok(())
-    }
-
     /// Takes the lease, publishes committed staged files, and restores the engine.
     async fn init_unit(&self, p: i32, assigned: [bool; 2]) -> Result<Unit, Error> {
         let s = &self.shared;
@@ -611,25 +590,7 @@ impl Loop {
             let _ = self.consumer.pause(&tpl);
             self.summary.fenced.push(*p);
         }
-        if let Some(catalog) = done.stale.catalog {
-            self.cache.set(catalog);
-            self.catalog = self.cache.get();
-            self.catalog_version = held_version(&self.catalog);
-        }
-        for (p, epoch) in &done.stale.units {
-            let Some(u) = self.units.get(p).filter(|u| u.epoch == *epoch) else {
-                continue;
-            };
-            let assigned = u.assigned;
-            self.units.remove(p);
-            let mut tpl = TopicPartitionList::new();
-            for t in &self.shared.topics {
-                tpl.add_partition(t, *p);
-            }
-            let _ = self.consumer.pause(&tpl);
-            self.rebuild.push((*p, assigned));
-            self.summary.catalog_rebuilds += 1;
-        }
+        self.withhold(done.stale);
         let mut tpl = TopicPartitionList::new();
         for (p, offsets) in &done.committed {
             for o in offsets {
