@@ -4,7 +4,9 @@
 //! copy from Postgres every `--catalog-ttl-secs` by a background task, so the hot path never
 //! queries the database. A play is enriched with the version in effect at its ts
 //! ([`Catalog::at`]), so a replay after a restart enriches it as the live run did, as long as
-//! the version was loaded before the live run counted the play (see docs/stream.md).
+//! the version was loaded before the live run committed the play. A version loaded between two
+//! refreshes that applies to plays counted since the last flush is caught before that flush
+//! commits ([`crate::catalog_check`]) and the unit rebuilt with it (see docs/stream.md).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -15,6 +17,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::metrics as m;
+
+/// The highest version id a catalog holds (0 when none was loaded): a version with a higher id
+/// was loaded after it was read.
+pub fn held_version(catalog: &Catalog) -> i64 {
+    catalog
+        .versions()
+        .iter()
+        .map(|v| v.version)
+        .max()
+        .unwrap_or(0)
+}
 
 /// A shared, periodically refreshed catalog.
 #[derive(Clone, Default)]

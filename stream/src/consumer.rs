@@ -5,6 +5,7 @@
 
 mod backpressure;
 mod position;
+mod rebuild;
 mod unprocessed;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::align::{Alignment, Change};
-use crate::catalog_cache::CatalogCache;
+use crate::catalog_cache::{held_version, CatalogCache};
 use crate::dlq::Publisher;
 use crate::error::Error;
 use crate::flush::{flush, recover_staging, FlushDone, Shared};
@@ -109,7 +110,11 @@ struct Loop {
     consumer: Arc<StreamKafka>,
     units: BTreeMap<i32, Unit>,
     catalog: Arc<Catalog>,
+    /// The highest catalog version id `catalog` holds.
+    catalog_version: i64,
     cache: CatalogCache,
+    /// Units withheld from a flush for a newer catalog version, to rebuild (partition, topics).
+    rebuild: Vec<(i32, [bool; 2])>,
     meters: m::EventMeters,
     summary: RunSummary,
     last_message: Instant,
@@ -200,7 +205,9 @@ pub async fn run(
         consumer,
         units: BTreeMap::new(),
         catalog: cache.get(),
+        catalog_version: 0,
         cache,
+        rebuild: Vec::new(),
         meters,
         summary: RunSummary::default(),
         last_message: Instant::now(),
@@ -210,6 +217,7 @@ pub async fn run(
         flush_started: None,
         backpressure: Vec::new(),
     };
+    lp.catalog_version = held_version(&lp.catalog);
     let mut ticker = tokio::time::interval(flush_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consumer = Arc::clone(&lp.consumer);
@@ -231,9 +239,12 @@ pub async fn run(
                 in_flight = None;
                 lp.on_flush_done(done)?;
                 lp.end_backpressure().await?;
+                lp.rebuild_stale().await?;
             }
             _ = ticker.tick() => {
                 lp.catalog = lp.cache.get();
+                lp.catalog_version = held_version(&lp.catalog);
+                lp.rebuild_stale().await?;
                 lp.release_behind_idle().await?;
                 if in_flight.is_none() {
                     in_flight = lp.start_flush(false)?;
@@ -338,6 +349,7 @@ impl Loop {
             dlq_topic: &self.shared.cfg.topics.dlq,
             publisher: &self.shared.publisher,
             catalog: &self.catalog,
+            catalog_version: self.catalog_version,
             meters: &self.meters,
             publish_enriched: self.shared.cfg.publish_enriched,
             max_future_ms: i64::try_from(self.shared.cfg.max_future.as_millis())
@@ -431,6 +443,8 @@ impl Loop {
                     let done = flush(Arc::clone(&self.shared), flushes).await;
                     self.on_flush_done(Ok(done))?;
                 }
+                // A revoked unit is rebuilt by its next owner, not here.
+                self.rebuild.retain(|(p, _)| !ps.contains(p));
             }
             RebalanceEvent::Assigned(parts) => {
                 self.ever_assigned = true;
@@ -576,6 +590,7 @@ impl Loop {
             let _ = self.consumer.pause(&tpl);
             self.summary.fenced.push(*p);
         }
+        self.withhold(done.stale);
         let mut tpl = TopicPartitionList::new();
         for (p, offsets) in &done.committed {
             for o in offsets {

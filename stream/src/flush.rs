@@ -19,6 +19,8 @@ use crate::StreamConfig;
 pub struct FlushDone {
     pub committed: Vec<(i32, Vec<OffsetRow>)>,
     pub fenced: Vec<(i32, i64)>,
+    /// Units withheld because a newer catalog version applies to them, to rebuild.
+    pub stale: crate::catalog_check::Withheld,
 }
 
 /// Things the flush task needs.
@@ -102,6 +104,9 @@ async fn drop_fenced_staging(s: &Shared, staged_of: &[(i32, Vec<String>)], fence
 /// transaction, then move the staged files into the archive.
 pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<FlushDone, Error> {
     let s = &shared;
+    // Before anything is staged or published: units that counted plays with a catalog older
+    // than a version in effect for them are withheld (rebuilt by the loop).
+    let (flushes, stale) = crate::catalog_check::withhold_stale(s, flushes).await?;
     let mut commits = Vec::with_capacity(flushes.len());
     let mut dlq_all = Vec::new();
     let mut enriched_all = Vec::new();
@@ -214,5 +219,9 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
         }
         committed.push((c.partition, c.offsets));
     }
-    Ok(FlushDone { committed, fenced })
+    Ok(FlushDone {
+        committed,
+        fenced,
+        stale,
+    })
 }

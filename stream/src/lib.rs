@@ -24,6 +24,7 @@
 pub mod align;
 pub mod archive_sink;
 pub mod catalog_cache;
+pub mod catalog_check;
 pub mod consumer;
 pub mod dlq;
 pub mod error;
@@ -168,6 +169,9 @@ pub struct RunSummary {
     pub flushes: u64,
     /// Units dropped because another owner took them.
     pub fenced: Vec<i32>,
+    /// Units rebuilt because a catalog version loaded after the cache's refresh applied to plays
+    /// they had counted (their flush was withheld).
+    pub catalog_rebuilds: u64,
     /// Why it stopped.
     pub exit: ExitReason,
 }

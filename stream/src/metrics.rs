@@ -32,6 +32,9 @@ pub const FLUSH_SECONDS: &str = "playsource_stream_flush_transaction_seconds";
 pub const FLUSHES: &str = "playsource_stream_flushes_total";
 /// Flushes refused because another owner holds the partition (counter).
 pub const FENCED: &str = "playsource_stream_fenced_total";
+/// Units rebuilt because a catalog version loaded after the cache's last refresh applies to plays
+/// they counted (counter).
+pub const CATALOG_REBUILDS: &str = "playsource_stream_catalog_rebuilds_total";
 /// Engine state: (member, video) keys (gauge; `partition`).
 pub const STATE_KEYS: &str = "playsource_stream_state_keys";
 /// Engine state: estimated bytes (gauge; `partition`).
@@ -172,6 +175,10 @@ pub fn describe() {
     describe_counter!(
         FENCED,
         "Flushes refused because another owner holds the partition."
+    );
+    describe_counter!(
+        CATALOG_REBUILDS,
+        "Units whose flush was withheld and that were rebuilt because a catalog version newer than the cache applies to plays they counted."
     );
     describe_gauge!(STATE_KEYS, "(member, video) keys held by the engine.");
     describe_gauge!(

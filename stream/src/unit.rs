@@ -57,6 +57,8 @@ pub struct Ctx<'a> {
     pub dlq_topic: &'a str,
     pub publisher: &'a dlq::Publisher,
     pub catalog: &'a Catalog,
+    /// The highest version id `catalog` holds ([`crate::catalog_cache::held_version`]).
+    pub catalog_version: i64,
     pub meters: &'a m::EventMeters,
     pub publish_enriched: bool,
     /// `--max-future-secs` in ms.
@@ -69,6 +71,18 @@ pub struct UnitFlush {
     pub archive: Vec<PendingFile>,
     pub dlq: Vec<DeliveryFuture>,
     pub enriched: Vec<(String, Vec<u8>)>,
+    /// How the unit's outputs since its last flush were enriched, if it emitted any.
+    pub catalog_use: Option<CatalogUse>,
+}
+
+/// The catalog a unit enriched with since its last flush: the oldest cache it used (the highest
+/// version id that cache held) and the greatest play ts it enriched. A version loaded later
+/// (higher id) effective at or before `max_play_ts` would have enriched some of those plays
+/// differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatalogUse {
+    pub version: i64,
+    pub max_play_ts: Ts,
 }
 
 /// The state of one partition unit.
@@ -99,6 +113,7 @@ pub struct Unit {
     dlq: Vec<DeliveryFuture>,
     enriched: Vec<(String, Vec<u8>)>,
     outs: Vec<Output>,
+    catalog_use: Option<CatalogUse>,
     snapshot_at: [i64; 2],
     last_snapshot: Instant,
     /// Events processed live since the last flush.
@@ -151,6 +166,7 @@ impl Unit {
             dlq: Vec::new(),
             enriched: Vec::new(),
             outs: Vec::new(),
+            catalog_use: None,
             snapshot_at: start,
             last_snapshot: Instant::now(),
             since_flush: 0,
@@ -364,6 +380,16 @@ impl Unit {
     fn emit(&mut self, ctx: &Ctx<'_>) {
         let names = self.engine.names();
         for o in self.outs.drain(..) {
+            self.catalog_use = Some(match self.catalog_use {
+                None => CatalogUse {
+                    version: ctx.catalog_version,
+                    max_play_ts: o.play.ts,
+                },
+                Some(u) => CatalogUse {
+                    version: u.version.min(ctx.catalog_version),
+                    max_play_ts: u.max_play_ts.max(o.play.ts),
+                },
+            });
             let meta = ctx.catalog.at(o.play.video_id, o.play.ts);
             ctx.meters.lookup(meta.is_some());
             let e = enrich(meta, o.play.ts.day());
@@ -450,6 +476,7 @@ impl Unit {
             archive: self.archive.take(),
             dlq: std::mem::take(&mut self.dlq),
             enriched: std::mem::take(&mut self.enriched),
+            catalog_use: self.catalog_use.take(),
         })
     }
 

@@ -355,6 +355,7 @@ async fn a_staging_write_racing_a_takeover_is_fenced_not_fatal(pool: PgPool) {
             archive: buf.take(),
             dlq: Vec::new(),
             enriched: Vec::new(),
+            catalog_use: None,
         }
     };
 

@@ -40,7 +40,9 @@ pub struct StreamArgs {
     /// (bounds the replay after a restart).
     #[arg(long, env = "PLAYSOURCE_SNAPSHOT_INTERVAL_SECS", default_value_t = 60)]
     pub snapshot_interval_secs: u64,
-    /// How long the cached catalog is used before it is reloaded from Postgres, in seconds.
+    /// How long the cached catalog is used before it is reloaded from Postgres, in seconds (a
+    /// version loaded meanwhile that applies to plays not yet committed is picked up at the next
+    /// flush, which rebuilds the partitions concerned).
     #[arg(long, env = "PLAYSOURCE_CATALOG_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub catalog_ttl_secs: u64,
     /// Address of the Prometheus endpoint (`/metrics`).
