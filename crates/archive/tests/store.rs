@@ -1,0 +1,195 @@
+//! The archive store on both kinds of root: a local folder and a real S3-protocol server (the one
+//! `scripts/services.sh` starts: `PLAYSOURCE_S3_ENDPOINT`, default http://127.0.0.1:9000, bucket
+//! `PLAYSOURCE_S3_BUCKET`, default `playsource-test`). Each test writes real Parquet files and
+//! reads them back through the same code the batch layer uses.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use object_store::aws::AmazonS3Builder;
+use playsource_archive::read::{PlayReader, ReadStats};
+use playsource_archive::store::{is_url, ArchiveStore};
+use playsource_archive::{Error, PlaysBuilder};
+use playsource_domain::{decode_play, Day};
+
+fn s3_endpoint() -> String {
+    std::env::var("PLAYSOURCE_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into())
+}
+
+fn s3_bucket() -> String {
+    std::env::var("PLAYSOURCE_S3_BUCKET").unwrap_or_else(|_| "playsource-test".into())
+}
+
+/// A fresh prefix of the test bucket on the S3 server.
+fn s3_store(test: &str) -> ArchiveStore {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("store-{test}-{}-{nanos}", std::process::id());
+    let bucket = s3_bucket();
+    let s3 = AmazonS3Builder::new()
+        .with_endpoint(s3_endpoint())
+        .with_bucket_name(&bucket)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .with_allow_http(true)
+        .build()
+        .unwrap();
+    ArchiveStore::remote(
+        Arc::new(s3),
+        prefix.clone(),
+        &format!("s3://{bucket}/{prefix}"),
+    )
+    .unwrap()
+}
+
+fn plays(ids: &[&str]) -> RecordBatch {
+    let mut b = PlaysBuilder::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let json = format!(
+            r#"{{"event_id":"{id}","ts":"2026-11-21T07:0{}:00Z","member_id":1,"video_id":2,"country":"US","device":"tv"}}"#,
+            i % 10
+        );
+        b.push(&decode_play(json.as_bytes()).unwrap(), Some((0, i as i64)));
+    }
+    b.finish()
+}
+
+fn read_ids(store: &ArchiveStore, rel: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stats = ReadStats::default();
+    for batch in PlayReader::open_in(store, rel).unwrap() {
+        batch.unwrap().for_each(None, &mut stats, |_, play| {
+            out.push(play.event_id.to_string())
+        });
+    }
+    assert_eq!(stats.invalid, 0);
+    out
+}
+
+fn check_put_list_read(store: &ArchiveStore) {
+    let day = Day::parse("2026-11-21").unwrap();
+    let published = "plays/date=2026-11-21/hour=07/p0-o0-1.parquet";
+    let (rows, bytes) = store.put_parquet(published, &[plays(&["a", "b"])]).unwrap();
+    assert_eq!(rows, 2);
+    assert!(bytes > 0);
+    // Work in progress and hidden files are not data files.
+    store
+        .put_parquet(
+            "plays/date=2026-11-21/hour=07/_staging/p0-o2-2.parquet",
+            &[plays(&["c"])],
+        )
+        .unwrap();
+    store
+        .put_parquet("plays/date=2026-11-21/_tmp/x.parquet", &[plays(&["d"])])
+        .unwrap();
+    store
+        .put_parquet(
+            "_staging/g/p0/plays/date=2026-11-21/hour=07/y.parquet",
+            &[plays(&["e"])],
+        )
+        .unwrap();
+    let files = store.list_data_files("plays", day..=day).unwrap();
+    assert_eq!(files, vec![published.to_string()]);
+    assert_eq!(read_ids(store, published), ["a", "b"]);
+    let all = store.list("").unwrap();
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(all.iter().all(|(_, size)| *size > 0));
+    assert_eq!(store.get(published).unwrap().len() as u64, bytes);
+}
+
+fn check_put_if_absent(store: &ArchiveStore) {
+    let rel = "plays/date=2026-11-21/hour=07/compact.parquet";
+    assert!(!store.exists(rel).unwrap());
+    let first = store
+        .put_parquet_if_absent(rel, &[plays(&["a", "b", "c"])])
+        .unwrap();
+    assert_eq!(first.map(|(rows, _)| rows), Some(3));
+    // A second writer of the same name loses and the first file stays whole.
+    let second = store.put_parquet_if_absent(rel, &[plays(&["x"])]).unwrap();
+    assert_eq!(second, None);
+    assert_eq!(read_ids(store, rel), ["a", "b", "c"]);
+    store.delete(rel).unwrap();
+    store.delete(rel).unwrap();
+    assert!(!store.exists(rel).unwrap());
+    assert!(store.list("plays").unwrap().is_empty());
+}
+
+fn check_missing_file(store: &ArchiveStore) {
+    let rel = "plays/date=2026-11-21/hour=07/missing.parquet";
+    let err = PlayReader::open_in(store, rel).err().unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("missing.parquet"), "{msg}");
+    assert!(store
+        .list_data_files(
+            "plays",
+            Day::parse("2026-11-20").unwrap()..=Day::parse("2026-11-22").unwrap()
+        )
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn local_put_list_read() {
+    let dir = tempfile::tempdir().unwrap();
+    check_put_list_read(&ArchiveStore::local(dir.path()));
+}
+
+#[test]
+fn s3_put_list_read() {
+    check_put_list_read(&s3_store("list"));
+}
+
+#[test]
+fn local_put_if_absent_writes_a_name_once() {
+    let dir = tempfile::tempdir().unwrap();
+    check_put_if_absent(&ArchiveStore::local(dir.path()));
+}
+
+#[test]
+fn s3_put_if_absent_writes_a_name_once() {
+    check_put_if_absent(&s3_store("absent"));
+}
+
+#[test]
+fn local_missing_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    check_missing_file(&ArchiveStore::local(dir.path()));
+}
+
+#[test]
+fn s3_missing_file_is_a_clear_error() {
+    check_missing_file(&s3_store("missing"));
+}
+
+#[test]
+fn locations() {
+    assert!(!is_url("./data/archive"));
+    assert!(!is_url("/srv/archive"));
+    assert!(is_url("s3://bucket/prefix"));
+    let local = ArchiveStore::open("./data/archive").unwrap();
+    assert_eq!(
+        local.local_root(),
+        Some(std::path::Path::new("./data/archive"))
+    );
+    let file = ArchiveStore::open("file:///srv/archive").unwrap();
+    assert_eq!(
+        file.local_root(),
+        Some(std::path::Path::new("/srv/archive"))
+    );
+    for bad in ["ftp://host/x", "s3:///prefix-only"] {
+        let err = ArchiveStore::open(bad).unwrap_err();
+        assert!(matches!(err, Error::Location { .. }), "{bad}: {err}");
+        assert!(err.to_string().contains("s3://bucket/prefix"), "{err}");
+    }
+    let s3 = ArchiveStore::open("s3://bucket/some/prefix/").unwrap();
+    assert!(s3.local_root().is_none());
+    assert_eq!(
+        s3.describe("plays/x.parquet"),
+        std::path::PathBuf::from("s3://bucket/some/prefix/plays/x.parquet")
+    );
+}
