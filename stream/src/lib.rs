@@ -59,8 +59,8 @@ pub struct StreamConfig {
     pub topics: Topics,
     /// Consumer group; also the key of offsets, leases and snapshots in Postgres.
     pub group_id: String,
-    /// Archive root.
-    pub archive: PathBuf,
+    /// Archive root: a local folder or an object store (`s3://bucket/prefix`).
+    pub archive: playsource_archive::ArchiveStore,
     /// How often buffered results are committed.
     pub flush_interval: Duration,
     /// How often each unit's engine is snapshotted (in a flush).
@@ -95,7 +95,10 @@ pub const DEFAULT_ALIGN_BUFFER_BYTES: usize = 256 << 20;
 
 impl StreamConfig {
     /// A configuration with the contract's defaults.
-    pub fn new(brokers: impl Into<String>, archive: impl Into<PathBuf>) -> StreamConfig {
+    pub fn new(
+        brokers: impl Into<String>,
+        archive: impl Into<playsource_archive::ArchiveStore>,
+    ) -> StreamConfig {
         StreamConfig {
             brokers: brokers.into(),
             topics: Topics::default(),

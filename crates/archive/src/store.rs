@@ -194,7 +194,7 @@ impl ArchiveStore {
             Kind::Remote(r) => {
                 let (rows, data) = encode(&self.describe(rel), batches)?;
                 let bytes = data.len() as u64;
-                r.put(rel, data, PutMode::Overwrite)?;
+                r.put(rel, data.into(), PutMode::Overwrite)?;
                 Ok((rows, bytes))
             }
         }
@@ -237,7 +237,7 @@ impl ArchiveStore {
             Kind::Remote(r) => {
                 let (rows, data) = encode(&self.describe(rel), batches)?;
                 let bytes = data.len() as u64;
-                match r.put(rel, data, PutMode::Create) {
+                match r.put(rel, data.into(), PutMode::Create) {
                     Ok(()) => Ok(Some((rows, bytes))),
                     Err(Error::Store {
                         source: object_store::Error::AlreadyExists { .. },
@@ -314,6 +314,88 @@ impl ArchiveStore {
                         Err(e) => Err(e),
                     }
                 })
+            }
+        }
+    }
+
+    /// Moves the file `from` to `to` (relative paths): `Ok(false)` when `from` is gone (moved
+    /// already). Locally a rename (replacing `to`) and an fsync of its folder; on an object store
+    /// a conditional PUT of `to` (a file already there is kept: the same name holds the same
+    /// rows), then the deletion of `from`, so a crash between the two leaves a copy that a retry
+    /// finishes, never a missing file.
+    pub fn move_file(&self, from: &str, to: &str) -> Result<bool, Error> {
+        match &self.kind {
+            Kind::Local(root) => {
+                let (src, dst) = (root.join(from), root.join(to));
+                if !src.exists() {
+                    return Ok(false);
+                }
+                let dir = dst.parent().map_or_else(|| root.clone(), Path::to_path_buf);
+                fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                    action: "create the archive folder",
+                    path: dir.clone(),
+                    source,
+                })?;
+                match fs::rename(&src, &dst) {
+                    Ok(()) => {}
+                    // Moved meanwhile by another process.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && dst.exists() => {
+                        return Ok(false)
+                    }
+                    Err(source) => {
+                        return Err(Error::Io {
+                            action: "move a file into",
+                            path: dst,
+                            source,
+                        })
+                    }
+                }
+                sync_parent(&dst)?;
+                Ok(true)
+            }
+            Kind::Remote(r) => {
+                let data = match self.get(from) {
+                    Ok(data) => data,
+                    Err(Error::Store {
+                        source: object_store::Error::NotFound { .. },
+                        ..
+                    }) => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                match r.put(to, data.into(), PutMode::Create) {
+                    Ok(())
+                    | Err(Error::Store {
+                        source: object_store::Error::AlreadyExists { .. },
+                        ..
+                    }) => {}
+                    Err(e) => return Err(e),
+                }
+                self.delete(from)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Deletes the folder `rel_dir` and everything under it; a missing folder is not an error.
+    pub fn delete_dir(&self, rel_dir: &str) -> Result<(), Error> {
+        match &self.kind {
+            Kind::Local(root) => {
+                let dir = root.join(rel_dir);
+                match fs::remove_dir_all(&dir) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(source) => Err(Error::Io {
+                        action: "delete the folder",
+                        path: dir,
+                        source,
+                    }),
+                }
+            }
+            Kind::Remote(_) => {
+                for (rel, _) in self.list(rel_dir)? {
+                    self.delete(&rel)?;
+                }
+                Ok(())
             }
         }
     }
@@ -403,7 +485,7 @@ impl Remote {
         }
     }
 
-    fn put(&self, rel: &str, data: Vec<u8>, mode: PutMode) -> Result<(), Error> {
+    fn put(&self, rel: &str, data: PutPayload, mode: PutMode) -> Result<(), Error> {
         let key = self.key(rel);
         let store = Arc::clone(&self.store);
         let opts = PutOptions {
@@ -412,10 +494,7 @@ impl Remote {
         };
         let path = PathBuf::from(format!("{}/{rel}", self.url));
         self.run("write", &path, async move {
-            store
-                .put_opts(&key, PutPayload::from(data), opts)
-                .await
-                .map(|_| ())
+            store.put_opts(&key, data, opts).await.map(|_| ())
         })
     }
 
@@ -512,4 +591,23 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> Result<(), Err
         }
     }
     Ok(())
+}
+
+// Only paths convert: a string may be a URL, so it goes through [`ArchiveStore::open`].
+impl From<PathBuf> for ArchiveStore {
+    fn from(root: PathBuf) -> ArchiveStore {
+        ArchiveStore::local(root)
+    }
+}
+
+impl From<&Path> for ArchiveStore {
+    fn from(root: &Path) -> ArchiveStore {
+        ArchiveStore::local(root)
+    }
+}
+
+impl From<&PathBuf> for ArchiveStore {
+    fn from(root: &PathBuf) -> ArchiveStore {
+        ArchiveStore::local(root.as_path())
+    }
 }

@@ -176,7 +176,7 @@ pub async fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
             );
         }
         Target::Archive => {
-            let layout = ArchiveLayout::new(&args.archive.archive);
+            let layout = ArchiveLayout::new(args.archive.local_dir("gen --to archive")?);
             let seed = cfg.seed;
             let report = tokio::task::spawn_blocking(move || {
                 let r = sink_archive::write_archive(

@@ -113,7 +113,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             bail!("--rate must be a positive number of events per second, got {rate}; leave it out to replay as fast as Kafka takes the events");
         }
     }
-    let root = args.archive.archive.clone();
+    let root = args.archive.local_dir("replay")?;
     if !root.is_dir() {
         bail!(
             "the archive directory {} does not exist; pass the archive root (the folder holding the topic folders) with --archive or PLAYSOURCE_ARCHIVE",
