@@ -29,7 +29,7 @@ use playsource_domain::Day;
 use crate::error::Error;
 use crate::layout::{date_segment, is_data_file, ArchiveLayout};
 use crate::read::list_files;
-use crate::write::{write_parquet_atomic, writer_properties};
+use crate::write::{write_file, writer_properties};
 
 /// The archive root: a local folder or a prefix in an object store.
 #[derive(Clone)]
@@ -185,12 +185,7 @@ impl ArchiveStore {
     /// sees the old file, or the whole new one. Returns (rows, bytes).
     pub fn put_parquet(&self, rel: &str, batches: &[RecordBatch]) -> Result<(u64, u64), Error> {
         match &self.kind {
-            Kind::Local(root) => {
-                let path = root.join(rel);
-                let rows = write_parquet_atomic(&path, batches)?;
-                let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                Ok((rows, bytes))
-            }
+            Kind::Local(root) => write_file(&root.join(rel), batches),
             Kind::Remote(r) => {
                 let (rows, data) = encode(&self.describe(rel), batches)?;
                 let bytes = data.len() as u64;
@@ -217,8 +212,7 @@ impl ArchiveStore {
                 }
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
                 let tmp = path.with_file_name(format!(".{}.new", name.unwrap_or_default()));
-                let rows = write_parquet_atomic(&tmp, batches)?;
-                let bytes = fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
+                let (rows, bytes) = write_file(&tmp, batches)?;
                 let linked = fs::hard_link(&tmp, &path);
                 let _ = fs::remove_file(&tmp);
                 match linked {
@@ -609,5 +603,11 @@ impl From<&Path> for ArchiveStore {
 impl From<&PathBuf> for ArchiveStore {
     fn from(root: &PathBuf) -> ArchiveStore {
         ArchiveStore::local(root.as_path())
+    }
+}
+
+impl From<&ArchiveLayout> for ArchiveStore {
+    fn from(layout: &ArchiveLayout) -> ArchiveStore {
+        ArchiveStore::local(layout.root())
     }
 }
