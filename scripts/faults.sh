@@ -3,14 +3,17 @@
 #
 #   scripts/faults.sh                  the long variants (20 SIGKILLs, 5 broker restarts, ...)
 #   scripts/faults.sh --short          the short variants (what ./scripts/test.sh runs)
-#   scripts/faults.sh --pg-restart     also restart the local Postgres cluster mid-run (disturbs
-#                                      everything else using that server: run it on a quiet machine)
+#   scripts/faults.sh --pg-restart     accepted and ignored: the Postgres restart scenario always
+#                                      runs, against a PostgreSQL server of its own (initdb)
 #   scripts/faults.sh --update         also write the table into RELIABILITY.md
 #   scripts/faults.sh -- FILTER        only the tests whose name matches FILTER (nextest filter)
 #
 # Needs the services of scripts/services.sh (Postgres, tansu on 127.0.0.1:9092), the tansu binary
-# (the broker-restart scenario starts its own broker on a free port, SQLite storage), and root for
-# the archive scenario (it mounts a tiny tmpfs; skipped otherwise). Tests run one at a time.
+# (the broker-restart scenario starts its own broker on a free port, SQLite storage), PostgreSQL's
+# server binaries (the postgres-restart scenario initdb's its own server on a free port: the
+# newest /usr/lib/postgresql/*/bin, or PLAYSOURCE_PG_BIN; as root it runs as the postgres user),
+# and root for the archive scenario (it mounts a tiny tmpfs). A scenario whose tool is missing
+# fails saying so; none skips itself. Tests run one at a time.
 #
 # Environment: DATABASE_URL, PLAYSOURCE_FAULTS_SEED (repeat the random fault points),
 # PLAYSOURCE_KEEP_LOGS=1 (keep the workers' logs; a failing test always keeps them),
@@ -24,11 +27,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 die() { printf '[faults] error: %s\n' "$*" >&2; exit 1; }
 
-LONG=1 PG=0 UPDATE=0 FILTER=()
+LONG=1 UPDATE=0 FILTER=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --short) LONG=0 ;;
-        --pg-restart) PG=1 ;;
+        --pg-restart) ;; # the Postgres restart always runs (its own server)
         --update) UPDATE=1 ;;
         --) shift; FILTER=("$@"); break ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
@@ -42,7 +45,6 @@ cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed; 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/playsource}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 [ "$LONG" = 1 ] && export PLAYSOURCE_FAULTS_LONG=1
-[ "$PG" = 1 ] && export PLAYSOURCE_FAULTS_PG_RESTART=1
 # Result lines go to $PLAYSOURCE_FAULTS_RESULTS when set (kept, appended to: several runs make
 # one table), else to a temporary file.
 KEEP_RESULTS=0
@@ -56,7 +58,7 @@ export PLAYSOURCE_FAULTS_RESULTS="$RESULTS"
 
 variant=$([ "$LONG" = 1 ] && echo long || echo short)
 cmd=(cargo nextest run -p playsource-stream --test faults --no-capture --no-fail-fast "${FILTER[@]}")
-printf '[faults] %s variants%s: %s\n' "$variant" "$([ "$PG" = 1 ] && echo ', with the Postgres restart')" "${cmd[*]}"
+printf '[faults] %s variants: %s\n' "$variant" "${cmd[*]}"
 started=$SECONDS
 rc=0
 "${cmd[@]}" || rc=$?
@@ -86,7 +88,7 @@ if [ "$UPDATE" = 1 ]; then
     block="$(mktemp)"
     {
         echo "<!-- faults-table: written by scripts/faults.sh --update; edit the notes below the markers -->"
-        echo "Last run: $(date -u +%Y-%m-%d), \`scripts/faults.sh$([ "$LONG" = 0 ] && echo ' --short')$([ "$PG" = 1 ] && echo ' --pg-restart')\` ($variant variants, $((elapsed / 60)) min, exit code $rc)."
+        echo "Last run: $(date -u +%Y-%m-%d), \`scripts/faults.sh$([ "$LONG" = 0 ] && echo ' --short')\` ($variant variants, $((elapsed / 60)) min, exit code $rc)."
         echo
         table
         echo "<!-- /faults-table -->"

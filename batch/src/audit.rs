@@ -1,17 +1,22 @@
-//! `playsource audit`: the realtime view of a day against its batch view, hour by hour, in total
-//! and per dimension (country, device, sop_row, sod_row, genre, new_launch).
+//! `playsource audit`: the realtime view of a day against its batch view, every cell of both
+//! views: hour × country × device × sop_row × sod_row × genre × new_launch, and
+//! day × video × sod_row. Comparing whole cells (not each dimension on its own) means differences
+//! in two dimensions that cancel out per dimension are still caught.
 //!
 //! The batch view is the truth; a difference is **explained** when the stream's too-late events
-//! (`rt_too_late`) can account for it:
+//! (`rt_too_late`, counted per hour × country × device) can account for it:
 //!
-//! - a too-late play is missing from the realtime view, so in an hour the batch view may have up
-//!   to that hour's too-late plays more in total, per country and per device (of that country or
-//!   device), and per genre and new-launch value;
-//! - a too-late impression can change the source of plays after it, so a sop_row value may also
-//!   differ by up to the too-late impressions of the SoP window before the hour's end, and a
-//!   sod_row value by up to the too-late impressions of the SoD lookback before the hour's end.
+//! - a too-late play is missing from the realtime view, so a cell of an hour may have up to that
+//!   hour's too-late plays of its country and device more in batch, and the differences of each
+//!   (hour, country, device) must add up to between 0 and those too-late plays (per-video cells:
+//!   the day's too-late plays);
+//! - a too-late impression can change the source of plays after it (moving them between cells,
+//!   never in or out of the view), so a cell may also differ by up to the too-late impressions
+//!   from the start of the SoD lookback through the hour.
 //!
-//! Anything else is **drift** (exit 1).
+//! Anything else is **drift** (exit 1). A catalog version loaded after it took effect (a
+//! retroactive `catalog load --effective-from`) also shows as drift for the plays the stream
+//! counted before the load: batch is right (see docs/batch.md).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,24 +28,16 @@ use sqlx::PgPool;
 use crate::error::Error;
 use crate::publish::{date, utc};
 
-/// The dimensions compared, as columns of `rt_hourly` / `batch_hourly`.
-pub const DIMENSIONS: [&str; 6] = [
-    "country",
-    "device",
-    "sop_row",
-    "sod_row",
-    "genre",
-    "new_launch",
-];
-
 /// One compared cell that differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriftRow {
+    /// The hour (hourly view) or the day's start (per-video view).
     pub hour: Ts,
-    /// `total` or one of [`DIMENSIONS`].
-    pub dimension: &'static str,
-    /// The dimension's value (`*` for the total).
-    pub value: String,
+    /// `hourly` or `video_daily`.
+    pub view: &'static str,
+    /// The cell's key, e.g. `US tv sop=top_picks sod=my_list genre=drama new_launch=false` or
+    /// `video=42 sod=my_list`.
+    pub cell: String,
     pub realtime: i64,
     pub batch: i64,
     /// Whether too-late events account for the difference.
@@ -64,7 +61,11 @@ pub struct AuditReport {
     pub batch_plays: i64,
     pub too_late_plays: i64,
     pub too_late_impressions: i64,
-    /// Every differing cell, explained or not, by hour then dimension then value.
+    /// Catalog versions that can make the views differ for this day: loaded after plays of the
+    /// day they apply to (see docs/batch.md); one sentence each.
+    pub catalog_notes: Vec<String>,
+    /// Every differing cell, explained or not: the hourly view's by hour and cell, then the
+    /// per-video view's.
     pub rows: Vec<DriftRow>,
 }
 
@@ -93,24 +94,27 @@ impl AuditReport {
             "audit of {} (batch generation {}): realtime {} plays, batch {} plays; too late: {} plays, {} impressions",
             self.day, self.generation, self.realtime_plays, self.batch_plays, self.too_late_plays, self.too_late_impressions
         );
+        for n in &self.catalog_notes {
+            let _ = writeln!(s, "note: {n}");
+        }
         if self.rows.is_empty() {
             let _ = writeln!(
                 s,
-                "no drift: every hour agrees in total and in every dimension"
+                "no drift: every cell of the hourly and per-video views agrees"
             );
             return s;
         }
         let width = self
             .rows
             .iter()
-            .map(|r| r.value.len())
+            .map(|r| r.cell.len())
             .max()
-            .unwrap_or(5)
-            .max(5);
+            .unwrap_or(4)
+            .max(4);
         let _ = writeln!(
             s,
-            "{:<17}  {:<10}  {:<width$}  {:>10}  {:>10}  {:>8}  status",
-            "hour", "dimension", "value", "realtime", "batch", "diff"
+            "{:<17}  {:<11}  {:<width$}  {:>10}  {:>10}  {:>8}  status",
+            "hour", "view", "cell", "realtime", "batch", "diff"
         );
         let shown = self
             .rows
@@ -125,9 +129,9 @@ impl AuditReport {
             );
             let _ = writeln!(
                 s,
-                "{hour:<17}  {:<10}  {:<width$}  {:>10}  {:>10}  {:>+8}  {}",
-                r.dimension,
-                r.value,
+                "{hour:<17}  {:<11}  {:<width$}  {:>10}  {:>10}  {:>+8}  {}",
+                r.view,
+                r.cell,
                 r.realtime,
                 r.batch,
                 r.diff(),
@@ -147,7 +151,13 @@ impl AuditReport {
         }
         let n = self.unexplained();
         if n == 0 {
-            let _ = writeln!(s, "all differences are explained by too-late events");
+            let _ = writeln!(
+                s,
+                "all {} differing cell(s) are explained by too-late events ({} plays left out of the realtime view, {} impressions that can move plays between cells)",
+                self.rows.len(),
+                self.too_late_plays,
+                self.too_late_impressions
+            );
         } else {
             let _ = writeln!(s, "{n} cell(s) drift beyond what too-late events explain");
         }
@@ -155,48 +165,85 @@ impl AuditReport {
     }
 }
 
-/// Counts of one view of the day: per hour, per (dimension, value).
-#[derive(Default)]
-struct View {
-    totals: BTreeMap<i64, i64>,
-    cells: BTreeMap<(i64, usize, String), i64>,
-}
+/// One cell of the hourly view: (hour, country, device, sop_row, sod_row, genre, new_launch).
+type HourCell = (i64, String, String, String, String, String, bool);
+/// One cell of the per-video view: (video_id, sod_row).
+type VideoCell = (String, String);
 
-/// Sums one view of the day per hour and dimension value in Postgres, so a day of many rows
-/// comes back as a few thousand sums.
-async fn load_view(pool: &PgPool, table: &str, day: Day) -> Result<View, Error> {
-    let sql = DIMENSIONS
-        .iter()
-        .enumerate()
-        .map(|(d, dim)| {
-            format!(
-                "SELECT hour, {d}::int4 AS d, {dim}::text AS v, SUM(plays)::int8 AS plays FROM {table} \
-                 WHERE hour >= $1 AND hour < $2 GROUP BY hour, {dim}"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let rows: Vec<(DateTime<Utc>, i32, String, i64)> = sqlx::query_as(&sql)
+/// The hourly view of the day, cell by cell (zero cells left out).
+async fn load_hourly(
+    pool: &PgPool,
+    table: &str,
+    day: Day,
+) -> Result<BTreeMap<HourCell, i64>, Error> {
+    let sql = format!(
+        "SELECT hour, country, device, sop_row, sod_row, genre, new_launch, plays FROM {table} \
+         WHERE hour >= $1 AND hour < $2 AND plays <> 0"
+    );
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        DateTime<Utc>,
+        String,
+        String,
+        String,
+        String,
+        String,
+        bool,
+        i64,
+    )> = sqlx::query_as(&sql)
         .bind(utc(day.start()))
         .bind(utc(day.plus(1).start()))
         .fetch_all(pool)
         .await
         .map_err(Error::db(format!("read {table} for {day}")))?;
-    let mut v = View::default();
-    for (hour, d, value, plays) in rows {
-        let hour = hour.timestamp_millis();
-        let d = usize::try_from(d).unwrap_or(0);
-        if d == 0 {
-            // Every row has one country: the country sums add up to the hour's total.
-            *v.totals.entry(hour).or_default() += plays;
-        }
-        *v.cells.entry((hour, d, value)).or_default() += plays;
+    let mut out = BTreeMap::new();
+    for (hour, c, d, sop, sod, g, nl, plays) in rows {
+        *out.entry((hour.timestamp_millis(), c, d, sop, sod, g, nl))
+            .or_default() += plays;
     }
-    Ok(v)
+    Ok(out)
 }
 
-/// Compares the realtime and batch views of `day`. `plays_topic` and `impressions_topic` name the
-/// topics in `rt_too_late`; `cfg` gives the SoP window and SoD lookback the budgets use.
+/// The per-video view of the day, cell by cell (zero cells left out).
+async fn load_video(
+    pool: &PgPool,
+    table: &str,
+    day: Day,
+) -> Result<BTreeMap<VideoCell, i64>, Error> {
+    let sql =
+        format!("SELECT video_id::text, sod_row, plays FROM {table} WHERE day = $1 AND plays <> 0");
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(&sql)
+        .bind(date(day))
+        .fetch_all(pool)
+        .await
+        .map_err(Error::db(format!("read {table} for {day}")))?;
+    let mut out = BTreeMap::new();
+    for (v, sod, plays) in rows {
+        *out.entry((v, sod)).or_default() += plays;
+    }
+    Ok(out)
+}
+
+/// Every key of either map with its (realtime, batch) counts, where they differ.
+fn differing<K: Ord + Clone>(
+    rt: &BTreeMap<K, i64>,
+    batch: &BTreeMap<K, i64>,
+) -> Vec<(K, i64, i64)> {
+    let keys: std::collections::BTreeSet<&K> = rt.keys().chain(batch.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (r, b) = (
+                rt.get(k).copied().unwrap_or(0),
+                batch.get(k).copied().unwrap_or(0),
+            );
+            (r != b).then(|| (k.clone(), r, b))
+        })
+        .collect()
+}
+
+/// Compares the realtime and batch views of `day` cell by cell. `plays_topic` and
+/// `impressions_topic` name the topics in `rt_too_late`; `cfg` gives the SoP window and SoD
+/// lookback the budgets use.
 pub async fn audit_day(
     pool: &PgPool,
     day: Day,
@@ -211,120 +258,113 @@ pub async fn audit_day(
             .await
             .map_err(Error::db(format!("read batch_days for {day}")))?;
     let generation = generation.ok_or(Error::NotComplete { day })?;
-    let rt = load_view(pool, "rt_hourly", day).await?;
-    let batch = load_view(pool, "batch_hourly", day).await?;
+    let rt = load_hourly(pool, "rt_hourly", day).await?;
+    let batch = load_hourly(pool, "batch_hourly", day).await?;
+    let rt_video = load_video(pool, "rt_video_daily", day).await?;
+    let batch_video = load_video(pool, "batch_video_daily", day).await?;
 
-    // Too-late events from the start of the SoD lookback through the day.
-    let first = day
-        .plus(-cfg.sod_lookback_days)
-        .start()
-        .min(day.start().minus(cfg.sop_window_ms));
+    // Too-late events from the first impression a play of the day can use through the day.
+    let range = cfg.impression_range(day);
     let late: Vec<(DateTime<Utc>, String, String, String, i64)> = sqlx::query_as(
         "SELECT hour, topic, country, device, events FROM rt_too_late WHERE hour >= $1 AND hour < $2 AND topic IN ($3, $4)",
     )
-    .bind(utc(first.hour_start()))
-    .bind(utc(day.plus(1).start()))
+    .bind(utc(range.start.hour_start()))
+    .bind(utc(range.end))
     .bind(plays_topic)
     .bind(impressions_topic)
     .fetch_all(pool)
     .await
     .map_err(Error::db(format!("read rt_too_late for {day}")))?;
-    let mut late_plays: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut late_plays_by: BTreeMap<(i64, usize, String), i64> = BTreeMap::new();
+    let mut late_plays: BTreeMap<(i64, String, String), i64> = BTreeMap::new();
     let mut late_imps: BTreeMap<i64, i64> = BTreeMap::new();
     let day_range = day.start().0..day.plus(1).start().0;
     for (hour, topic, country, device, events) in late {
         let h = hour.timestamp_millis();
         if topic == plays_topic {
             if day_range.contains(&h) {
-                *late_plays.entry(h).or_default() += events;
-                *late_plays_by.entry((h, 0, country)).or_default() += events;
-                *late_plays_by.entry((h, 1, device)).or_default() += events;
+                *late_plays.entry((h, country, device)).or_default() += events;
             }
         } else {
             *late_imps.entry(h).or_default() += events;
         }
     }
-    // Too-late impressions in hours that can reach a play of hour `h` within `span` ms.
-    let late_imps_before = |h: i64, span: i64| -> i64 {
+    // Too-late impressions that can reach a play of hour `h`: they can move it to another SoP
+    // or SoD cell (never in or out of the view).
+    let late_imps_before = |h: i64| -> i64 {
+        let sop_from = Ts(h).minus(cfg.sop_window_ms).hour_start().0;
         late_imps
-            .range(Ts(h).minus(span).hour_start().0..h + HOUR_MS)
+            .range(range.start.0.min(sop_from)..h + HOUR_MS)
             .map(|(_, n)| n)
             .sum()
     };
+    let late_plays_total: i64 = late_plays.values().sum();
 
     let mut rows = Vec::new();
-    let hours: std::collections::BTreeSet<i64> = rt
-        .totals
-        .keys()
-        .chain(batch.totals.keys())
-        .copied()
-        .collect();
-    for &h in &hours {
-        let tl = late_plays.get(&h).copied().unwrap_or(0);
-        let (r, b) = (
-            rt.totals.get(&h).copied().unwrap_or(0),
-            batch.totals.get(&h).copied().unwrap_or(0),
-        );
-        if r != b {
-            rows.push(DriftRow {
-                hour: Ts(h),
-                dimension: "total",
-                value: "*".into(),
-                realtime: r,
-                batch: b,
-                explained: (0..=tl).contains(&(b - r)),
-            });
-        }
-        let sop_imps = late_imps_before(h, cfg.sop_window_ms);
-        let sod_imps = late_imps_before(h, h - day.plus(-cfg.sod_lookback_days).start().0);
-        for (d, dim) in DIMENSIONS.iter().enumerate() {
-            let keys: std::collections::BTreeSet<&String> = rt
-                .cells
-                .range((h, d, String::new())..)
-                .take_while(|((hh, dd, _), _)| *hh == h && *dd == d)
-                .chain(
-                    batch
-                        .cells
-                        .range((h, d, String::new())..)
-                        .take_while(|((hh, dd, _), _)| *hh == h && *dd == d),
-                )
-                .map(|((_, _, v), _)| v)
-                .collect();
-            for v in keys {
-                let key = (h, d, v.clone());
-                let r = rt.cells.get(&key).copied().unwrap_or(0);
-                let b = batch.cells.get(&key).copied().unwrap_or(0);
-                if r == b {
-                    continue;
-                }
-                let plays_budget = match d {
-                    0 | 1 => late_plays_by.get(&key).copied().unwrap_or(0),
-                    _ => tl,
-                };
-                let moved = match d {
-                    2 => sop_imps,
-                    3 => sod_imps,
-                    _ => 0,
-                };
-                let diff = b - r;
-                rows.push(DriftRow {
-                    hour: Ts(h),
-                    dimension: dim,
-                    value: v.clone(),
-                    realtime: r,
-                    batch: b,
-                    explained: (-moved..=plays_budget + moved).contains(&diff),
-                });
-            }
-        }
+    // Hourly view: a cell may have up to its (hour, country, device)'s too-late plays more in
+    // batch, plus or minus the plays too-late impressions can move; and the differences of each
+    // (hour, country, device) must add up to between 0 and its too-late plays (impressions move
+    // plays, never add them), so differences that cancel out across cells are still caught.
+    let diffs = differing(&rt, &batch);
+    let mut group_sum: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
+    for ((h, c, d, ..), r, b) in &diffs {
+        *group_sum.entry((*h, c.as_str(), d.as_str())).or_default() += b - r;
     }
+    for ((h, c, d, sop, sod, g, nl), r, b) in &diffs {
+        let tl = late_plays
+            .get(&(*h, c.clone(), d.clone()))
+            .copied()
+            .unwrap_or(0);
+        let moved = late_imps_before(*h);
+        let sum = group_sum
+            .get(&(*h, c.as_str(), d.as_str()))
+            .copied()
+            .unwrap_or(0);
+        rows.push(DriftRow {
+            hour: Ts(*h),
+            view: "hourly",
+            cell: format!("{c} {d} sop={sop} sod={sod} genre={g} new_launch={nl}"),
+            realtime: *r,
+            batch: *b,
+            explained: (-moved..=tl + moved).contains(&(b - r)) && (0..=tl).contains(&sum),
+        });
+    }
+    // Per-video view: the same, with the day's too-late plays and the SoD lookback's impressions.
+    let vdiffs = differing(&rt_video, &batch_video);
+    let vsum: i64 = vdiffs.iter().map(|(_, r, b)| b - r).sum();
+    let moved = late_imps.values().sum::<i64>();
+    for ((v, sod), r, b) in vdiffs {
+        rows.push(DriftRow {
+            hour: day.start(),
+            view: "video_daily",
+            cell: format!("video={v} sod={sod}"),
+            realtime: r,
+            batch: b,
+            explained: (-moved..=late_plays_total + moved).contains(&(b - r))
+                && (0..=late_plays_total).contains(&vsum),
+        });
+    }
+    // Versions in effect for part of the day that were loaded after that part began: the stream
+    // counted those plays with the version before (batch is right).
+    let catalog_notes = playsource_store::catalog::list_versions(pool)
+        .await?
+        .into_iter()
+        .filter_map(|(v, file)| {
+            let from = v.effective_from?;
+            (from < day.plus(1).start() && v.loaded_at >= from && v.loaded_at > day.start()).then(|| {
+                format!(
+                    "catalog version {} ({file}) took effect at {from} and was loaded at {}: plays of the day from {from} that the stream counted before it saw the version (up to --catalog-ttl-secs after the load) keep the previous genre and new-launch flag in the realtime view, which shows as drift; the batch view has the right ones",
+                    v.version, v.loaded_at
+                )
+            })
+        })
+        .collect();
     Ok(AuditReport {
         day,
         generation,
-        realtime_plays: rt.totals.values().sum(),
-        batch_plays: batch.totals.values().sum(),
-        too_late_plays: late_plays.values().sum(),
+        catalog_notes,
+        realtime_plays: rt.values().sum(),
+        batch_plays: batch.values().sum(),
+        too_late_plays: late_plays_total,
         too_late_impressions: late_imps.values().sum(),
         rows,
     })

@@ -13,7 +13,6 @@
 //!
 //! Files are read a row group at a time, so memory stays bounded by the state above.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,8 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use playsource_archive::read::{self, ImpressionReader, PlayReader, ReadStats};
 use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::attribution::bulk::Bulk;
-use playsource_domain::catalog::enrich;
-use playsource_domain::{AttributionConfig, Catalog, Day, EventKey, Impression, Play, Ts};
+use playsource_domain::{AttributionConfig, Catalog, Day, EventKey, Impression, Play};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::enriched::{PartWriter, StagedDir};
@@ -78,13 +76,6 @@ pub struct DayResult {
     pub enriched_rows: u64,
 }
 
-/// The UTC days whose impressions a play of `day` can use, as an instant range.
-pub fn impression_range(day: Day, cfg: &AttributionConfig) -> Range<Ts> {
-    let sod_first = day.plus(-cfg.sod_lookback_days).start();
-    let sop_first = day.start().minus(cfg.sop_window_ms);
-    sod_first.min(sop_first)..day.plus(1).start()
-}
-
 fn shard_of(member: u64) -> usize {
     // Fibonacci hashing spreads sequential ids over the shards.
     (member.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % SHARDS
@@ -103,7 +94,7 @@ pub fn compute_day(
 ) -> Result<DayResult, Error> {
     let day = plan.day;
     let plays_range = day.start()..day.plus(1).start();
-    let imp_range = impression_range(day, &opts.attribution);
+    let imp_range = opts.attribution.impression_range(day);
     let plays_bytes = total_bytes(&plan.plays_files);
     let imp_bytes = total_bytes(&plan.impression_files);
     let bar = progress_bar(opts.progress, day, 2 * plays_bytes + imp_bytes);
@@ -229,7 +220,7 @@ pub fn compute_day(
                             st.duplicates += 1;
                             continue;
                         };
-                        let e = enrich(catalog.get(rec.video_id), rec.ts.day());
+                        let e = catalog.enrich(rec.video_id, rec.ts);
                         let names = bulk.names();
                         let facts = PlayFacts::of(names, &rec, &att, e.genre, e.is_new_launch);
                         st.counts.add(&facts, 1);
@@ -407,7 +398,7 @@ pub fn plan_day(
     day: Day,
     cfg: &AttributionConfig,
 ) -> Result<DayPlan, Error> {
-    let range = impression_range(day, cfg);
+    let range = cfg.impression_range(day);
     let first_day = range.start.day();
     Ok(DayPlan {
         day,

@@ -29,6 +29,15 @@ pub enum Error {
         out_of_range: u64,
     },
 
+    /// The archive is not complete for the day yet (contract §4); nothing was published.
+    #[error("the archive is not complete for {day}: {count} partition(s) were neither archived past {point} (the day's end plus the allowed lateness) in event time nor read to the end of their log after it: {behind}; nothing was published: run it again once the stream has caught up, or pass --force to publish {day} anyway")]
+    Incomplete {
+        day: Day,
+        point: String,
+        count: usize,
+        behind: String,
+    },
+
     /// A Postgres statement failed.
     #[error("Postgres failed to {action}: {source}; check --database-url (DATABASE_URL) and that `playsource init` has applied the migrations")]
     Db {

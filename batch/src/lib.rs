@@ -7,6 +7,7 @@
 //! - [`run`]: one day end to end ([`run_day`]);
 //! - [`compute`]: the multi-threaded computation of a day from its files;
 //! - [`enriched`]: the enriched plays files and their atomic swap into place;
+//! - [`gate`]: the archive completeness check before a day is published;
 //! - [`publish`]: the one-transaction replace of a day in `batch_*`;
 //! - [`audit`]: the drift report;
 //! - [`prune`]: deleting realtime rows of days long batch-complete.
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod compute;
 pub mod enriched;
 pub mod error;
+pub mod gate;
 pub mod metrics;
 pub mod prune;
 pub mod publish;

@@ -32,6 +32,8 @@ pub struct BatchOptions {
     pub allow_empty: bool,
     /// Draw a progress bar on stderr when it is a terminal.
     pub progress: bool,
+    /// Publish even when the archive is not complete for the day (see [`crate::gate`]).
+    pub force: bool,
 }
 
 impl BatchOptions {
@@ -45,6 +47,7 @@ impl BatchOptions {
             threads: default_threads(),
             allow_empty: false,
             progress: false,
+            force: false,
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct DaySummary {
     pub impressions_read: ReadStats,
     pub hourly_rows: usize,
     pub video_rows: usize,
+    /// `--force` published the day although these partitions were behind (empty: complete).
+    pub forced_past: Vec<playsource_store::progress::Behind>,
     /// Where the day's enriched plays now are.
     pub enriched_dir: PathBuf,
     pub elapsed: Duration,
@@ -115,6 +120,7 @@ async fn run_day_inner(
     if day >= today {
         tracing::warn!(%day, "the day is not over yet (UTC): the batch view will miss what is still to come; re-run it tomorrow");
     }
+    let forced_past = crate::gate::check(pool, opts, day).await?;
     let layout = ArchiveLayout::new(&opts.archive);
     let compute_opts = ComputeOptions {
         attribution: opts.attribution,
@@ -184,6 +190,7 @@ async fn run_day_inner(
         impressions_read: result.impressions_read,
         hourly_rows: hourly.len(),
         video_rows: video.len(),
+        forced_past,
         enriched_dir,
         elapsed: started.elapsed(),
     };
@@ -215,10 +222,8 @@ fn report_skipped(day: Day, topic: &str, st: &ReadStats) {
     }
 }
 
-/// The catalog as Postgres holds it (read once per run: the batch layer has no hot path to
-/// protect, and one snapshot keeps a run consistent).
+/// The temporal catalog as Postgres holds it, every version (read once per run: each play takes
+/// the version in effect at its ts, as in the stream).
 pub async fn load_catalog(pool: &PgPool) -> Result<Catalog, Error> {
-    Ok(Catalog::new(
-        playsource_store::catalog::fetch_all(pool).await?,
-    ))
+    Ok(playsource_store::catalog::fetch_catalog(pool).await?)
 }

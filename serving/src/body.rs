@@ -13,18 +13,22 @@ use std::task::{Context, Poll};
 use axum::body::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
-/// A body of `head` then `tail`.
+/// A body of up to three parts sent in order (a request's own prefix, the shared head, the tail).
 pub struct HeadTail {
-    head: Option<Bytes>,
-    tail: Option<Bytes>,
+    parts: [Option<Bytes>; 3],
 }
 
 impl HeadTail {
     /// The body `head` followed by `tail`.
     pub fn new(head: Bytes, tail: Bytes) -> HeadTail {
+        HeadTail::with_prefix(Bytes::new(), head, tail)
+    }
+
+    /// The body `prefix`, then `head`, then `tail`.
+    pub fn with_prefix(prefix: Bytes, head: Bytes, tail: Bytes) -> HeadTail {
+        let part = |b: Bytes| (!b.is_empty()).then_some(b);
         HeadTail {
-            head: (!head.is_empty()).then_some(head),
-            tail: (!tail.is_empty()).then_some(tail),
+            parts: [part(prefix), part(head), part(tail)],
         }
     }
 }
@@ -37,20 +41,17 @@ impl Body for HeadTail {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let next = match self.head.take() {
-            Some(head) => Some(head),
-            None => self.tail.take(),
-        };
+        let next = self.parts.iter_mut().find_map(Option::take);
         Poll::Ready(next.map(|b| Ok(Frame::data(b))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.head.is_none() && self.tail.is_none()
+        self.parts.iter().all(Option::is_none)
     }
 
     fn size_hint(&self) -> SizeHint {
         let len = |b: &Option<Bytes>| b.as_ref().map_or(0, |b| b.len() as u64);
-        SizeHint::with_exact(len(&self.head) + len(&self.tail))
+        SizeHint::with_exact(self.parts.iter().map(len).sum())
     }
 }
 
@@ -71,6 +72,16 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(got, format!("{head}{tail}"));
+            let body =
+                HeadTail::with_prefix(Bytes::from("<"), Bytes::from(head), Bytes::from(tail));
+            assert_eq!(
+                body.size_hint().exact(),
+                Some((1 + head.len() + tail.len()) as u64)
+            );
+            let got = axum::body::to_bytes(axum::body::Body::new(body), 1 << 20)
+                .await
+                .unwrap();
+            assert_eq!(got, format!("<{head}{tail}"));
         }
     }
 }

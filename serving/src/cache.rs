@@ -18,6 +18,8 @@ use crate::merge::{self, BatchVersion, Freshness};
 use crate::metrics as m;
 use crate::model::VideoDiscovery;
 use crate::params::{SeriesQuery, VideoQuery};
+use crate::series_json::SeriesBody;
+use crate::shed::UncachedLimit;
 
 /// How old the freshness snapshot may be before a request re-reads it.
 pub const FRESHNESS_MAX_AGE: Duration = Duration::from_secs(1);
@@ -25,20 +27,24 @@ pub const FRESHNESS_MAX_AGE: Duration = Duration::from_secs(1);
 /// What is cached: a normalised query.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CacheKey {
-    /// A series request.
+    /// A series request, its `from`/`to` rounded up to the bucket grid (see [`CacheKey::series`]).
     Series(SeriesQuery),
     /// A per-video request.
     Video(VideoQuery),
 }
 
-/// A series answer serialised up to its `source` object: `{"from":…,"series":[…],"source":`.
-/// A hit appends the current `source` and `}`, so it serialises no bucket.
-#[derive(Debug)]
-pub struct SeriesBody {
-    /// The JSON text before the `source` value (shared by every answer sent from it).
-    pub head: axum::body::Bytes,
-    /// Number of buckets (the cache weight).
-    pub buckets: usize,
+impl CacheKey {
+    /// The key of a series request: `from` and `to` rounded up to the bucket grid (`lo`, `hi`).
+    /// The buckets are those whose start is in `[from, to)`, so every `from`/`to` between two
+    /// grid points asks for the same buckets: they share one entry (a client varying `from` by
+    /// the millisecond cannot bypass the cache). Each answer still echoes its own `from`/`to`.
+    pub fn series(q: &SeriesQuery) -> CacheKey {
+        CacheKey::Series(SeriesQuery {
+            from: q.lo,
+            to: q.hi,
+            ..q.clone()
+        })
+    }
 }
 
 /// A cached answer body (the `source` object is added fresh on every answer).
@@ -50,13 +56,30 @@ pub enum Cached {
     Video(Arc<VideoDiscovery>),
 }
 
+impl Cached {
+    /// Estimated bytes held (the cache weight).
+    pub fn bytes(&self) -> usize {
+        const ENTRY: usize = 128;
+        match self {
+            Cached::Series(s) => ENTRY + s.head.len(),
+            Cached::Video(v) => {
+                ENTRY
+                    + v.rows
+                        .iter()
+                        .map(|r| r.row_type.len() + std::mem::size_of_val(r))
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
 /// Why [`ResultCache::get_or_compute`] did not cache an answer.
 #[derive(Debug)]
 pub enum Uncached {
     /// The answer touches a day that is not batch-complete: served, not cached.
     Partial(Cached),
-    /// The database failed.
-    Db(sqlx::Error),
+    /// The answer could not be computed (the database failed, or too many uncached queries).
+    Failed(Problem),
 }
 
 /// An answer read from the views: the value to cache, whether every day in it was
@@ -75,15 +98,13 @@ pub struct ResultCache {
 }
 
 impl ResultCache {
-    /// A cache holding at most `capacity` answers (weighted by bucket count), each at most an hour.
-    pub fn new(capacity: u64) -> Self {
+    /// A cache holding answers of at most `max_bytes` in all (weighted by their size in bytes;
+    /// an answer larger than the whole budget is served but not kept), each at most an hour.
+    pub fn new(max_bytes: u64) -> Self {
         ResultCache {
             cache: Cache::builder()
-                .max_capacity(capacity.max(1))
-                .weigher(|_, v: &Cached| match v {
-                    Cached::Series(s) => u32::try_from(s.buckets).unwrap_or(u32::MAX).max(1),
-                    Cached::Video(_) => 1,
-                })
+                .max_capacity(max_bytes.max(1))
+                .weigher(|_, v: &Cached| u32::try_from(v.bytes()).unwrap_or(u32::MAX))
                 .time_to_live(Duration::from_secs(3600))
                 .build(),
             hits: AtomicU64::new(0),
@@ -94,8 +115,10 @@ impl ResultCache {
     /// Answers a query: through the cache when `cacheable` (its range looks batch-complete; an
     /// answer that turns out to touch a realtime day is served but not kept), otherwise straight
     /// from `compute`. `extra` comes back only from a direct read (`None` on the cache path).
+    /// Every run of `compute` holds a slot of `limit` (none free: 429).
     pub async fn answer<X, Fut>(
         &self,
+        limit: &UncachedLimit,
         version: BatchVersion,
         key: CacheKey,
         cacheable: bool,
@@ -105,12 +128,14 @@ impl ResultCache {
         Fut: std::future::Future<Output = Result<Computed<X>, sqlx::Error>>,
     {
         if !cacheable {
-            let c = compute().await.map_err(|e| Problem::from_db(&e))?;
+            let _slot = limit.enter()?;
+            let c = compute().await?;
             return Ok((c.value, Some(c.extra)));
         }
         let got = self
             .get_or_compute(version, key, async {
-                let c = compute().await.map_err(Uncached::Db)?;
+                let _slot = limit.enter().map_err(Uncached::Failed)?;
+                let c = compute().await.map_err(|e| Uncached::Failed(e.into()))?;
                 if c.all_batch {
                     Ok(c.value)
                 } else {
@@ -122,7 +147,7 @@ impl ResultCache {
             Ok(value) => Ok((value, None)),
             Err(e) => match &*e {
                 Uncached::Partial(value) => Ok((value.clone(), None)),
-                Uncached::Db(e) => Err(Problem::from_db(e)),
+                Uncached::Failed(p) => Err(p.clone()),
             },
         }
     }
@@ -162,6 +187,12 @@ impl ResultCache {
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
         metrics::counter!(m::CACHE_INVALIDATIONS).increment(1);
+    }
+
+    /// Estimated bytes held, after pending evictions are applied.
+    pub async fn weighted_bytes(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.weighted_size()
     }
 
     /// (hits, misses) since start.
@@ -218,7 +249,7 @@ impl Watcher {
             return Ok(f);
         }
         let fresh = Arc::new(merge::freshness(pool).await?);
-        m::record_freshness(&fresh);
+        record_freshness(&fresh);
         let previous = self
             .snapshot
             .read()
@@ -235,5 +266,16 @@ impl Watcher {
             });
         }
         Ok(fresh)
+    }
+}
+
+/// Publishes the batch view's state as read by the watcher (the `playsource_batch_*` gauges).
+fn record_freshness(f: &Freshness) {
+    let (days, generation) = f.version;
+    metrics::gauge!(m::BATCH_COMPLETE_DAYS).set(days as f64);
+    metrics::gauge!(m::BATCH_GENERATION).set(generation as f64);
+    if let Some(day) = f.through {
+        let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        metrics::gauge!(m::BATCH_LATEST_COMPLETE_DAY).set(start as f64);
     }
 }

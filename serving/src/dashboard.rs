@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../assets/dashboard.html");
 const APP_JS: &str = include_str!("../assets/dashboard.js");

@@ -101,6 +101,20 @@ impl Problem {
         p
     }
 
+    /// 429: the server is computing as many distinct uncached answers as it allows (`max`).
+    pub fn too_many_requests(max: usize) -> Self {
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-requests",
+            "Too many requests",
+            format!(
+                "the server is already computing {max} uncached answers; retry in a moment, or ask for ranges that are already cached"
+            ),
+        );
+        p.retry_after = Some(1);
+        p
+    }
+
     /// 500: a bug or a misconfiguration on the server side; details are in the server log.
     pub fn internal() -> Self {
         Problem::new(
@@ -129,6 +143,14 @@ impl Problem {
             tracing::error!(error = %e, "database query failed");
             Problem::internal()
         }
+    }
+}
+
+/// `?` on a database error in a handler: 503 when Postgres is unreachable or too slow, else a
+/// 500 whose details are logged, never sent (see [`Problem::from_db`]).
+impl From<sqlx::Error> for Problem {
+    fn from(e: sqlx::Error) -> Self {
+        Problem::from_db(&e)
     }
 }
 

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::error::Problem;
 use crate::model::Status;
-use crate::AppState;
+use crate::state::AppState;
 
 /// How long `/readyz` waits for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,14 +35,15 @@ pub async fn healthz() -> Json<Status> {
         (status = 200, description = "The database answers", body = Status),
         (status = 503, description = "The database is unreachable or too slow", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
+pub async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
     let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.inner.pool);
     match tokio::time::timeout(READY_TIMEOUT, ping).await {
-        Ok(Ok(_)) => Json(Status { status: "ready" }).into_response(),
-        Ok(Err(e)) => Problem::from_db(&e).into_response(),
-        Err(_) => Problem::unavailable(
+        Ok(answered) => {
+            answered?;
+            Ok(Json(Status { status: "ready" }).into_response())
+        }
+        Err(_) => Err(Problem::unavailable(
             "the database did not answer within 2 seconds; check that Postgres is up and reachable",
-        )
-        .into_response(),
+        )),
     }
 }

@@ -8,10 +8,18 @@
 //! ```
 //!
 //! See `docs/serving.md` for operations (read-only role, limits, cache).
+//!
+//! Modules import one way only (checked by `serving/scripts/import_cycles.py`): a request flows
+//! `params` (parse, validate) → the handler's plan (`api::views`: cacheable? replica?) → a source
+//! (`replica` in memory, or `merge`, the SQL reference path) → `series_json` (render) → `cache`;
+//! below them all sit `error`, `model` and `metrics` (names only, importing nothing of the
+//! crate). `state` holds what handlers share, `server` assembles the routes and layers and
+//! `conn` serves connections.
 
 pub mod api;
 pub mod body;
 pub mod cache;
+pub mod conn;
 pub mod dashboard;
 pub mod error;
 pub mod health;
@@ -22,107 +30,21 @@ pub mod model;
 pub mod openapi;
 pub mod params;
 pub mod replica;
+pub mod scrape;
 pub mod series_json;
+pub mod server;
+pub mod shed;
+pub mod state;
 
-use std::future::Future;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
-use utoipa_axum::routes;
 
 pub use error::{Error, Problem};
-
-use cache::{ResultCache, Watcher};
-use replica::Replica;
-
-/// Default of [`Config::memory_days`].
-pub const DEFAULT_MEMORY_DAYS: u32 = 35;
-
-/// Tunables of the server.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// A request running longer is answered 503.
-    pub request_timeout: Duration,
-    /// Requests handled at once; more wait (and time out if they wait too long).
-    pub max_concurrency: usize,
-    /// Cache capacity, in buckets (a series of n buckets weighs n).
-    pub cache_capacity: u64,
-    /// Largest accepted request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Days before today held by the in-memory replica of the hourly views (0: no replica, every
-    /// uncached series is read by SQL).
-    pub memory_days: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            request_timeout: Duration::from_secs(10),
-            max_concurrency: 256,
-            cache_capacity: 1_000_000,
-            max_body_bytes: 16 * 1024,
-            memory_days: DEFAULT_MEMORY_DAYS,
-        }
-    }
-}
-
-struct Inner {
-    pool: PgPool,
-    cache: ResultCache,
-    watcher: Watcher,
-    replica: Arc<Replica>,
-    metrics: PrometheusHandle,
-    config: Config,
-}
-
-/// Everything the handlers share: the pool, the cache, the freshness watcher, the metrics.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-impl AppState {
-    /// A state over a pool (see [`connect_lazy`]).
-    pub fn new(pool: PgPool, config: Config) -> Self {
-        AppState {
-            inner: Arc::new(Inner {
-                pool,
-                cache: ResultCache::new(config.cache_capacity),
-                watcher: Watcher::default(),
-                replica: Arc::new(Replica::new(config.memory_days)),
-                metrics: metrics::prometheus(),
-                config,
-            }),
-        }
-    }
-
-    /// The database pool.
-    pub fn pool(&self) -> &PgPool {
-        &self.inner.pool
-    }
-
-    /// The in-memory replica of the hourly views.
-    pub fn replica(&self) -> &Arc<Replica> {
-        &self.inner.replica
-    }
-
-    /// Result-cache (hits, misses) since start.
-    pub fn cache_stats(&self) -> (u64, u64) {
-        self.inner.cache.stats()
-    }
-}
+pub use server::{app, serve, serve_on};
+pub use state::{AppState, Config, DEFAULT_CACHE_BYTES, DEFAULT_MEMORY_DAYS};
 
 /// Pool settings for [`connect_lazy`].
 #[derive(Clone, Debug)]
@@ -190,84 +112,4 @@ fn redact(msg: &str, url: &str) -> String {
         },
         None => msg.to_owned(),
     }
-}
-
-/// The whole HTTP application: API, health, metrics, OpenAPI, dashboard, with the tower layers
-/// (tracing, metrics, problem rewriting, catch-panic, timeout, concurrency limit, body limit).
-pub fn app(state: AppState) -> Router {
-    let (router, doc) = openapi::router()
-        .merge(api::router())
-        .merge(health::router())
-        .merge(dashboard::router())
-        .routes(routes!(metrics::render))
-        .split_for_parts();
-    let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
-    let cfg = state.inner.config.clone();
-    router
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = Arc::clone(&doc_json);
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/json"),
-                        )],
-                        (*doc).clone(),
-                    )
-                        .into_response()
-                }
-            }),
-        )
-        .fallback(middleware::not_found)
-        .with_state(state)
-        .layer(RequestBodyLimitLayer::new(cfg.max_body_bytes))
-        .layer(GlobalConcurrencyLimitLayer::new(cfg.max_concurrency.max(1)))
-        .layer(axum::middleware::from_fn_with_state(
-            cfg.request_timeout,
-            middleware::timeout,
-        ))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a request handler panicked");
-                Problem::internal().into_response()
-            },
-        ))
-        .layer(axum::middleware::from_fn(middleware::problems))
-        .layer(axum::middleware::from_fn(metrics::track))
-        .layer(TraceLayer::new_for_http())
-}
-
-/// Binds `listen` and serves [`app`] until `shutdown` resolves, then finishes the requests in
-/// flight (graceful shutdown).
-pub async fn serve(
-    listen: &str,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|reason| Error::Listen {
-            addr: listen.to_owned(),
-            reason,
-        })?;
-    serve_on(listener, state, shutdown).await
-}
-
-/// Serves [`app`] on a bound listener until `shutdown` resolves (graceful shutdown).
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    tracing::info!(%addr, "serving the playsource API; dashboard at http://{addr}/");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|reason| Error::Listen { addr, reason })
 }

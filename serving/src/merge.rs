@@ -45,6 +45,12 @@ impl Freshness {
     pub fn covers(&self, ts: Ts) -> bool {
         self.through.is_some_and(|t| ts.day().to_date() <= t)
     }
+
+    /// True when every day of the non-empty range `[lo, hi)` is at most the latest
+    /// batch-complete day: the answer may be in the cache (the plan's first question).
+    pub fn covers_range(&self, lo: Ts, hi: Ts) -> bool {
+        hi > lo && self.covers(Ts(hi.0 - 1))
+    }
 }
 
 /// A computed series.

@@ -1,18 +1,14 @@
-//! The serving layer's Prometheus metrics: names, the recorder, the per-route middleware and the
-//! `/metrics` endpoint.
+//! The serving layer's Prometheus metrics: names, the recorder and the per-route middleware (the
+//! `/metrics` endpoint is in `scrape.rs`). Imports nothing of the crate: every layer records
+//! into it.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::merge::Freshness;
-use crate::replica::ReplicaState;
-use crate::AppState;
 
 /// Requests answered, by `route`, `method` and `status`.
 pub const HTTP_REQUESTS: &str = "playsource_http_requests_total";
@@ -26,6 +22,15 @@ pub const CACHE_MISSES: &str = "playsource_serving_cache_misses_total";
 pub const CACHE_INVALIDATIONS: &str = "playsource_serving_cache_invalidations_total";
 /// Requests refused with 503 because the database was unreachable or too slow.
 pub const DB_UNAVAILABLE: &str = "playsource_serving_db_unavailable_total";
+/// Connections closed on accept because [`crate::conn::ConnLimits::max_connections`] were open.
+pub const CONNECTIONS_REJECTED: &str = "playsource_serving_connections_rejected_total";
+/// Connections closed by the server, by `reason` (`header_timeout`: the request head did not
+/// arrive in time; `idle`: no byte moved either way for the idle timeout).
+pub const CONNECTIONS_CLOSED: &str = "playsource_serving_connections_closed_total";
+/// Connections open now (gauge).
+pub const CONNECTIONS_OPEN: &str = "playsource_serving_connections_open";
+/// Requests answered 429 because the bound on distinct uncached queries in flight was reached.
+pub const QUERIES_SHED: &str = "playsource_serving_queries_shed_total";
 /// Unix time (seconds) of 00:00 UTC of the latest batch-complete day (gauge; absent until a day
 /// is complete). Alert when it is more than two days and a few hours old.
 pub const BATCH_LATEST_COMPLETE_DAY: &str = "playsource_batch_latest_complete_day_seconds";
@@ -48,9 +53,6 @@ pub const REPLICA_LOAD_SECONDS: &str = "playsource_serving_replica_load_seconds"
 pub const REPLICA_ROWS: &str = "playsource_serving_replica_rows";
 /// Estimated bytes held by the replica (gauge).
 pub const REPLICA_BYTES: &str = "playsource_serving_replica_bytes";
-
-/// How long a scrape of `/metrics` waits for the batch freshness before rendering without it.
-const SCRAPE_FRESHNESS_WAIT: Duration = Duration::from_secs(2);
 
 /// Latency buckets, seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -109,6 +111,19 @@ fn describe() {
         DB_UNAVAILABLE,
         "Requests answered 503 because Postgres was unreachable or too slow."
     );
+    metrics::describe_counter!(
+        CONNECTIONS_REJECTED,
+        "Connections closed on accept because the connection cap was reached."
+    );
+    metrics::describe_counter!(
+        CONNECTIONS_CLOSED,
+        "Connections closed by the server, by reason (header_timeout, idle)."
+    );
+    metrics::describe_gauge!(CONNECTIONS_OPEN, "Connections open now.");
+    metrics::describe_counter!(
+        QUERIES_SHED,
+        "Requests answered 429 because too many distinct uncached queries were in flight."
+    );
     metrics::describe_gauge!(
         BATCH_LATEST_COMPLETE_DAY,
         metrics::Unit::Seconds,
@@ -139,25 +154,6 @@ fn describe() {
         BATCH_GENERATION,
         "Greatest publish generation of the batch view."
     );
-}
-
-/// Publishes the batch view's state as read by the freshness watcher.
-pub fn record_freshness(f: &Freshness) {
-    let (days, generation) = f.version;
-    metrics::gauge!(BATCH_COMPLETE_DAYS).set(days as f64);
-    metrics::gauge!(BATCH_GENERATION).set(generation as f64);
-    if let Some(day) = f.through {
-        let start = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
-        metrics::gauge!(BATCH_LATEST_COMPLETE_DAY).set(start as f64);
-    }
-}
-
-/// Publishes the size of a freshly loaded replica.
-pub fn record_replica(r: &ReplicaState) {
-    let (batch, realtime) = r.rows();
-    metrics::gauge!(REPLICA_ROWS, "part" => "batch").set(batch as f64);
-    metrics::gauge!(REPLICA_ROWS, "part" => "realtime").set(realtime as f64);
-    metrics::gauge!(REPLICA_BYTES).set(r.bytes() as f64);
 }
 
 /// Middleware: counts every request and records its latency under its route template
@@ -203,29 +199,8 @@ fn status_label(s: axum::http::StatusCode) -> metrics::SharedString {
         200 => "200".into(),
         400 => "400".into(),
         404 => "404".into(),
+        429 => "429".into(),
         503 => "503".into(),
         code => code.to_string().into(),
     }
-}
-
-/// `GET /metrics`: Prometheus text exposition. The batch gauges are refreshed first (through
-/// the freshness watcher, so at most one query a second), so they are current even when no API
-/// request came in; if Postgres does not answer in time, the last values are rendered.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
-pub async fn render(State(state): State<AppState>) -> Response {
-    let inner = &state.inner;
-    let refresh = inner.watcher.current(&inner.pool, &inner.cache);
-    match tokio::time::timeout(SCRAPE_FRESHNESS_WAIT, refresh).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "batch gauges not refreshed for /metrics"),
-        Err(_) => tracing::debug!("batch gauges not refreshed for /metrics: Postgres is slow"),
-    }
-    state.inner.metrics.run_upkeep();
-    let mut resp = state.inner.metrics.render().into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    resp
 }

@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// The document's header; the paths and schemas are added by the routers.
 #[derive(OpenApi)]

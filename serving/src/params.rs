@@ -158,54 +158,41 @@ impl Pairs {
 
 /// Splits and percent-decodes an `application/x-www-form-urlencoded` query string.
 fn serde_urlencoded_pairs(raw: &str) -> Result<Vec<(String, String)>, Problem> {
-    let mut out = Vec::new();
-    for part in raw.split('&') {
-        if part.is_empty() {
-            continue;
-        }
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        out.push((decode_component(k)?, decode_component(v)?));
-    }
-    Ok(out)
+    raw.split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            Ok((decode_component(k)?, decode_component(v)?))
+        })
+        .collect()
 }
 
-/// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
+/// Decodes one form component: `+` is a space, `%XX` a byte (`percent-encoding`); a `%` not
+/// followed by two hex digits, or bytes that are not UTF-8 once decoded, are refused rather
+/// than passed through or replaced.
 fn decode_component(s: &str) -> Result<String, Problem> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| {
-                    std::str::from_utf8(h)
-                        .ok()
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                });
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => {
-                        return Err(Problem::bad_request(format!(
-                            "the query string has a malformed percent-escape in `{}`; encode `%` as %25",
-                            clip(s)
-                        )))
-                    }
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| {
-        Problem::bad_request(format!(
-            "the query string component `{}` is not UTF-8 once decoded; send UTF-8",
+    let malformed = s.split('%').skip(1).any(|rest| {
+        !rest
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(Problem::bad_request(format!(
+            "the query string has a malformed percent-escape in `{}`; encode `%` as %25",
             clip(s)
-        ))
-    })
+        )));
+    }
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| {
+            Problem::bad_request(format!(
+                "the query string component `{}` is not UTF-8 once decoded; send UTF-8",
+                clip(s)
+            ))
+        })
 }
 
 /// Parses an RFC 3339 timestamp parameter. A `+hh:mm` offset sent unencoded arrives as a space;
@@ -446,6 +433,31 @@ mod tests {
         ] {
             assert_eq!(parse_video_id(bad).unwrap_err().status, 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn components_decode_as_forms_do() {
+        for (raw, want) in [
+            ("a+b", "a b"),
+            ("a%2Bb", "a+b"),
+            ("%C3%A9t%c3%a9", "été"),
+            ("100%25", "100%"),
+            ("", ""),
+            ("plain_token", "plain_token"),
+        ] {
+            assert_eq!(decode_component(raw).unwrap(), want, "{raw}");
+        }
+        for bad in ["%", "%4", "%zz", "a%g1", "%E9", "%C3"] {
+            assert_eq!(decode_component(bad).unwrap_err().status, 400, "{bad}");
+        }
+        assert_eq!(
+            serde_urlencoded_pairs("a=1&&b&c=%20").unwrap(),
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), String::new()),
+                ("c".to_owned(), " ".to_owned())
+            ]
+        );
     }
 
     #[test]

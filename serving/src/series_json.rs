@@ -8,13 +8,26 @@ use chrono::Datelike;
 use playsource_domain::{Ts, DAY_MS};
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use crate::cache::SeriesBody;
 use crate::model::{share_micros, Bucket, RowShare, Source};
 use crate::params::{fmt_second, SeriesQuery};
+
+/// A series answer serialised up to its `source` object: `{"from":…,"series":[…],"source":`.
+/// A hit appends the current `source` and `}`, so it serialises no bucket.
+#[derive(Debug)]
+pub struct SeriesBody {
+    /// The JSON text before the `source` value (shared by every answer sent from it).
+    pub head: axum::body::Bytes,
+    /// Length of the head's request-specific start, `{"from":…,"to":…,` (an answer for another
+    /// `from`/`to` of the same buckets replaces it with its own).
+    pub prefix: usize,
+    /// Number of buckets.
+    pub buckets: usize,
+}
 
 /// Writes one series answer up to its `source` value (see [`SeriesBody`]).
 pub struct SeriesWriter {
     out: Vec<u8>,
+    prefix: usize,
     buckets: usize,
     /// The day whose `YYYY-MM-DD` is in `date`.
     day: Option<i64>,
@@ -27,15 +40,14 @@ impl SeriesWriter {
         // An hourly bucket takes about 300 bytes; room for the `source` too, so no copy later.
         let cap = usize::try_from(q.bucket_count().clamp(0, 1 << 16)).unwrap_or(0) * 512 + 256;
         let mut out = Vec::with_capacity(cap);
-        out.extend_from_slice(b"{\"from\":");
-        push_json_str(&mut out, &fmt_second(q.from));
-        out.extend_from_slice(b",\"to\":");
-        push_json_str(&mut out, &fmt_second(q.to));
-        out.extend_from_slice(b",\"granularity\":");
+        push_prefix(&mut out, q);
+        let prefix = out.len();
+        out.extend_from_slice(b"\"granularity\":");
         push_json_str(&mut out, q.granularity.as_str());
         out.extend_from_slice(b",\"series\":[");
         SeriesWriter {
             out,
+            prefix,
             buckets: 0,
             day: None,
             date: [b'0'; 10],
@@ -71,6 +83,7 @@ impl SeriesWriter {
         self.out.extend_from_slice(b"],\"source\":");
         SeriesBody {
             head: self.out.into(),
+            prefix: self.prefix,
             buckets: self.buckets,
         }
     }
@@ -146,6 +159,22 @@ impl SeriesWriter {
         self.label(t_ms);
         self.out.extend_from_slice(rest);
     }
+}
+
+/// Appends the request-specific start of a series answer: `{"from":…,"to":…,`.
+fn push_prefix(out: &mut Vec<u8>, q: &SeriesQuery) {
+    out.extend_from_slice(b"{\"from\":");
+    push_json_str(out, &fmt_second(q.from));
+    out.extend_from_slice(b",\"to\":");
+    push_json_str(out, &fmt_second(q.to));
+    out.push(b',');
+}
+
+/// The request-specific start of `q`'s answer, `{"from":…,"to":…,` (see [`SeriesBody::prefix`]).
+pub fn prefix(q: &SeriesQuery) -> axum::body::Bytes {
+    let mut out = Vec::with_capacity(64);
+    push_prefix(&mut out, q);
+    out.into()
 }
 
 /// A bucket's bytes after its label, `,"plays":N,"rows":[…]}`, for `rows` in answer order (as

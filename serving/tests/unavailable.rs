@@ -166,3 +166,40 @@ async fn a_database_without_the_schema_gives_a_503_saying_run_init(pool: PgPool)
     let a = get(&app, "/v1/freshness").await;
     assert_problem(&a, 503, "playsource init");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_database_error_that_is_a_bug_is_a_500_problem_without_internals(pool: PgPool) {
+    // A schema that does not match the server (a misapplied migration): every read of the
+    // series fails with undefined_column, which retrying cannot fix.
+    sqlx::query("ALTER TABLE rt_hourly RENAME COLUMN plays TO plays_secret_col")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let app = app(AppState::new(
+        pool,
+        Config {
+            memory_days: 0,
+            ..Config::default()
+        },
+    ));
+    let a = get(
+        &app,
+        "/v1/source-of-play?from=2026-11-21T00:00:00Z&to=2026-11-22T00:00:00Z",
+    )
+    .await;
+    assert_problem(&a, 500, "server log");
+    for leak in [
+        "plays_secret_col",
+        "rt_hourly",
+        "SELECT",
+        "column",
+        "42703",
+        "postgres",
+    ] {
+        assert!(!a.text.contains(leak), "{leak} leaked: {}", a.text);
+    }
+    assert!(a.headers.get("retry-after").is_none());
+    // The server keeps answering what does not touch the broken table.
+    assert_eq!(get(&app, "/healthz").await.status, 200);
+    assert_eq!(get(&app, "/v1/freshness").await.status, 200);
+}

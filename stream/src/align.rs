@@ -47,6 +47,8 @@ struct Kept {
 #[derive(Clone, Debug)]
 pub struct KeptMessage {
     pub offset: i64,
+    /// The Kafka message timestamp, Unix ms.
+    pub timestamp: Option<i64>,
     pub key: Option<Box<[u8]>>,
     pub payload: Option<Box<[u8]>>,
 }
@@ -96,6 +98,7 @@ impl Alignment {
         k: usize,
         next: i64,
         offset: i64,
+        timestamp: Option<i64>,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
     ) -> bool {
@@ -106,6 +109,7 @@ impl Alignment {
         }
         let m = KeptMessage {
             offset,
+            timestamp,
             key: key.map(Box::from),
             payload: payload.map(Box::from),
         };
@@ -117,6 +121,11 @@ impl Alignment {
     /// Bytes of the messages kept.
     pub fn kept_bytes(&self) -> usize {
         self.kept[0].bytes + self.kept[1].bytes
+    }
+
+    /// Whether topic `k` is paused at the broker (see [`Alignment::pause`]).
+    pub fn is_paused(&self, k: usize) -> bool {
+        self.kept[k].paused
     }
 
     /// Marks topic `k` paused at the broker (the kept messages passed the budget).
@@ -290,11 +299,14 @@ mod tests {
         let mut a = two_minutes();
         assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
         assert!(a.must_keep(0) && !a.must_keep(1));
-        assert!(!a.keep(0, 10, 9, None, Some(b"old")), "processed already");
-        assert!(a.keep(0, 10, 10, Some(b"k"), Some(b"a")));
-        assert!(a.keep(0, 10, 12, None, Some(b"b")));
         assert!(
-            !a.keep(0, 10, 11, None, Some(b"again")),
+            !a.keep(0, 10, 9, None, None, Some(b"old")),
+            "processed already"
+        );
+        assert!(a.keep(0, 10, 10, None, Some(b"k"), Some(b"a")));
+        assert!(a.keep(0, 10, 12, None, None, Some(b"b")));
+        assert!(
+            !a.keep(0, 10, 11, None, None, Some(b"again")),
             "fetched again after a seek"
         );
         assert!(a.kept_bytes() > 2);
@@ -317,10 +329,10 @@ mod tests {
     fn a_paused_topic_drops_later_messages_and_resumes_once_its_kept_ones_are_done() {
         let mut a = two_minutes();
         assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
-        assert!(a.keep(0, 0, 0, None, Some(b"a")));
+        assert!(a.keep(0, 0, 0, None, None, Some(b"a")));
         a.pause(0);
         assert!(
-            !a.keep(0, 0, 1, None, Some(b"b")),
+            !a.keep(0, 0, 1, None, None, Some(b"b")),
             "read again after the resume"
         );
         assert!(!a.take_resume(0), "still held");

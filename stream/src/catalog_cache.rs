@@ -1,6 +1,10 @@
-//! The catalog side input (contract §2) as an in-process cache: the whole catalog is held in
-//! memory and swapped for a fresh copy from Postgres every `--catalog-ttl-secs` by a background
-//! task, so the hot path never queries the database.
+//! The catalog side input (contract §2) as an in-process cache: the whole temporal catalog —
+//! every version ever loaded, each holding only the videos it changed (the catalog is small, so
+//! all versions are kept, whatever the lookback) — is held in memory and swapped for a fresh
+//! copy from Postgres every `--catalog-ttl-secs` by a background task, so the hot path never
+//! queries the database. A play is enriched with the version in effect at its ts
+//! ([`Catalog::at`]), so a replay after a restart enriches it as the live run did, as long as
+//! the version was loaded before the live run counted the play (see docs/stream.md).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -39,9 +43,9 @@ impl CatalogCache {
 
     /// Loads the catalog from Postgres now.
     pub async fn refresh(&self, pool: &PgPool) -> Result<usize, Error> {
-        let videos = playsource_store::catalog::fetch_all(pool).await?;
-        let n = videos.len();
-        self.set(Catalog::new(videos));
+        let catalog = playsource_store::catalog::fetch_catalog(pool).await?;
+        let n = catalog.len();
+        self.set(catalog);
         Ok(n)
     }
 

@@ -3,7 +3,9 @@
 //! handled explicitly, and a loop that `select!`s over messages, rebalance events, a flush ticker,
 //! finished flushes and shutdown. Postgres and archive work runs in a flush task, one at a time.
 
+mod backpressure;
 mod position;
+mod unprocessed;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,7 +44,7 @@ enum RebalanceEvent {
 
 /// Forwards rebalances to the loop; pauses newly assigned partitions until their unit has been
 /// positioned from Postgres.
-struct StreamContext {
+pub(crate) struct StreamContext {
     events: mpsc::UnboundedSender<RebalanceEvent>,
 }
 
@@ -99,7 +101,7 @@ impl ConsumerContext for StreamContext {
     }
 }
 
-type StreamKafka = StreamConsumer<StreamContext>;
+pub(crate) type StreamKafka = StreamConsumer<StreamContext>;
 type InFlight = Option<JoinHandle<Result<FlushDone, Error>>>;
 
 struct Loop {
@@ -113,6 +115,12 @@ struct Loop {
     last_message: Instant,
     started: Instant,
     ever_assigned: bool,
+    /// The latest check for partitions nobody processes.
+    unprocessed: unprocessed::Unprocessed,
+    /// When the flush in flight started.
+    flush_started: Option<Instant>,
+    /// Topic-partitions (unit, topic) paused because a flush is taking long.
+    backpressure: Vec<(i32, usize)>,
 }
 
 /// Runs the loop until shutdown or idleness.
@@ -124,7 +132,13 @@ pub async fn run(
 ) -> Result<RunSummary, Error> {
     let (tx, mut rebalances) = mpsc::unbounded_channel();
     let session_ms = cfg.session_timeout.as_millis().max(1);
-    let consumer: StreamKafka = playsource_kafka::client_config(&cfg.brokers)
+    let mut client = playsource_kafka::client_config(&cfg.brokers);
+    if let Some(id) = cfg.instance_id.as_deref().filter(|id| !id.is_empty()) {
+        // Static membership: a restart with the same id takes the member's partitions back
+        // without waiting for the session timeout (where the broker supports it).
+        client.set("group.instance.id", id);
+    }
+    let consumer: StreamKafka = client
         .set("group.id", &cfg.group_id)
         .set("client.id", "playsource-stream")
         .set("partition.assignment.strategy", "range")
@@ -153,16 +167,28 @@ pub async fn run(
         )));
     }
     check_topics(&cfg.brokers, &topics).await?;
+    let dlq_max_bytes = crate::dlq::check_topic(&cfg.brokers, &cfg.topics.dlq).await?;
     consumer
         .subscribe(&[topics[0].as_str(), topics[1].as_str()])
         .map_err(Error::kafka("subscribe to the input topics"))?;
-    let publisher = Publisher::new(&cfg.brokers)?;
+    let publisher = Publisher::with_max_bytes(&cfg.brokers, dlq_max_bytes)?;
     let flush_every = cfg.flush_interval.max(Duration::from_millis(10));
     let retry = RetryPolicy {
         budget: cfg.retry_timeout,
         cancel: shutdown.clone(),
     };
     let meters = m::EventMeters::new(&topics);
+    let consumer = Arc::new(consumer);
+    let watch_stop = CancellationToken::new();
+    let _watch_guard = watch_stop.clone().drop_guard();
+    let unprocessed = unprocessed::Watch {
+        consumer: Arc::downgrade(&consumer),
+        pool: pool.clone(),
+        group: cfg.group_id.clone(),
+        topics: topics.clone(),
+        session_timeout: cfg.session_timeout,
+    }
+    .spawn(watch_stop);
     let mut lp = Loop {
         shared: Arc::new(Shared {
             cfg,
@@ -171,7 +197,7 @@ pub async fn run(
             topics,
             retry,
         }),
-        consumer: Arc::new(consumer),
+        consumer,
         units: BTreeMap::new(),
         catalog: cache.get(),
         cache,
@@ -180,6 +206,9 @@ pub async fn run(
         last_message: Instant::now(),
         started: Instant::now(),
         ever_assigned: false,
+        unprocessed,
+        flush_started: None,
+        backpressure: Vec::new(),
     };
     let mut ticker = tokio::time::interval(flush_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -201,12 +230,18 @@ pub async fn run(
             }, if in_flight.is_some() => {
                 in_flight = None;
                 lp.on_flush_done(done)?;
+                lp.end_backpressure().await?;
             }
             _ = ticker.tick() => {
                 lp.catalog = lp.cache.get();
                 lp.release_behind_idle().await?;
                 if in_flight.is_none() {
                     in_flight = lp.start_flush(false)?;
+                } else {
+                    lp.apply_backpressure();
+                }
+                if in_flight.is_none() {
+                    lp.give_up_if_stranded()?;
                 }
                 if in_flight.is_none() && lp.idle_and_caught_up().await {
                     lp.summary.exit = ExitReason::Idle;
@@ -232,22 +267,7 @@ pub async fn run(
 
 /// Both input topics must exist and be co-partitioned (same partition count).
 async fn check_topics(brokers: &str, topics: &[String; 2]) -> Result<(), Error> {
-    let mut counts = [0i32; 2];
-    for (k, topic) in topics.iter().enumerate() {
-        counts[k] = playsource_kafka::admin::partition_count(brokers, topic)
-            .await?
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "input topic `{topic}` does not exist on {brokers}; create the topics with `playsource init` or pass the right --impressions-topic / --plays-topic"
-                ))
-            })?;
-    }
-    if counts[0] != counts[1] {
-        return Err(Error::Config(format!(
-            "`{}` has {} partitions but `{}` has {}; impressions and plays must be co-partitioned by member_id with the same partition count (recreate one of them)",
-            topics[0], counts[0], topics[1], counts[1]
-        )));
-    }
+    playsource_kafka::admin::check_inputs(brokers, &topics[0], &topics[1]).await?;
     Ok(())
 }
 
@@ -273,20 +293,26 @@ impl Loop {
                 return self.seek_back(k, p, again).await;
             }
         }
+        let timestamp = msg.timestamp().to_millis();
         if unit.phase() == Phase::Live && unit.align.must_keep(k) {
             // Held for event-time alignment: kept in order until released.
             let next = unit.next[k];
             if unit
                 .align
-                .keep(k, next, msg.offset(), msg.key(), msg.payload())
+                .keep(k, next, msg.offset(), timestamp, msg.key(), msg.payload())
                 && self.kept_bytes() > self.shared.cfg.align_buffer_bytes
             {
                 self.pause_kept(p, k);
             }
             return Ok(());
         }
+        let (live, next) = (unit.phase() == Phase::Live, unit.next[k]);
+        if live && msg.offset() > next {
+            // A gap: the position was reset past messages the broker no longer holds?
+            self.count_retention_gap(k, p, next, msg.offset());
+        }
         let change = self
-            .process(k, p, msg.offset(), msg.key(), msg.payload())
+            .process(k, p, msg.offset(), timestamp, msg.key(), msg.payload())
             .await?;
         if change != Change::default() {
             self.align(p, change).await?;
@@ -300,6 +326,7 @@ impl Loop {
         k: usize,
         p: i32,
         offset: i64,
+        timestamp: Option<i64>,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
     ) -> Result<Change, Error> {
@@ -313,11 +340,15 @@ impl Loop {
             catalog: &self.catalog,
             meters: &self.meters,
             publish_enriched: self.shared.cfg.publish_enriched,
+            max_future_ms: i64::try_from(self.shared.cfg.max_future.as_millis())
+                .unwrap_or(i64::MAX),
         };
         // Messages before `next` were processed already (re-read after a seek).
         let live = unit.phase() == Phase::Live && offset >= unit.next[k];
         let corrected = unit.corrections;
-        let action = unit.on_message(k, offset, key, payload, &ctx).await?;
+        let action = unit
+            .on_message(k, offset, timestamp, key, payload, &ctx)
+            .await?;
         if live {
             self.summary.consumed += 1;
             self.summary.corrections += unit.corrections - corrected;
@@ -348,6 +379,25 @@ impl Loop {
             }
         }
         Ok(Change::default())
+    }
+
+    /// Counts (off the loop) the messages between `next` and `offset` of topic `k` of unit `p`
+    /// that the broker no longer retains.
+    fn count_retention_gap(&self, k: usize, p: i32, next: i64, offset: i64) {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.shared.topics[k].clone();
+        tokio::task::spawn_blocking(move || {
+            let Ok((low, _)) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)) else {
+                return;
+            };
+            let lost = low.min(offset) - next;
+            if lost > 0 {
+                tracing::warn!(topic = %topic, partition = p, lost, from = next, earliest = low,
+                    "messages after the stream's position were no longer retained by the broker; they are lost to the stream (raise the topic's retention or the stream's throughput)");
+                ::metrics::counter!(m::RETENTION_LOST, "topic" => topic, "partition" => p.to_string())
+                    .increment(lost as u64);
+            }
+        });
     }
 
     /// Bytes of the messages kept for alignment, all units.
@@ -432,7 +482,9 @@ impl Loop {
                 sink_postgres::committed_offset(&s.pool, group, &s.topics[k], p).await?
             {
                 if c < low[k] {
-                    tracing::warn!(topic = %s.topics[k], partition = p, committed = c, earliest = low[k],
+                    ::metrics::counter!(m::RETENTION_LOST, "topic" => s.topics[k].clone(), "partition" => p.to_string())
+                        .increment((low[k] - c) as u64);
+                    tracing::warn!(lost = low[k] - c, topic = %s.topics[k], partition = p, committed = c, earliest = low[k],
                         "events after the committed offset are no longer retained; continuing from the earliest retained");
                 }
                 committed[k] = c.max(low[k]);
@@ -494,6 +546,7 @@ impl Loop {
         if flushes.is_empty() {
             return Ok(None);
         }
+        self.flush_started = Some(Instant::now());
         Ok(Some(tokio::spawn(flush(Arc::clone(&self.shared), flushes))))
     }
 

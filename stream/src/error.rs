@@ -57,6 +57,9 @@ pub enum Error {
     #[error("invalid stream configuration: {0}")]
     Config(String),
     /// A background task failed.
+    #[error("partitions {0} have unread messages that no member of the group has committed for over twice the session timeout, and none of them is assigned here, so --exit-when-idle stops instead of waiting forever; restart the group's members (or give each a stable --instance-id)")]
+    Unprocessed(String),
+
     #[error("a background task of the stream failed: {0}")]
     Task(String),
 }

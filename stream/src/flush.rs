@@ -73,6 +73,31 @@ async fn forget_staged(s: &Shared, p: i32, staged: &[String]) -> Result<(), Erro
         .await
 }
 
+/// Deletes the staged files of units whose commit was refused: they are listed nowhere, so no
+/// owner would ever publish or clear them (a take-over's new group stages under its own folder).
+async fn drop_fenced_staging(s: &Shared, staged_of: &[(i32, Vec<String>)], fenced: &[i32]) {
+    let paths: Vec<std::path::PathBuf> = staged_of
+        .iter()
+        .filter(|(p, _)| fenced.contains(p))
+        .flat_map(|(_, files)| files.iter().map(|f| s.cfg.archive.join(f)))
+        .collect();
+    if paths.is_empty() {
+        return;
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for path in paths {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot delete a fenced flush's staged file (readers skip it)");
+                }
+            }
+        }
+    })
+    .await;
+}
+
 /// One flush: stage archive files, wait for DLQ deliveries and enriched plays, commit the
 /// transaction, then move the staged files into the archive.
 pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<FlushDone, Error> {
@@ -134,9 +159,26 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
     // lost during COMMIT), so its deltas are never added twice.
     let mut backoff = Backoff::new(&s.retry);
     let mut retrying = false;
+    let staged_of: Vec<(i32, Vec<String>)> = commits
+        .iter()
+        .map(|c| {
+            (
+                c.partition,
+                c.staged.iter().map(|f| f.staged.clone()).collect(),
+            )
+        })
+        .collect();
+    let archive = playsource_store::progress::archive_key(&s.cfg.archive);
     let outcome = loop {
-        match sink_postgres::commit(&s.pool, &s.cfg.group_id, &s.topics, &mut commits, retrying)
-            .await
+        match sink_postgres::commit_to(
+            &s.pool,
+            &s.cfg.group_id,
+            Some(&archive),
+            &s.topics,
+            &mut commits,
+            retrying,
+        )
+        .await
         {
             Ok(outcome) => break outcome,
             Err(e) if backoff.again("commit a flush", &e).await => {
@@ -150,6 +192,7 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
         .filter(|(p, _)| outcome.fenced.contains(p))
         .collect();
     fenced.extend(fenced_early);
+    drop_fenced_staging(s, &staged_of, &outcome.fenced).await;
     let mut committed = Vec::with_capacity(commits.len());
     for c in commits {
         if !c.staged.is_empty() {

@@ -18,6 +18,7 @@
 //! - [`retry`]: riding through Postgres and broker outages;
 //! - [`catalog_cache`]: the catalog side input;
 //! - [`snapshot`]: engine snapshot encoding;
+//! - [`progress`]: read-to-the-end progress for the batch layer's completeness gate;
 //! - [`metrics`]: metric names.
 
 pub mod align;
@@ -28,6 +29,7 @@ pub mod dlq;
 pub mod error;
 pub mod flush;
 pub mod metrics;
+pub mod progress;
 pub mod retry;
 pub mod seek;
 pub mod sink_postgres;
@@ -86,12 +88,24 @@ pub struct StreamConfig {
     /// Bytes of held messages kept in memory, all units together, before a held
     /// topic-partition is also paused at the broker. See [`align`].
     pub align_buffer_bytes: usize,
+    /// How far an event's `ts` may run ahead of both its message timestamp and the clock before
+    /// it is rejected (`--max-future-secs`, contract §1).
+    pub max_future: Duration,
+    /// `--take-over`: when another consumer group feeds the realtime view, hand it to this group
+    /// (continuing from the old group's offsets, fencing its members) instead of refusing to
+    /// start. See [`playsource_store::feeder`].
+    pub take_over: bool,
+    /// Static group membership (`group.instance.id`): a restarted member with the same id takes
+    /// its partitions back at once where the broker supports it. `None`: dynamic membership.
+    pub instance_id: Option<String>,
 }
 
 /// Default of [`StreamConfig::max_drift`].
 pub const DEFAULT_MAX_DRIFT: Duration = Duration::from_secs(60);
 /// Default of [`StreamConfig::align_buffer_bytes`] (256 MiB).
 pub const DEFAULT_ALIGN_BUFFER_BYTES: usize = 256 << 20;
+/// Default of [`StreamConfig::max_future`]: 5 minutes.
+pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(300);
 
 impl StreamConfig {
     /// A configuration with the contract's defaults.
@@ -113,8 +127,11 @@ impl StreamConfig {
             publish_enriched: true,
             retry_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(45),
+            instance_id: None,
             max_drift: Some(DEFAULT_MAX_DRIFT),
             align_buffer_bytes: DEFAULT_ALIGN_BUFFER_BYTES,
+            max_future: DEFAULT_MAX_FUTURE,
+            take_over: false,
         }
     }
 }
@@ -170,14 +187,24 @@ pub async fn run(
             "the flush interval must be at least 1 ms; pass a positive --flush-interval-ms".into(),
         ));
     }
+    // One realtime view, one owner (contract §4): refuse a second group unless it takes over.
+    playsource_store::feeder::claim(&pool, &cfg.group_id, cfg.take_over).await?;
     let cache = CatalogCache::default();
     let videos = cache.refresh(&pool).await?;
     tracing::info!(videos, "catalog loaded");
     let stop_refresh = shutdown.child_token();
     let refresher = cache.spawn_refresher(pool.clone(), cfg.catalog_ttl, stop_refresh.clone());
-    let result = consumer::run(cfg, pool, cache, shutdown).await;
+    let watcher = progress::spawn_watcher(cfg.clone(), pool.clone(), stop_refresh.clone());
+    let result = consumer::run(cfg.clone(), pool.clone(), cache, shutdown).await;
     stop_refresh.cancel();
     let _ = refresher.await;
+    let _ = watcher.await;
+    if result.is_ok() {
+        // Everything read was flushed: record the partitions now at their log end.
+        if let Err(e) = progress::check(&cfg, &pool).await {
+            tracing::warn!(error = %e, "cannot record which partitions were read to their end");
+        }
+    }
     result
 }
 

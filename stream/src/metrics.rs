@@ -7,6 +7,11 @@ use metrics::Counter;
 pub const CONSUMED: &str = "playsource_stream_consumed_total";
 /// Messages rejected to the dead-letter topic (counter; `topic`).
 pub const REJECTED: &str = "playsource_stream_rejected_total";
+/// Events rejected because their `ts` ran more than `--max-future-secs` ahead of both their message
+/// timestamp and the clock; also counted in [`REJECTED`] (counter; `topic`).
+pub const FUTURE_REJECTED: &str = "playsource_stream_future_rejected_total";
+/// Dead letters cut to fit the dead-letter topic's `max.message.bytes` (counter).
+pub const DLQ_TRUNCATED: &str = "playsource_stream_dlq_truncated_total";
 /// Events more than the allowed lateness behind their topic-partition (counter; `topic`).
 pub const TOO_LATE: &str = "playsource_stream_too_late_total";
 /// Redelivered plays left out (counter; `topic`).
@@ -56,6 +61,16 @@ pub const HOLDS: &str = "playsource_stream_alignment_holds_total";
 /// Bytes of held messages kept in memory for alignment, all units (gauge). See `align.rs`.
 pub const ALIGN_KEPT_BYTES: &str = "playsource_stream_alignment_kept_bytes";
 
+/// Input partitions with unread messages whose committed offset has not moved for over twice the
+/// session timeout: nobody processes them (gauge; `topic`). See `consumer/unprocessed.rs`.
+pub const UNPROCESSED: &str = "playsource_stream_partitions_unprocessed";
+/// Messages the broker no longer retained when the stream came to read them: the committed
+/// offset was below the partition's earliest offset (counter; `topic`, `partition`).
+pub const RETENTION_LOST: &str = "playsource_stream_retention_lost_messages_total";
+/// 1 while every assigned partition is paused at the broker because a flush is taking long
+/// (Postgres or the broker down); reading resumes when it finishes (gauge).
+pub const BACKPRESSURE_PAUSED: &str = "playsource_stream_backpressure_paused";
+
 /// Failed attempts of an operation that was then retried (counter; `operation`).
 pub const RETRIES: &str = "playsource_stream_retries_total";
 
@@ -66,6 +81,7 @@ pub struct EventMeters {
     pub consumed: [Counter; 2],
     pub replayed: [Counter; 2],
     pub rejected: [Counter; 2],
+    pub future_rejected: [Counter; 2],
     pub too_late: [Counter; 2],
     pub duplicates: [Counter; 2],
     pub seek_backs: [Counter; 2],
@@ -91,6 +107,7 @@ impl EventMeters {
             consumed: per_topic(CONSUMED),
             replayed: per_topic(REPLAYED),
             rejected: per_topic(REJECTED),
+            future_rejected: per_topic(FUTURE_REJECTED),
             too_late: per_topic(TOO_LATE),
             duplicates: per_topic(DUPLICATES),
             seek_backs: per_topic(SEEK_BACKS),
@@ -108,11 +125,24 @@ impl EventMeters {
     }
 }
 
+/// Counts a dead letter cut to fit.
+pub fn dlq_truncated() {
+    metrics::counter!(DLQ_TRUNCATED).increment(1);
+}
+
 /// Describes every metric to the installed recorder (call once at start).
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(CONSUMED, "Messages read from an input topic.");
     describe_counter!(REJECTED, "Messages rejected to the dead-letter topic.");
+    describe_counter!(
+        FUTURE_REJECTED,
+        "Events rejected for a ts too far ahead of their message timestamp and the clock."
+    );
+    describe_counter!(
+        DLQ_TRUNCATED,
+        "Dead letters cut to fit the dead-letter topic's max.message.bytes."
+    );
     describe_counter!(
         TOO_LATE,
         "Events more than the allowed lateness behind their topic-partition."

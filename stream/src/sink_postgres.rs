@@ -35,13 +35,21 @@ fn redact(url: &str) -> String {
     rest.split('?').next().unwrap_or(rest).to_owned()
 }
 
-/// Takes the lease of a unit: a new epoch that fences every earlier owner.
+/// Takes the lease of a unit: a new epoch that fences every earlier owner. Refused when another
+/// group feeds the realtime view (it took the view over): this member must stop.
 pub async fn acquire_lease(
     pool: &PgPool,
     group: &str,
     partition: i32,
     owner: &str,
 ) -> Result<i64, Error> {
+    let feeder = playsource_store::feeder::current(pool).await?;
+    if let Some(feeder) = feeder.filter(|f| f != group) {
+        return Err(Error::Store(playsource_store::Error::NotFeeder {
+            feeder,
+            group: group.to_owned(),
+        }));
+    }
     sqlx::query_scalar(
         "INSERT INTO stream_leases (group_id, partition, owner, epoch) VALUES ($1, $2, $3, 1)
          ON CONFLICT (group_id, partition) DO UPDATE
@@ -212,6 +220,20 @@ pub async fn commit(
     units: &mut Vec<UnitCommit>,
     retrying: bool,
 ) -> Result<CommitOutcome, Error> {
+    commit_to(pool, group, None, topics, units, retrying).await
+}
+
+/// [`commit`], also recording each topic-partition's archived event time in `archive_progress`
+/// under `archive` (a key from [`playsource_store::progress::archive_key`]) when given. A group
+/// that no longer feeds the realtime view (another took it over) is fenced on every unit.
+pub async fn commit_to(
+    pool: &PgPool,
+    group: &str,
+    archive: Option<&str>,
+    topics: &[String; 2],
+    units: &mut Vec<UnitCommit>,
+    retrying: bool,
+) -> Result<CommitOutcome, Error> {
     let mut outcome = CommitOutcome::default();
     loop {
         if units.is_empty() {
@@ -222,6 +244,13 @@ pub async fn commit(
             .begin()
             .await
             .map_err(Error::db("begin a flush transaction"))?;
+        // Shared lock on the feeder row, taken before the leases as a take-over takes them.
+        let feeder: Option<String> = sqlx::query_scalar(
+            "SELECT group_id FROM stream_feeder WHERE view = 'realtime' FOR SHARE",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Error::db("read which group feeds the realtime view"))?;
         let parts: Vec<i32> = units.iter().map(|u| u.partition).collect();
         let leases: Vec<(i32, i64)> = sqlx::query_as(
             "SELECT partition, epoch FROM stream_leases
@@ -232,9 +261,16 @@ pub async fn commit(
         .fetch_all(&mut *tx)
         .await
         .map_err(Error::db("lock the partition leases"))?;
+        let taken_over = feeder.as_deref().is_some_and(|f| f != group);
+        if taken_over {
+            tracing::warn!(
+                feeder = feeder.as_deref().unwrap_or_default(),
+                "another consumer group took the realtime view over; this flush is refused"
+            );
+        }
         let fenced: Vec<i32> = units
             .iter()
-            .filter(|u| !leases.contains(&(u.partition, u.epoch)))
+            .filter(|u| taken_over || !leases.contains(&(u.partition, u.epoch)))
             .map(|u| u.partition)
             .collect();
         if !fenced.is_empty() {
@@ -265,6 +301,9 @@ pub async fn commit(
             tracing::info!(partitions = ?applied, "the failed commit had landed; not adding it again");
         }
         write_all(&mut tx, group, topics, &todo).await?;
+        if let Some(archive) = archive {
+            write_progress(&mut tx, group, archive, &todo).await?;
+        }
         tx.commit()
             .await
             .map_err(Error::db("commit a flush transaction"))?;
@@ -496,6 +535,95 @@ async fn write_offsets(
     .await
     .map_err(Error::db("store the stream offsets"))?;
     Ok(())
+}
+
+async fn write_progress(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &str,
+    archive: &str,
+    units: &[&UnitCommit],
+) -> Result<(), Error> {
+    let mut topic = Vec::new();
+    let mut part = Vec::new();
+    let mut hw: Vec<Option<DateTime<Utc>>> = Vec::new();
+    for u in units {
+        for o in &u.offsets {
+            topic.push(o.topic.as_str());
+            part.push(u.partition);
+            hw.push(o.high_water.map(ts_utc));
+        }
+    }
+    if topic.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO archive_progress (archive, topic, partition, group_id, high_water, updated_at)
+         SELECT $1, t.topic, t.p, $2, t.hw, now()
+         FROM UNNEST($3::text[], $4::int4[], $5::timestamptz[]) AS t(topic, p, hw)
+         ON CONFLICT (archive, topic, partition) DO UPDATE
+         SET group_id = EXCLUDED.group_id,
+             high_water = GREATEST(archive_progress.high_water, EXCLUDED.high_water),
+             updated_at = now()",
+    )
+    .bind(archive)
+    .bind(group)
+    .bind(topic)
+    .bind(part)
+    .bind(hw)
+    .execute(&mut **tx)
+    .await
+    .map_err(Error::db("record the archive's progress"))?;
+    Ok(())
+}
+
+/// Records that the topic-partitions whose committed offsets reached their log end as seen at
+/// wall-clock `at` were read to the end with everything flushed: `ends` holds (topic, partition,
+/// high watermark fetched after `at`). Returns how many were marked.
+pub async fn mark_caught_up(
+    pool: &PgPool,
+    group: &str,
+    archive: &str,
+    at: DateTime<Utc>,
+    ends: &[(String, i32, i64)],
+) -> Result<u64, Error> {
+    if ends.is_empty() {
+        return Ok(0);
+    }
+    let topic: Vec<&str> = ends.iter().map(|e| e.0.as_str()).collect();
+    let part: Vec<i32> = ends.iter().map(|e| e.1).collect();
+    let end: Vec<i64> = ends.iter().map(|e| e.2).collect();
+    let done = sqlx::query(
+        "INSERT INTO archive_progress (archive, topic, partition, group_id, high_water, caught_up_at, updated_at)
+         SELECT $1, o.topic, o.partition, $2, o.high_water, $3, now()
+         FROM stream_offsets o
+         JOIN UNNEST($4::text[], $5::int4[], $6::int8[]) AS e(topic, p, log_end)
+           ON o.topic = e.topic AND o.partition = e.p
+         WHERE o.group_id = $2 AND o.next_offset >= e.log_end
+         ON CONFLICT (archive, topic, partition) DO UPDATE
+         SET caught_up_at = GREATEST(archive_progress.caught_up_at, EXCLUDED.caught_up_at),
+             updated_at = now()",
+    )
+    .bind(archive)
+    .bind(group)
+    .bind(at)
+    .bind(topic)
+    .bind(part)
+    .bind(end)
+    .execute(pool)
+    .await
+    .map_err(Error::db("record that partitions were read to their end"))?;
+    Ok(done.rows_affected())
+}
+
+/// The committed (topic, partition) rows of `group`.
+pub async fn committed_partitions(pool: &PgPool, group: &str) -> Result<Vec<(String, i32)>, Error> {
+    sqlx::query_as(
+        "SELECT topic, partition FROM stream_offsets WHERE group_id = $1 ORDER BY topic, partition",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await
+    .map_err(Error::db("read the committed offsets"))
 }
 
 async fn write_staged(

@@ -13,7 +13,8 @@ use std::time::Instant;
 use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::catalog::enrich;
 use playsource_domain::{
-    decode_impression, decode_play, Catalog, Engine, EnrichedPlay, Output, Rejection, Ts, Verdict,
+    check_not_future, decode_impression, decode_play, Catalog, Engine, EnrichedPlay, Output,
+    Rejection, Ts, Verdict,
 };
 use rdkafka::producer::DeliveryFuture;
 
@@ -58,6 +59,8 @@ pub struct Ctx<'a> {
     pub catalog: &'a Catalog,
     pub meters: &'a m::EventMeters,
     pub publish_enriched: bool,
+    /// `--max-future-secs` in ms.
+    pub max_future_ms: i64,
 }
 
 /// Everything a unit hands to a flush.
@@ -187,6 +190,7 @@ impl Unit {
         &mut self,
         k: usize,
         offset: i64,
+        timestamp: Option<i64>,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
         ctx: &Ctx<'_>,
@@ -196,15 +200,23 @@ impl Unit {
             return Ok(Action::None);
         }
         match self.phase {
-            Phase::Replaying => Ok(self.replay(k, offset, payload, ctx)),
+            Phase::Replaying => Ok(self.replay(k, offset, timestamp.map(Ts), payload, ctx)),
             Phase::Live => {
-                self.live(k, offset, key, payload, ctx).await?;
+                self.live(k, offset, timestamp.map(Ts), key, payload, ctx)
+                    .await?;
                 Ok(Action::None)
             }
         }
     }
 
-    fn replay(&mut self, k: usize, offset: i64, payload: Option<&[u8]>, ctx: &Ctx<'_>) -> Action {
+    fn replay(
+        &mut self,
+        k: usize,
+        offset: i64,
+        msg_ts: Option<Ts>,
+        payload: Option<&[u8]>,
+        ctx: &Ctx<'_>,
+    ) -> Action {
         if self.replay_done[k] || offset >= self.committed[k] {
             // Past the replay target: dropped here, read again after the seek at go-live.
             return self.mark_replayed(k);
@@ -212,12 +224,22 @@ impl Unit {
         ctx.meters.replayed[k].increment(1);
         self.replayed += 1;
         let payload = payload.unwrap_or_default();
+        // The future rule judged against the message timestamp as the clock: no later than the
+        // clock that judged the message live, so whatever was rejected live is rejected again
+        // (docs/stream.md, "Events from the future").
+        let clock = msg_ts.unwrap_or_else(clock_now);
+        let mf = ctx.max_future_ms;
         if k == IMPRESSIONS {
             if let Ok(imp) = decode_impression(payload) {
-                self.engine.on_impression(&imp, &mut self.outs);
+                if check_not_future(imp.ts, msg_ts, clock, mf).is_ok() {
+                    self.engine.on_impression(&imp, &mut self.outs);
+                }
             }
-        } else if let Ok(play) = decode_play(payload) {
-            let e = enrich(ctx.catalog.get(play.video_id), play.ts.day());
+        } else if let Some(play) = decode_play(payload)
+            .ok()
+            .filter(|p| check_not_future(p.ts, msg_ts, clock, mf).is_ok())
+        {
+            let e = ctx.catalog.enrich(play.video_id, play.ts);
             self.engine
                 .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
         }
@@ -242,11 +264,17 @@ impl Unit {
         &mut self,
         k: usize,
         offset: i64,
+        msg_ts: Option<Ts>,
         key: Option<&[u8]>,
         payload: Option<&[u8]>,
         ctx: &Ctx<'_>,
     ) -> Result<(), Error> {
         let topic = &ctx.topics[k];
+        let clock = clock_now();
+        let not_future = |ts: Ts| {
+            check_not_future(ts, msg_ts, clock, ctx.max_future_ms)
+                .inspect_err(|_| ctx.meters.future_rejected[k].increment(1))
+        };
         ctx.meters.consumed[k].increment(1);
         self.next[k] = offset + 1;
         self.since_flush += 1;
@@ -257,21 +285,29 @@ impl Unit {
                 rule: "must be a JSON object, got an empty (null) message value".into(),
             })
         } else if k == IMPRESSIONS {
-            decode_impression(bytes).map(|imp| {
-                let verdict = self.engine.on_impression(&imp, &mut self.outs);
-                self.archive.push_impression(&imp, self.partition, offset);
-                self.observe(k, imp.ts, verdict, &imp.country, &imp.device, ctx);
-            })
+            decode_impression(bytes)
+                .and_then(|imp| not_future(imp.ts).map(|()| imp))
+                .map(|imp| {
+                    let verdict = self.engine.on_impression(&imp, &mut self.outs);
+                    self.archive.push_impression(&imp, self.partition, offset);
+                    self.observe(k, imp.ts, verdict, &imp.country, &imp.device, ctx);
+                })
         } else {
-            decode_play(bytes).map(|play| {
-                // Counted under today's catalog; corrections retract under the same genre.
-                let e = enrich(ctx.catalog.get(play.video_id), play.ts.day());
-                let verdict =
-                    self.engine
-                        .on_play_counted_as(&play, e.genre, e.is_new_launch, &mut self.outs);
-                self.archive.push_play(&play, self.partition, offset);
-                self.observe(k, play.ts, verdict, &play.country, &play.device, ctx);
-            })
+            decode_play(bytes)
+                .and_then(|play| not_future(play.ts).map(|()| play))
+                .map(|play| {
+                    // Counted under the catalog version in effect at the play's ts; corrections
+                    // retract under the same genre.
+                    let e = ctx.catalog.enrich(play.video_id, play.ts);
+                    let verdict = self.engine.on_play_counted_as(
+                        &play,
+                        e.genre,
+                        e.is_new_launch,
+                        &mut self.outs,
+                    );
+                    self.archive.push_play(&play, self.partition, offset);
+                    self.observe(k, play.ts, verdict, &play.country, &play.device, ctx);
+                })
         };
         if let Err(rejection) = result {
             ctx.meters.rejected[k].increment(1);
@@ -328,7 +364,7 @@ impl Unit {
     fn emit(&mut self, ctx: &Ctx<'_>) {
         let names = self.engine.names();
         for o in self.outs.drain(..) {
-            let meta = ctx.catalog.get(o.play.video_id);
+            let meta = ctx.catalog.at(o.play.video_id, o.play.ts);
             ctx.meters.lookup(meta.is_some());
             let e = enrich(meta, o.play.ts.day());
             let (genre, new_launch) = match o.play.counted_as {
@@ -436,6 +472,14 @@ impl Unit {
     pub fn high_water(&self, k: usize) -> Option<Ts> {
         self.high_water[k]
     }
+}
+
+/// The receiving clock, for the future rule.
+fn clock_now() -> Ts {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Ts(ms)
 }
 
 /// An engine for a fresh unit.

@@ -182,17 +182,10 @@ pub fn write_archive(
 
 /// Loads the catalog into Postgres.
 pub async fn insert_catalog(pool: &PgPool, catalog: &[VideoMeta]) {
-    for v in catalog {
-        sqlx::query("INSERT INTO catalog (video_id, title, genre, kind, launch_date) VALUES ($1::text::numeric, $2, $3, $4, $5)")
-            .bind(v.video_id.0.to_string())
-            .bind(&v.title)
-            .bind(&v.genre)
-            .bind(v.kind.as_str())
-            .bind(v.launch_date.to_date())
-            .execute(pool)
-            .await
-            .unwrap();
-    }
+    // The first version: in effect from the beginning of time.
+    playsource_store::catalog::upsert(pool, catalog)
+        .await
+        .unwrap();
 }
 
 pub fn catalog_of(entries: &[VideoMeta]) -> Catalog {

@@ -97,8 +97,21 @@ async fn batch_then_audit_exit_codes(pool: PgPool) {
         "{stdout}"
     );
 
-    // Identical realtime rows: no drift, exit 0.
+    // Identical realtime rows in the hourly view only: the per-video view still drifts.
     sqlx::query("INSERT INTO rt_hourly SELECT * FROM batch_hourly")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = run(&url, &archive, &["audit", "--date", "2026-11-21"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("video_daily"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Identical realtime rows: no drift, exit 0.
+    sqlx::query("INSERT INTO rt_video_daily SELECT * FROM batch_video_daily")
         .execute(&pool)
         .await
         .unwrap();
@@ -194,4 +207,57 @@ async fn batch_errors_are_one_sentence(pool: PgPool) {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn batch_refuses_a_day_the_stream_has_not_archived_unless_forced(pool: PgPool) {
+    let url = url_of(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    write_golden(&archive);
+    // The stream archived plays/3 only up to 21:00 of the day and stopped (was last at the end of
+    // its log at 23:00): the day is not complete.
+    sqlx::query(
+        "INSERT INTO archive_progress (archive, topic, partition, group_id, high_water, caught_up_at)
+         VALUES ($1, 'plays', 3, 'g', '2026-11-21T21:00:00Z', '2026-11-21T23:00:00Z'),
+                ($1, 'impressions', 3, 'g', '2026-11-23T00:00:00Z', NULL)",
+    )
+    .bind(playsource_store::progress::archive_key(&archive))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let out = run(
+        &url,
+        &archive,
+        &["batch", "--date", "2026-11-21", "--no-progress"],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let err_line = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(
+        err_line.contains("the archive is not complete for 2026-11-21")
+            && err_line.contains("plays/3 (event time archived up to 2026-11-21T21:00:00Z")
+            && !err_line.contains("impressions/3")
+            && err_line.contains("--force"),
+        "{err_line}"
+    );
+    let days: i64 = sqlx::query_scalar("SELECT count(*) FROM batch_days")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(days, 0, "nothing was published");
+
+    let out = run(
+        &url,
+        &archive,
+        &["batch", "--date", "2026-11-21", "--force", "--no-progress"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("--force: published although the archive is not complete")
+            && stdout.contains("plays/3"),
+        "{stdout}"
+    );
 }

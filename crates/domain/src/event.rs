@@ -19,6 +19,42 @@ mod scan;
 /// The row type reserved for plays with no matching impression.
 pub const UNATTRIBUTED: &str = "unattributed";
 
+/// The longest `session_id` accepted, in bytes. Session ids in the wild are UUIDs (36 bytes) or
+/// opaque tokens well under 100; 256 leaves room for those while keeping every string of an event
+/// bounded (the longest accepted event is a few hundred bytes), so no value can grow an Arrow
+/// string buffer or a Postgres index row (btree rows stop at about 2.7 kB) without bound.
+pub const SESSION_ID_MAX_BYTES: usize = 256;
+
+/// The default of `--max-future-secs`: how far an event's `ts` may run ahead of both its Kafka
+/// message timestamp and the receiving clock (contract §1).
+pub const DEFAULT_MAX_FUTURE_MS: i64 = 300_000;
+
+/// Rejects an event whose `ts` is more than `max_future_ms` ahead of both its Kafka message
+/// timestamp (`None` when the message has none) and `clock` (contract §1: a broken clock must not
+/// move any watermark). Pure: the caller supplies the message timestamp and the clock.
+pub fn check_not_future(
+    ts: Ts,
+    message_ts: Option<Ts>,
+    clock: Ts,
+    max_future_ms: i64,
+) -> Result<(), Rejection> {
+    let ahead = |of: Ts| ts.0 > of.0.saturating_add(max_future_ms);
+    if ahead(clock) && message_ts.is_none_or(ahead) {
+        let msg = match message_ts {
+            Some(m) => format!("its message timestamp {m} and "),
+            None => String::new(),
+        };
+        return Err(Rejection::new(
+            "ts",
+            format!(
+                "must not be more than {} s ahead of both {msg}the stream's clock {clock}, got {ts} (a producer clock in the future?)",
+                max_future_ms / 1000
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Why a message was rejected: the field and the rule it broke.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("field `{field}` {rule}")]
@@ -120,7 +156,17 @@ impl Play<'_> {
         check_id("member_id", self.member_id.0)?;
         check_id("video_id", self.video_id.0)?;
         check_country(&self.country)?;
-        check_token("device", &self.device)
+        check_token("device", &self.device)?;
+        match &self.session_id {
+            Some(s) if s.len() > SESSION_ID_MAX_BYTES => Err(Rejection::new(
+                "session_id",
+                format!(
+                    "must be at most {SESSION_ID_MAX_BYTES} bytes long, got {} bytes",
+                    s.len()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The same event owning its strings.

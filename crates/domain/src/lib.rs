@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod attribution;
 pub mod catalog;
+pub mod catalog_csv;
 pub mod enriched;
 pub mod event;
 pub mod ids;
@@ -13,8 +14,11 @@ pub mod time;
 pub use attribution::{
     Attribution, AttributionConfig, Engine, ImpressionRecord, Output, PlayRecord, Verdict,
 };
-pub use catalog::{Catalog, Kind, VideoMeta};
+pub use catalog::{Catalog, CatalogVersion, Kind, VideoMeta};
 pub use enriched::{EnrichedPlay, SourceImpression};
-pub use event::{decode_impression, decode_play, Impression, Play, Rejection, UNATTRIBUTED};
+pub use event::{
+    check_not_future, decode_impression, decode_play, Impression, Play, Rejection,
+    DEFAULT_MAX_FUTURE_MS, SESSION_ID_MAX_BYTES, UNATTRIBUTED,
+};
 pub use ids::{EventKey, Interner, MemberId, Sym, VideoId};
 pub use time::{Day, Ts, DAY_MS, HOUR_MS};

@@ -9,7 +9,7 @@ use common::*;
 use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::attribution::bulk::Bulk;
 use playsource_domain::attribution::{reference, AttributionConfig};
-use playsource_domain::catalog::{enrich, Catalog, Kind, VideoMeta};
+use playsource_domain::catalog::{Catalog, Kind, VideoMeta};
 use playsource_domain::{Day, Impression, Play, VideoId, DAY_MS};
 use proptest::prelude::*;
 
@@ -221,7 +221,7 @@ proptest! {
                 Input::Play(x) => engine.on_play(x, &mut outputs),
             };
             for o in outputs.drain(..) {
-                let e = enrich(cat.get(o.play.video_id), o.play.ts.day());
+                let e = cat.enrich(o.play.video_id, o.play.ts);
                 if let Some(prev) = &o.previous {
                     counts.add(&PlayFacts::of(engine.names(), &o.play, prev, e.genre, e.is_new_launch), -1);
                 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::attribution::bulk::Bulk;
-use playsource_domain::catalog::{enrich, UNKNOWN_GENRE};
+use playsource_domain::catalog::UNKNOWN_GENRE;
 use playsource_domain::{
     decode_impression, decode_play, AttributionConfig, Catalog, Engine, Impression, Output, Play,
     Verdict,
@@ -157,7 +157,7 @@ fn decode_engine_count(wire: &Wire, catalog: &Catalog) -> (Engine, Counts, u64, 
             },
             Topic::Plays => match decode_play(bytes) {
                 Ok(play) => {
-                    let e = enrich(catalog.get(play.video_id), play.ts.day());
+                    let e = catalog.enrich(play.video_id, play.ts);
                     engine.on_play_counted_as(&play, e.genre, e.is_new_launch, &mut outs)
                 }
                 Err(_) => {
@@ -184,7 +184,7 @@ fn bulk_counts(events: &[Ev<'_>], catalog: &Catalog) -> Counts {
     for ev in events {
         if let Ev::Play(p) = ev {
             if let Some((rec, att)) = bulk.attribute(p) {
-                let e = enrich(catalog.get(p.video_id), p.ts.day());
+                let e = catalog.enrich(p.video_id, p.ts);
                 let f = PlayFacts::of(bulk.names(), &rec, &att, e.genre, e.is_new_launch);
                 counts.add(&f, 1);
             }
@@ -289,7 +289,7 @@ fn bench(c: &mut Criterion) {
                     match ev {
                         Ev::Imp(i) => e.on_impression(i, &mut out),
                         Ev::Play(p) => {
-                            let en = enrich(catalog.get(p.video_id), p.ts.day());
+                            let en = catalog.enrich(p.video_id, p.ts);
                             e.on_play_counted_as(p, en.genre, en.is_new_launch, &mut out)
                         }
                     };

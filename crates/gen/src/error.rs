@@ -20,17 +20,6 @@ pub enum Error {
     /// Kafka set-up failed.
     #[error(transparent)]
     Kafka(#[from] playsource_kafka::Error),
-    /// An input topic is missing.
-    #[error("Kafka topic {topic} does not exist on {brokers}; create the topics with `playsource init` (or pass the right --impressions-topic / --plays-topic)")]
-    MissingTopic { topic: String, brokers: String },
-    /// The input topics are not co-partitioned.
-    #[error("Kafka topics {impressions} ({impressions_partitions} partitions) and {plays} ({plays_partitions} partitions) must have the same partition count to be joined per member; recreate one of them with the other's count")]
-    NotCoPartitioned {
-        impressions: String,
-        impressions_partitions: i32,
-        plays: String,
-        plays_partitions: i32,
-    },
     /// A message could not be delivered to Kafka.
     #[error("cannot deliver to Kafka topic {topic}: {source}; check --brokers / KAFKA_BROKERS and that the topic exists")]
     Deliver {

@@ -22,7 +22,6 @@ pub mod message;
 pub mod metrics;
 pub mod model;
 pub mod progress;
-pub mod rate;
 pub mod sink_archive;
 pub mod sink_kafka;
 pub mod sink_ndjson;

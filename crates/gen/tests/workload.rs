@@ -225,12 +225,12 @@ fn workload_exercises_every_attribution_outcome() {
     let missing = w
         .plays
         .iter()
-        .filter(|p| catalog.get(p.video_id).is_none())
+        .filter(|p| catalog.at(p.video_id, p.ts).is_none())
         .count();
     let new_launch = w
         .plays
         .iter()
-        .filter(|p| catalog.enrich(p.video_id, p.ts.day()).is_new_launch)
+        .filter(|p| catalog.enrich(p.video_id, p.ts).is_new_launch)
         .count();
     assert!(missing > 0 && missing * 5 < total, "{missing}/{total}");
     assert!(new_launch > 0, "no new-launch play");

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -89,6 +89,52 @@ pub async fn partition_count(brokers: &str, topic: &str) -> Result<Option<i32>, 
     Ok(partition_counts(&admin, brokers).await?.get(topic).copied())
 }
 
+/// Checks that both input topics exist with the same partition count (contract §1: they are
+/// co-partitioned by member_id), which it returns. The one check of `gen`, `replay` and the
+/// stream before they produce or consume.
+pub async fn check_inputs(brokers: &str, impressions: &str, plays: &str) -> Result<i32, Error> {
+    let admin = admin_client(brokers)?;
+    let counts = partition_counts(&admin, brokers).await?;
+    let count = |topic: &str| {
+        counts
+            .get(topic)
+            .copied()
+            .ok_or_else(|| Error::MissingTopic {
+                topic: topic.to_owned(),
+                brokers: brokers.to_owned(),
+            })
+    };
+    let imp = count(impressions)?;
+    let pl = count(plays)?;
+    if imp != pl {
+        return Err(mismatch(impressions, imp, plays, pl));
+    }
+    Ok(imp)
+}
+
+/// The `max.message.bytes` of `topic` as the broker reports it (DescribeConfigs): `Ok(None)` when
+/// the broker does not answer the request or does not list the setting, so the caller falls back
+/// to a default. Whether the topic exists is [`partition_count`]'s to say.
+pub async fn topic_max_message_bytes(brokers: &str, topic: &str) -> Result<Option<usize>, Error> {
+    let admin = admin_client(brokers)?;
+    let opts = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+    let answers = match admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await
+    {
+        Ok(a) => a,
+        Err(_) => return Ok(None),
+    };
+    Ok(answers.into_iter().find_map(|r| {
+        r.ok()?
+            .get("max.message.bytes")?
+            .value
+            .as_deref()?
+            .parse()
+            .ok()
+    }))
+}
+
 /// Longest topic name Kafka accepts.
 const MAX_TOPIC_NAME: usize = 249;
 
@@ -135,7 +181,7 @@ fn input_partitions(
     let imp = existing.get(&topics.impressions).copied();
     let plays = existing.get(&topics.plays).copied();
     match (imp, plays) {
-        (Some(a), Some(b)) if a != b => Err(mismatch(topics, a, b)),
+        (Some(a), Some(b)) if a != b => Err(mismatch(&topics.impressions, a, &topics.plays, b)),
         (Some(a), Some(_)) => {
             if a != requested {
                 tracing::warn!(
@@ -166,17 +212,22 @@ fn input_partitions(
 
 fn check_inputs_match(topics: &Topics, counts: &HashMap<String, i32>) -> Result<(), Error> {
     match (counts.get(&topics.impressions), counts.get(&topics.plays)) {
-        (Some(&a), Some(&b)) if a != b => Err(mismatch(topics, a, b)),
+        (Some(&a), Some(&b)) if a != b => Err(mismatch(&topics.impressions, a, &topics.plays, b)),
         _ => Ok(()),
     }
 }
 
-fn mismatch(topics: &Topics, impressions: i32, plays: i32) -> Error {
+fn mismatch(
+    impressions: &str,
+    impressions_partitions: i32,
+    plays: &str,
+    plays_partitions: i32,
+) -> Error {
     Error::PartitionMismatch {
-        impressions: topics.impressions.clone(),
-        impressions_partitions: impressions,
-        plays: topics.plays.clone(),
-        plays_partitions: plays,
+        impressions: impressions.to_owned(),
+        impressions_partitions,
+        plays: plays.to_owned(),
+        plays_partitions,
     }
 }
 

@@ -2,6 +2,8 @@
 //! producers and topic administration.
 
 pub mod admin;
+pub mod rate;
+pub mod send;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -40,6 +42,9 @@ pub enum Error {
     /// Any other failed request.
     #[error("Kafka request failed: {0}")]
     Kafka(KafkaError),
+    /// An input topic does not exist.
+    #[error("Kafka topic `{topic}` does not exist on {brokers}; create the topics with `playsource init` or pass the right --impressions-topic / --plays-topic")]
+    MissingTopic { topic: String, brokers: String },
     /// The input topics exist with different partition counts.
     #[error("topic `{impressions}` has {impressions_partitions} partitions but `{plays}` has {plays_partitions}; the input topics must have the same partition count (co-partitioned by member_id): delete and recreate one of them with the other's count, e.g. with `playsource init --partitions {impressions_partitions}`")]
     PartitionMismatch {
@@ -96,18 +101,38 @@ pub fn client_config(brokers: &str) -> ClientConfig {
 /// A producer tuned for throughput with idempotent, ordered delivery per partition
 /// (librdkafka's default partitioner, so keys land where any other client would put them).
 pub fn producer(brokers: &str) -> Result<FutureProducer, Error> {
-    client_config(brokers)
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "500000")
-        .set("compression.type", "zstd")
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", "120000")
+    producer_config(brokers)
         .create()
         .map_err(|cause| Error::Connect {
             brokers: brokers.into(),
             cause,
         })
+}
+
+/// [`producer`] whose messages may be up to `max_bytes` (librdkafka's `message.max.bytes`, which
+/// also caps a request; set it from the target topic's `max.message.bytes`).
+pub fn producer_with_max_bytes(brokers: &str, max_bytes: usize) -> Result<FutureProducer, Error> {
+    producer_config(brokers)
+        .set(
+            "message.max.bytes",
+            max_bytes.clamp(1000, 1_000_000_000).to_string(),
+        )
+        .create()
+        .map_err(|cause| Error::Connect {
+            brokers: brokers.into(),
+            cause,
+        })
+}
+
+fn producer_config(brokers: &str) -> ClientConfig {
+    let mut c = client_config(brokers);
+    c.set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "500000")
+        .set("compression.type", "zstd")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "120000");
+    c
 }
 
 impl From<KafkaError> for Error {

@@ -7,6 +7,8 @@
 pub mod catalog;
 mod connect;
 mod error;
+pub mod feeder;
+pub mod progress;
 
 pub use connect::{connect, connect_with, create_database_if_missing, target_of, ConnectOptions};
 pub use error::Error;

@@ -191,3 +191,72 @@ async fn a_nul_character_loads_nothing(pool: PgPool) {
     assert!(err.to_string().contains("video 2"), "{err}");
     assert_eq!(count(&pool).await, 0);
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_over_long_genre_loads_nothing_and_names_file_line_field_and_limit(pool: PgPool) {
+    let (_d, path) = csv_file(&format!(
+        "1,A,drama,movie,2020-01-01\n2,B,{},show,2020-01-01\n",
+        "g".repeat(10_000)
+    ));
+    let err = catalog::load_csv(&pool, &path).await.unwrap_err();
+    let msg = err.to_string();
+    for part in ["catalog.csv", "line 3", "`genre`", "limit of 256 bytes"] {
+        assert!(msg.contains(part), "{part}: {msg}");
+    }
+    assert_eq!(count(&pool).await, 0);
+    assert!(catalog::list_versions(&pool).await.unwrap().is_empty());
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn loads_record_versions_by_effective_time(pool: PgPool) {
+    use playsource_domain::Ts;
+    let (_d, v1) = csv_file("1,A,drama,movie,2020-01-01\n2,B,comedy,show,2020-01-01\n");
+    let (_d2, v2) = csv_file("1,A,horror,movie,2020-01-01\n2,B,comedy,show,2020-01-01\n");
+    let rows1 = catalog::read_csv(&v1).unwrap();
+    let rows2 = catalog::read_csv(&v2).unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    // The first version applies from the beginning of time, whatever the flag says.
+    let first = catalog::load_version(&pool, &rows1, Some(t), "v1")
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.version, first.effective_from, first.changed),
+        (Some(1), None, 2)
+    );
+    // Only the changed video is stored in version 2.
+    let second = catalog::load_version(&pool, &rows2, Some(t), "v2")
+        .await
+        .unwrap();
+    assert_eq!((second.version, second.changed), (Some(2), 1));
+    // Identical to the version in effect then: nothing recorded; before t it is a change.
+    let same = catalog::load_version(&pool, &rows2, Some(t), "v2")
+        .await
+        .unwrap();
+    assert_eq!(same.version, None);
+    let c = catalog::fetch_catalog(&pool).await.unwrap();
+    let at = |s: &str| {
+        Ts(chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis())
+    };
+    assert_eq!(
+        c.enrich(VideoId(1), at("2026-11-21T11:59:59.999Z")).genre,
+        "drama"
+    );
+    assert_eq!(
+        c.enrich(VideoId(1), at("2026-11-21T12:00:00Z")).genre,
+        "horror"
+    );
+    assert_eq!(
+        c.enrich(VideoId(2), at("2026-11-21T12:00:00Z")).genre,
+        "comedy"
+    );
+    let versions = catalog::list_versions(&pool).await.unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1].1, "v2");
+    // The latest loaded values are in the `catalog` table too.
+    let all = catalog::fetch_all(&pool).await.unwrap();
+    assert_eq!(all[0].genre, "horror");
+}

@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use crate::error::Problem;
 use crate::model::Source;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The freshness route.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,10 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "Freshness of the batch and realtime views", body = Source),
         (status = 503, description = "The database is unreachable or too slow; retry", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn freshness(State(state): State<AppState>) -> Response {
+pub async fn freshness(State(state): State<AppState>) -> Result<Response, Problem> {
     let inner = &state.inner;
-    match inner.watcher.current(&inner.pool, &inner.cache).await {
-        Ok(f) => Json(&f.source).into_response(),
-        Err(e) => Problem::from_db(&e).into_response(),
-    }
+    let f = inner.watcher.current(&inner.pool, &inner.cache).await?;
+    Ok(Json(&f.source).into_response())
 }

@@ -6,7 +6,7 @@ pub mod views;
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// All `/v1` routes.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use playsource_domain::Ts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,7 +15,7 @@ use crate::error::Problem;
 use crate::merge;
 use crate::model::VideoDiscovery;
 use crate::params;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The per-video route.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -34,38 +33,33 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "The video's plays per discovery row", body = VideoDiscovery),
         (status = 400, description = "A bad video id or a missing, duplicated, empty, unknown or malformed parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many distinct uncached queries in flight; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 503, description = "The database is unreachable or too slow; retry", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn video_discovery(
     State(state): State<AppState>,
     video_id: Result<Path<String>, PathRejection>,
     uri: Uri,
-) -> Response {
+) -> Result<Response, Problem> {
     let Ok(Path(video_id)) = video_id else {
-        return Problem::bad_request(
+        return Err(Problem::bad_request(
             "the video id in the path is not valid UTF-8; give a decimal integer from 1 to 18446744073709551615",
-        )
-        .into_response();
+        ));
     };
-    match compute(&state, &video_id, uri.query()).await {
-        Ok(r) => r,
-        Err(p) => p.into_response(),
-    }
+    compute(&state, &video_id, uri.query()).await
 }
 
 async fn compute(state: &AppState, video_id: &str, raw: Option<&str>) -> Result<Response, Problem> {
     let q = params::video_query(video_id, raw)?;
     let inner = &state.inner;
-    let fresh = inner
-        .watcher
-        .current(&inner.pool, &inner.cache)
-        .await
-        .map_err(|e| Problem::from_db(&e))?;
-    let cacheable = q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1));
+    let fresh = inner.watcher.current(&inner.pool, &inner.cache).await?;
+    let cacheable = fresh.covers_range(q.lo, q.hi);
     let (q, pool) = (&q, &inner.pool);
     let (value, _) = inner
         .cache
         .answer(
+            &inner.uncached,
             fresh.version,
             CacheKey::Video(q.clone()),
             cacheable,

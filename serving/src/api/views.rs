@@ -6,7 +6,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use playsource_domain::Ts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,7 +16,7 @@ use crate::merge;
 use crate::model::SeriesResponse;
 use crate::params::{self, View};
 use crate::series_json;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The two series routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -40,10 +39,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "Every bucket of the range, ascending", body = SeriesResponse<'static>),
         (status = 400, description = "A parameter is missing, duplicated, empty, unknown or malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many distinct uncached queries in flight; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 503, description = "The database is unreachable or too slow; retry", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn source_of_play(State(state): State<AppState>, uri: Uri) -> Response {
-    answer(&state, View::SourceOfPlay, uri.query()).await
+pub async fn source_of_play(State(state): State<AppState>, uri: Uri) -> Result<Response, Problem> {
+    compute(&state, View::SourceOfPlay, uri.query()).await
 }
 
 /// Source of Discovery: plays per row where the member first came across the title, per bucket.
@@ -61,37 +62,31 @@ pub async fn source_of_play(State(state): State<AppState>, uri: Uri) -> Response
     responses(
         (status = 200, description = "Every bucket of the range, ascending", body = SeriesResponse<'static>),
         (status = 400, description = "A parameter is missing, duplicated, empty, unknown or malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many distinct uncached queries in flight; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 503, description = "The database is unreachable or too slow; retry", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn source_of_discovery(State(state): State<AppState>, uri: Uri) -> Response {
-    answer(&state, View::SourceOfDiscovery, uri.query()).await
-}
-
-async fn answer(state: &AppState, view: View, raw: Option<&str>) -> Response {
-    match compute(state, view, raw).await {
-        Ok(r) => r,
-        Err(p) => p.into_response(),
-    }
+pub async fn source_of_discovery(
+    State(state): State<AppState>,
+    uri: Uri,
+) -> Result<Response, Problem> {
+    compute(&state, View::SourceOfDiscovery, uri.query()).await
 }
 
 async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Response, Problem> {
     let q = params::series_query(view, raw)?;
     let inner = &state.inner;
-    let fresh = inner
-        .watcher
-        .current(&inner.pool, &inner.cache)
-        .await
-        .map_err(|e| Problem::from_db(&e))?;
-    let cacheable = q.hi > q.lo && fresh.covers(Ts(q.hi.0 - 1));
+    let fresh = inner.watcher.current(&inner.pool, &inner.cache).await?;
+    let cacheable = fresh.covers_range(q.lo, q.hi);
     let (q, pool) = (&q, &inner.pool);
     if !cacheable {
-        // Touches a realtime day: never cached; from the replica when it is current.
+        // Touches a realtime day: never cached; from the replica when it is current. Either
+        // way an uncached computation: it holds a slot of the bound (none free: 429).
+        let _slot = inner.uncached.enter()?;
         if let Some(ans) = inner.replica.series(pool, q).await {
             return Ok(respond(ans.body.head, ans.freshness.tail));
         }
-        let ans = merge::series(pool, q)
-            .await
-            .map_err(|e| Problem::from_db(&e))?;
+        let ans = merge::series(pool, q).await?;
         return Ok(respond(
             series_json::from_buckets(q, &ans.series).head,
             ans.freshness.tail,
@@ -101,8 +96,9 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
     let (value, tail) = inner
         .cache
         .answer(
+            &inner.uncached,
             fresh.version,
-            CacheKey::Series(q.clone()),
+            CacheKey::series(q),
             cacheable,
             move || async move {
                 let ans = merge::series(pool, q).await?;
@@ -115,9 +111,11 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
         )
         .await?;
     match value {
-        // The shared head is sent as it is (not copied per hit).
-        Cached::Series(s) => Ok(respond(
-            s.head.clone(),
+        // The shared head is sent as it is (not copied per hit), after this request's own
+        // `from`/`to` (the entry is shared by every `from`/`to` giving the same buckets).
+        Cached::Series(s) => Ok(respond_with_prefix(
+            series_json::prefix(q),
+            s.head.slice(s.prefix..),
             tail.unwrap_or_else(|| fresh.tail.clone()),
         )),
         Cached::Video(_) => Err(Problem::internal()),
@@ -127,12 +125,17 @@ async fn compute(state: &AppState, view: View, raw: Option<&str>) -> Result<Resp
 /// A 200 answer: the serialised head and the tail (the `source` object and the closing brace,
 /// [`series_json::answer_tail`]) — the same bytes as serialising a [`SeriesResponse`].
 fn respond(head: Bytes, tail: Bytes) -> Response {
+    respond_with_prefix(Bytes::new(), head, tail)
+}
+
+/// A 200 answer of `prefix`, `head` and `tail`.
+fn respond_with_prefix(prefix: Bytes, head: Bytes, tail: Bytes) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        Body::new(HeadTail::new(head, tail)),
+        Body::new(HeadTail::with_prefix(prefix, head, tail)),
     )
         .into_response()
 }

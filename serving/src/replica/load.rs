@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::part::{PartBuilder, RawRow};
-use super::{day_ms, BatchPart, ReplicaState};
+use super::state::{day_ms, BatchPart, ReplicaState};
 use crate::merge::{freshness_of, BEGIN_SNAPSHOT, FRESHNESS_FROM};
 use crate::metrics as m;
 

@@ -69,7 +69,14 @@ impl Loop {
             tracing::debug!(topic = %self.shared.topics[k], partition = p, "released");
             while let Some(m) = self.units.get_mut(&p).and_then(|u| u.align.next_kept(k)) {
                 let next = self
-                    .process(k, p, m.offset, m.key.as_deref(), m.payload.as_deref())
+                    .process(
+                        k,
+                        p,
+                        m.offset,
+                        m.timestamp,
+                        m.key.as_deref(),
+                        m.payload.as_deref(),
+                    )
                     .await?;
                 if next != Change::default() {
                     todo.push(next);

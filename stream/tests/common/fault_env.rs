@@ -283,12 +283,173 @@ pub async fn wait_live(pool: &PgPool, group: &str, sup: &mut Supervised, limit: 
     .await;
 }
 
-/// The major version of the local Postgres cluster (`/etc/postgresql/VERSION`).
-pub fn pg_version() -> String {
-    let mut v: Vec<String> = std::fs::read_dir("/etc/postgresql")
-        .expect("no /etc/postgresql: the Postgres restart scenario needs a local Debian cluster")
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+// -------------------------------------------------------------------------- own Postgres
+
+/// A PostgreSQL server of the test's own: `initdb` into a temporary folder (trust auth), on a
+/// free port of 127.0.0.1, so a test can restart it without disturbing anyone. As root the
+/// server runs as the `postgres` system user (`runuser`), since Postgres refuses to run as root.
+/// Binaries: `PLAYSOURCE_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin` (Debian), else
+/// `pg_config --bindir`. Stopped (immediate) when dropped.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    as_postgres: bool,
+    pub port: u16,
+}
+
+impl Postgres {
+    /// Creates and starts the server; panics with what is missing if it cannot.
+    pub fn start() -> Postgres {
+        let bin = pg_bin().expect(
+            "no PostgreSQL server binaries (initdb, pg_ctl): install PostgreSQL (Debian: postgresql) or point PLAYSOURCE_PG_BIN at its bin folder",
+        );
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let dir = tempfile::tempdir().unwrap();
+        if root {
+            let st = Command::new("chown")
+                .arg("postgres:")
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(
+                st.success(),
+                "cannot chown {} to the postgres system user (the server cannot run as root)",
+                dir.path().display()
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = Postgres {
+            dir,
+            bin,
+            as_postgres: root,
+            port,
+        };
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            pg.dir.path().display()
+        );
+        let log = pg.log();
+        pg.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-o", &opts, "-w", "start"],
+        );
+        pg
+    }
+
+    /// The URL of database `db` on this server.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Restarts the server (fast shutdown: open connections are cut) and waits until it
+    /// accepts connections again.
+    pub fn restart(&self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &self.log(),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            ],
+        );
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn log(&self) -> String {
+        self.dir.path().join("postgres.log").display().to_string()
+    }
+
+    /// Runs one of the server's programs (as the postgres user when root); panics on failure.
+    fn run(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}; server log: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.log()).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let exe = self.bin.join("pg_ctl");
+        let data = self.data();
+        let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let _ = cmd
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The folder of `initdb` and `pg_ctl` (see [`Postgres`]).
+fn pg_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PLAYSOURCE_PG_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((v, bin))
+        })
         .collect();
-    v.sort();
-    v.pop().expect("no cluster in /etc/postgresql")
+    debian.sort();
+    if let Some((_, bin)) = debian.pop() {
+        return Some(bin);
+    }
+    let out = Command::new("pg_config").arg("--bindir").output().ok()?;
+    let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    (out.status.success() && bin.join("initdb").is_file()).then_some(bin)
 }

@@ -174,19 +174,10 @@ pub fn workload(seed: u64, n_sessions: usize, start: Ts, hours: i64) -> Workload
 
 /// Inserts the catalog rows.
 pub async fn load_catalog(pool: &PgPool, videos: &[VideoMeta]) {
-    for v in videos {
-        sqlx::query(
-            "INSERT INTO catalog (video_id, title, genre, kind, launch_date) VALUES ($1::text::numeric, $2, $3, $4, $5)",
-        )
-        .bind(v.video_id.0.to_string())
-        .bind(&v.title)
-        .bind(&v.genre)
-        .bind(v.kind.as_str())
-        .bind(v.launch_date.to_date())
-        .execute(pool)
+    // The first version: in effect from the beginning of time.
+    playsource_store::catalog::upsert(pool, videos)
         .await
         .unwrap();
-    }
 }
 
 pub fn producer() -> FutureProducer {

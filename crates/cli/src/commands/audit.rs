@@ -1,6 +1,6 @@
-//! `playsource audit`: compares the realtime and batch views of a day hour by hour, in total and
-//! per dimension, prints the differences, and exits 1 on drift that the stream's too-late
-//! events do not explain (0 otherwise).
+//! `playsource audit`: compares the realtime and batch views of a day cell by cell (hour × country
+//! × device × SoP × SoD × genre × new launch, and day × video × SoD), prints the first differing
+//! cells, and exits 1 on drift that the stream's too-late events do not explain (0 otherwise).
 
 use std::process::ExitCode;
 

@@ -37,6 +37,10 @@ pub struct BatchArgs {
     /// plays, instead of failing.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Publish even when the archive is not complete for the day (a partition neither archived
+    /// past the day's end plus the allowed lateness nor read to its end after it); says which.
+    #[arg(long, env = "PLAYSOURCE_BATCH_FORCE")]
+    pub force: bool,
     /// Worker threads [default: every core].
     #[arg(long, env = "PLAYSOURCE_BATCH_THREADS", value_name = "N")]
     pub threads: Option<usize>,
@@ -109,6 +113,7 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(playsource_batch::default_threads),
         allow_empty: args.allow_empty,
         progress: !args.no_progress,
+        force: args.force,
     };
     for (n, &day) in days.iter().enumerate() {
         let s = run_day(&pool, catalog.clone(), &opts, day)
@@ -121,6 +126,12 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 };
                 format!("batch of {day} failed{done}")
             })?;
+        if !s.forced_past.is_empty() {
+            println!(
+                "{day}: --force: published although the archive is not complete for it; behind: {}",
+                playsource_batch::gate::describe(&s.forced_past)
+            );
+        }
         println!(
             "{day}: published generation {}: {} plays ({} repeats left out, {} too late for the stream), {} impressions, {} invalid rows skipped, {} hourly rows, enriched plays in {} ({:.1} s)",
             s.generation,

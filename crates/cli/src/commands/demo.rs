@@ -173,7 +173,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &exe,
         &env,
         "loading the live traffic's catalog",
-        &["catalog", "load", &live_catalog_s],
+        // Effective from the live traffic's start: its first plays precede this load.
+        &["catalog", "load", &live_catalog_s, "--effective-from", &now],
     )
     .await?;
     children.push(spawn(

@@ -3,14 +3,15 @@
 //!
 //! The archive is read partition by partition (`playsource_archive::replay`: only the
 //! `date=`/`hour=` partitions overlapping the range, both topics merged in event-time order,
-//! about one hour in memory) on a blocking thread, while this task produces what it hands over:
-//! the contract's JSON, keyed by member id, to the configured input topics, with librdkafka's
-//! default partitioner (as `playsource gen` does). Every delivery is awaited before the summary.
+//! about one hour in memory) on a blocking thread, while `playsource_kafka::send::pump`
+//! produces what it hands over: the contract's JSON, keyed by member id, to the configured input
+//! topics, with librdkafka's default partitioner (through the same pipeline as `playsource
+//! gen`). Every delivery is awaited before the summary. This module checks the flags and words
+//! the outcome.
 
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -20,15 +21,10 @@ use playsource_archive::read::ReadStats;
 use playsource_archive::replay::{plan, EventTimeMerge, Partition, ReplayEvent, Topic};
 use playsource_archive::ArchiveLayout;
 use playsource_domain::{Day, Ts};
-use playsource_gen::rate::TokenBucket;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use tokio::sync::mpsc;
+use playsource_kafka::send::{pump, Message, Pipeline};
 
 use super::common::{ArchiveArgs, KafkaArgs};
 
-/// Deliveries awaited at most at once before waiting for the oldest.
-const IN_FLIGHT: usize = 100_000;
 /// Chunks (about one archive hour each) read ahead of the producer.
 const READ_AHEAD: usize = 2;
 
@@ -138,7 +134,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let brokers = args.kafka.brokers.clone();
     if !args.dry_run {
-        playsource_gen::sink_kafka::check_topics(&brokers, &topics).await?;
+        playsource_kafka::admin::check_inputs(&brokers, &topics.impressions, &topics.plays).await?;
     }
 
     let layout = ArchiveLayout::new(&root);
@@ -189,66 +185,54 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
 
     let (progress, progress_start) = progress_bar(!args.no_progress, &range, &partitions);
-    let (tx, mut rx) = mpsc::channel(READ_AHEAD);
-    let reader_range = range.clone();
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut merge = EventTimeMerge::new(partitions, reader_range);
-        loop {
-            let chunk = merge.next_chunk();
-            let stop = !matches!(chunk, Ok(Some(_)));
-            if let Some(chunk) = chunk.transpose() {
-                if tx.blocking_send(chunk).is_err() {
-                    break;
-                }
+    let topic_names = vec![topics.impressions.clone(), topics.plays.clone()];
+    let mut pipeline = if args.dry_run {
+        Pipeline::dry_run(topic_names)
+    } else {
+        let producer = playsource_kafka::producer(&brokers)?;
+        Pipeline::new(producer, topic_names, args.rate)
+    };
+    let merge = EventTimeMerge::new(partitions, range.clone());
+    let (merge, read_error) = pump(
+        &mut pipeline,
+        merge,
+        |merge: &mut EventTimeMerge| {
+            merge
+                .next_chunk()
+                .map(|chunk| chunk.map(|events| events.into_iter().map(message).collect()))
+        },
+        READ_AHEAD,
+        |p: &Pipeline<Ts>| {
+            if let Some(ts) = p.latest() {
+                let pos = ((ts.0 - progress_start.0) / 1000).max(0) as u64;
+                progress.set_position(pos.max(progress.position()));
+                progress.set_message(format!("{ts}, {} events", p.handed_over()));
             }
-            if stop {
-                break;
-            }
-        }
-        merge
-    });
-
-    let mut out = Output::new(&args, &topics, progress_start, &progress)?;
-    let mut read_error = None;
-    while let Some(chunk) = rx.recv().await {
-        match chunk {
-            Ok(events) => {
-                if out.send_all(events).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
-                read_error = Some(e);
-                break;
-            }
-        }
-    }
-    drop(rx);
-    // Deliveries already sent are awaited even after a failure, so the counts are exact.
-    out.d.drain().await;
+        },
+    )
+    .await
+    .context("the archive reader stopped unexpectedly")?;
     progress.finish_and_clear();
-    let merge = reader
-        .await
-        .context("the archive reader stopped unexpectedly")?;
-    let delivered = out.d.sent[0] + out.d.sent[1];
-    if let Some(f) = &out.d.failure {
+    let sent = [pipeline.delivered()[0], pipeline.delivered()[1]];
+    let delivered = sent[0] + sent[1];
+    if let Some(f) = pipeline.failure() {
         bail!(
             "cannot deliver a replayed event to Kafka topic `{}`: {}; every event before {} was delivered ({delivered} events in all), so re-run with --from {} once Kafka is healthy (the stream counts a repeated event_id once)",
-            out.names[topic_index(f.topic)],
+            pipeline.topic_name(f.topic),
             f.cause,
-            f.ts,
-            f.ts
+            f.tag,
+            f.tag
         );
     }
     if let Some(e) = read_error {
-        let done = match out.latest {
+        let done = match pipeline.latest() {
             Some(ts) => format!("{delivered} events up to {ts} were replayed; re-run with --from {ts} once the file is fixed or moved out of the archive"),
             None => "no event was replayed; re-run once the file is fixed or moved out of the archive".to_owned(),
         };
         return Err(anyhow::Error::new(e).context(format!("replay stopped: {done}")));
     }
 
-    println!("{}", summary(out.d.sent, merge.files_read()));
+    println!("{}", summary(sent, merge.files_read()));
     for (t, n) in &roles {
         warn_invalid(n, merge.stats(*t));
     }
@@ -265,6 +249,16 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One archived event as a message to topic `topic_index(e.topic)`, tagged with its event time.
+fn message(e: ReplayEvent) -> Message<Ts> {
+    Message {
+        topic: topic_index(e.topic),
+        key: e.key().into_bytes(),
+        payload: e.json.into_bytes(),
+        tag: e.ts,
+    }
 }
 
 fn topic_index(t: Topic) -> usize {
@@ -302,155 +296,4 @@ fn progress_bar(enabled: bool, range: &Range<Ts>, parts: &[Partition]) -> (Progr
         bar.set_style(style.progress_chars("=> "));
     }
     (bar, start)
-}
-
-/// A failed delivery: the topic and event time of the earliest event that did not make it.
-struct Failure {
-    topic: Topic,
-    ts: Ts,
-    cause: KafkaError,
-}
-
-/// Where events go: Kafka, or nowhere with `--dry-run`; counts what was confirmed.
-struct Output<'a> {
-    producer: Option<FutureProducer>,
-    names: [String; 2],
-    bucket: Option<TokenBucket>,
-    d: Deliveries,
-    /// The event time of the latest event handed to the producer.
-    latest: Option<Ts>,
-    progress: &'a ProgressBar,
-    progress_start: Ts,
-}
-
-impl<'a> Output<'a> {
-    fn new(
-        args: &ReplayArgs,
-        topics: &playsource_kafka::Topics,
-        progress_start: Ts,
-        progress: &'a ProgressBar,
-    ) -> anyhow::Result<Output<'a>> {
-        let producer = if args.dry_run {
-            None
-        } else {
-            Some(playsource_kafka::producer(&args.kafka.brokers)?)
-        };
-        Ok(Output {
-            producer,
-            names: [topics.impressions.clone(), topics.plays.clone()],
-            bucket: args.rate.filter(|_| !args.dry_run).map(TokenBucket::new),
-            d: Deliveries::default(),
-            latest: None,
-            progress,
-            progress_start,
-        })
-    }
-
-    /// Sends a chunk; `Err(())` once a delivery failed (recorded in `self.d.failure`).
-    async fn send_all(&mut self, events: Vec<ReplayEvent>) -> Result<(), ()> {
-        let last_ts = events.last().map(|e| e.ts);
-        for e in events {
-            self.send(e).await?;
-        }
-        if let Some(ts) = last_ts {
-            let pos = ((ts.0 - self.progress_start.0) / 1000).max(0) as u64;
-            self.progress
-                .set_position(pos.max(self.progress.position()));
-            self.progress
-                .set_message(format!("{ts}, {} events", self.d.handed_over()));
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, e: ReplayEvent) -> Result<(), ()> {
-        if let Some(b) = self.bucket.as_mut() {
-            let wait = b.take();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
-        self.latest = Some(e.ts);
-        let i = topic_index(e.topic);
-        let Some(producer) = &self.producer else {
-            self.d.sent[i] += 1;
-            return Ok(());
-        };
-        let key = e.key();
-        let mut record = FutureRecord::to(&self.names[i])
-            .key(key.as_str())
-            .payload(e.json.as_str());
-        loop {
-            match producer.send_result(record) {
-                Ok(fut) => {
-                    self.d.in_flight.push_back((fut, e.topic, e.ts));
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    if !self.d.confirm_oldest().await? {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-                Err((cause, _)) => {
-                    self.d.fail(e.topic, e.ts, cause);
-                    return Err(());
-                }
-            }
-        }
-        while self.d.in_flight.len() > IN_FLIGHT {
-            self.d.confirm_oldest().await?;
-        }
-        Ok(())
-    }
-}
-
-/// Deliveries in flight and their outcome.
-#[derive(Default)]
-struct Deliveries {
-    in_flight: VecDeque<(DeliveryFuture, Topic, Ts)>,
-    /// Confirmed deliveries (or, with `--dry-run`, events counted) per topic.
-    sent: [u64; 2],
-    /// The earliest failed delivery, if any: nothing more is sent after one.
-    failure: Option<Failure>,
-}
-
-impl Deliveries {
-    /// Events confirmed or still in flight.
-    fn handed_over(&self) -> u64 {
-        self.sent[0] + self.sent[1] + self.in_flight.len() as u64
-    }
-
-    /// Awaits the oldest delivery; `Ok(false)` when none is in flight, `Err(())` when it failed.
-    async fn confirm_oldest(&mut self) -> Result<bool, ()> {
-        let Some((fut, topic, ts)) = self.in_flight.pop_front() else {
-            return Ok(false);
-        };
-        match fut.await {
-            Ok(Ok(_)) => {
-                self.sent[topic_index(topic)] += 1;
-                Ok(true)
-            }
-            Ok(Err((cause, _))) => {
-                self.fail(topic, ts, cause);
-                Err(())
-            }
-            Err(_) => {
-                self.fail(topic, ts, KafkaError::Canceled);
-                Err(())
-            }
-        }
-    }
-
-    /// Awaits every delivery in flight (failures are recorded).
-    async fn drain(&mut self) {
-        while !self.in_flight.is_empty() {
-            let _ = self.confirm_oldest().await;
-        }
-    }
-
-    fn fail(&mut self, topic: Topic, ts: Ts, cause: KafkaError) {
-        if self.failure.as_ref().is_none_or(|f| ts < f.ts) {
-            self.failure = Some(Failure { topic, ts, cause });
-        }
-    }
 }

@@ -26,9 +26,23 @@ pub struct ServeArgs {
     /// Requests handled at once; more wait for a slot.
     #[arg(long, env = "PLAYSOURCE_MAX_CONCURRENCY", default_value_t = 256)]
     pub max_concurrency: usize,
-    /// Result-cache capacity, in buckets (a cached series of n buckets weighs n).
-    #[arg(long, env = "PLAYSOURCE_CACHE_CAPACITY", default_value_t = 1_000_000)]
-    pub cache_capacity: u64,
+    /// Result-cache budget, in bytes of cached answers (an answer larger than it is not cached).
+    #[arg(long, env = "PLAYSOURCE_CACHE_BYTES", default_value_t = playsource_serving::DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: u64,
+    /// Distinct uncached queries computed at once; more are answered 429 with Retry-After.
+    #[arg(long, env = "PLAYSOURCE_MAX_UNCACHED_QUERIES", default_value_t = 128)]
+    pub max_uncached_queries: usize,
+    /// Connections open at once; a connection beyond it is closed as soon as it is accepted.
+    #[arg(long, env = "PLAYSOURCE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a whole request head (also between keep-alive requests)
+    /// before its connection is closed.
+    #[arg(long, env = "PLAYSOURCE_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds without a byte moving on a connection before it is closed (at least the request
+    /// timeout).
+    #[arg(long, env = "PLAYSOURCE_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
     /// Days before today held in memory (hourly views): uncached series whose range starts on or
     /// after that day are answered without per-row SQL; 0 reads every one from Postgres.
     #[arg(long, env = "PLAYSOURCE_MEMORY_DAYS", default_value_t = playsource_serving::DEFAULT_MEMORY_DAYS)]
@@ -63,7 +77,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Config {
             request_timeout: timeout,
             max_concurrency: args.max_concurrency.max(1),
-            cache_capacity: args.cache_capacity,
+            cache_bytes: args.cache_bytes,
+            max_uncached: args.max_uncached_queries.max(1),
+            max_connections: args.max_connections.max(1),
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
             memory_days: args.memory_days,
             ..Config::default()
         },

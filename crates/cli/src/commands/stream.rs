@@ -24,6 +24,11 @@ pub struct StreamArgs {
     /// Kafka consumer group id; also keys the stream's offsets, leases and snapshots in Postgres.
     #[arg(long, env = "PLAYSOURCE_GROUP_ID", default_value = playsource_stream::DEFAULT_GROUP_ID)]
     pub group_id: String,
+    /// Hand the realtime view to this --group-id when another consumer group feeds it: continue
+    /// from that group's committed offsets and fence its members (stop them first). Without it,
+    /// a stream of another group refuses to start, so no play is counted twice.
+    #[arg(long, env = "PLAYSOURCE_TAKE_OVER")]
+    pub take_over: bool,
     /// Flush everything and exit 0 once every partition is read to its end and nothing new
     /// arrived for this many seconds.
     #[arg(long, value_name = "SECS", env = "PLAYSOURCE_EXIT_WHEN_IDLE")]
@@ -75,6 +80,21 @@ pub struct StreamArgs {
     /// topic-partition is paused at the broker and read again once the other topic caught up.
     #[arg(long, value_name = "MIB", env = "PLAYSOURCE_ALIGN_BUFFER_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub align_buffer_mb: u64,
+    /// An event whose ts is more than this many seconds ahead of both its Kafka message
+    /// timestamp and this process's clock is rejected to the dead-letter topic (a broken
+    /// producer clock must not move any watermark).
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "PLAYSOURCE_MAX_FUTURE_SECS",
+        default_value_t = 300
+    )]
+    pub max_future_secs: u64,
+    /// Static group membership: this member's stable name (`group.instance.id`), e.g. the
+    /// replica's pod or container name. A restart with the same id takes its partitions back at
+    /// once where the broker supports it; unset (default): dynamic membership.
+    #[arg(long, env = "PLAYSOURCE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 }
 
 /// Runs `playsource stream`.
@@ -87,6 +107,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = StreamConfig::new(args.kafka.brokers.clone(), args.archive.store()?);
     cfg.topics = args.kafka.topics();
     cfg.group_id = args.group_id;
+    cfg.take_over = args.take_over;
     cfg.flush_interval = Duration::from_millis(args.flush_interval_ms);
     cfg.snapshot_interval = Duration::from_secs(args.snapshot_interval_secs);
     cfg.catalog_ttl = Duration::from_secs(args.catalog_ttl_secs);
@@ -100,6 +121,8 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.session_timeout = Duration::from_millis(args.session_timeout_ms);
     cfg.max_drift = (args.max_drift_secs > 0).then(|| Duration::from_secs(args.max_drift_secs));
     cfg.align_buffer_bytes = usize::try_from(args.align_buffer_mb << 20).unwrap_or(usize::MAX);
+    cfg.max_future = Duration::from_secs(args.max_future_secs);
+    cfg.instance_id = args.instance_id.filter(|id| !id.is_empty());
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

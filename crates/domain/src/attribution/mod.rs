@@ -47,6 +47,17 @@ impl Default for AttributionConfig {
     }
 }
 
+impl AttributionConfig {
+    /// The instants whose impressions a play of `day` can use: from the earlier of the SoD
+    /// lookback's first day and the SoP window before the day's start, to the day's end
+    /// (batch reads these impressions; audit counts too-late impressions over them).
+    pub fn impression_range(&self, day: crate::Day) -> std::ops::Range<crate::Ts> {
+        let sod_first = day.plus(-self.sod_lookback_days).start();
+        let sop_first = day.start().minus(self.sop_window_ms);
+        sod_first.min(sop_first)..day.plus(1).start()
+    }
+}
+
 /// What attribution keeps of an impression: enough to order candidates and to describe the
 /// source in enriched output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::AttributionConfig;
 use crate::aggregate::{Counts, PlayFacts};
-use crate::catalog::{enrich, Catalog};
+use crate::catalog::Catalog;
 use crate::event::{Impression, Play, UNATTRIBUTED};
 
 /// The row types of a play's two sources (`unattributed` when none).
@@ -85,7 +85,7 @@ pub fn counts(
         let Some(p) = by_id.get(a.play_event_id.as_str()) else {
             continue;
         };
-        let e = enrich(catalog.get(p.video_id), p.ts.day());
+        let e = catalog.enrich(p.video_id, p.ts);
         let facts = PlayFacts {
             ts: p.ts,
             video_id: p.video_id,

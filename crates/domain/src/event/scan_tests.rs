@@ -59,6 +59,9 @@ fn value() -> impl Strategy<Value = String> {
         1 => Just("null".to_owned()),
         1 => "\\PC{0,6}".prop_map(|s| format!("\"{s}\"")),
         1 => "[0-9.eE+-]{1,6}",
+        // Around the session_id cap, plain and escaped: both paths must reject past it alike.
+        1 => (250usize..262).prop_map(|n| format!("\"{}\"", "s".repeat(n))),
+        1 => (250usize..262).prop_map(|n| format!("\"\\u00e9{}\"", "s".repeat(n))),
     ]
 }
 

@@ -153,3 +153,69 @@ fn the_country_bitmap_agrees_with_the_list_on_every_pair_of_bytes() {
         }
     }
 }
+
+#[test]
+fn session_id_is_capped_at_256_bytes_in_both_decoding_paths() {
+    let ok = with(PLAY, "session_id", &format!("\"{}\"", "s".repeat(256)));
+    assert_eq!(
+        decode_play(ok.as_bytes())
+            .unwrap()
+            .session_id
+            .as_deref()
+            .map(str::len),
+        Some(256)
+    );
+    let long = "s".repeat(257);
+    // Plain (the scanner's path) and with an escape (serde's path).
+    for value in [format!("\"{long}\""), format!("\"\\u0073{}\"", &long[1..])] {
+        let text = with(PLAY, "session_id", &value);
+        let e = decode_play(text.as_bytes()).unwrap_err();
+        assert_eq!(e.field, "session_id", "{text}");
+        assert_eq!(e.rule, "must be at most 256 bytes long, got 257 bytes");
+    }
+    let huge = with(PLAY, "session_id", &format!("\"{}\"", "x".repeat(1 << 20)));
+    assert_eq!(
+        decode_play(huge.as_bytes()).unwrap_err().field,
+        "session_id"
+    );
+}
+
+fn ts(s: &str) -> Ts {
+    Ts::parse_rfc3339(s).unwrap()
+}
+
+#[test]
+fn an_event_far_ahead_of_both_its_message_timestamp_and_the_clock_is_rejected() {
+    let clock = ts("2026-11-21T10:00:00Z");
+    let m = DEFAULT_MAX_FUTURE_MS;
+    let e = check_not_future(ts("2099-01-01T00:00:00Z"), Some(clock), clock, m).unwrap_err();
+    assert_eq!(e.field, "ts");
+    assert!(e.rule.contains("2099-01-01T00:00:00.000Z"), "{}", e.rule);
+    assert!(e.rule.contains("300 s ahead"), "{}", e.rule);
+    // Without a message timestamp the clock alone decides.
+    assert!(check_not_future(ts("2099-01-01T00:00:00Z"), None, clock, m).is_err());
+    // Exactly max_future ahead is fine; a millisecond more is not.
+    assert!(check_not_future(ts("2026-11-21T10:05:00Z"), Some(clock), clock, m).is_ok());
+    assert!(check_not_future(ts("2026-11-21T10:05:00.001Z"), Some(clock), clock, m).is_err());
+    // Ahead of one but not the other: accepted (a slow producer clock, or a lagging stream).
+    let later = ts("2026-11-21T11:00:00Z");
+    assert!(check_not_future(ts("2026-11-21T10:30:00Z"), Some(later), clock, m).is_ok());
+    assert!(check_not_future(ts("2026-11-21T10:30:00Z"), Some(clock), later, m).is_ok());
+    // Past events and extreme values never overflow.
+    assert!(check_not_future(ts("2000-01-01T00:00:00Z"), None, clock, m).is_ok());
+    assert!(check_not_future(Ts(i64::MAX), Some(Ts(i64::MAX)), Ts(i64::MAX), i64::MAX).is_ok());
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_future_rule_rejects_exactly_past_both_bounds(
+        t in -10_000_000i64..10_000_000,
+        msg in proptest::option::of(-10_000_000i64..10_000_000),
+        clock in -10_000_000i64..10_000_000,
+        max in 0i64..1_000_000,
+    ) {
+        let rejected = check_not_future(Ts(t), msg.map(Ts), Ts(clock), max).is_err();
+        let bound = msg.map_or(clock, |m| m.max(clock));
+        proptest::prop_assert_eq!(rejected, t > bound + max);
+    }
+}

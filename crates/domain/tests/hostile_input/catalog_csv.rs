@@ -260,3 +260,47 @@ fn csv_bad_values_name_line_and_column_with_a_short_message() {
     assert_eq!(err.column, "(header)");
     assert!(err.to_string().len() < 400);
 }
+
+#[test]
+fn csv_over_long_title_and_genre_are_rejected_with_field_line_and_limit() {
+    use playsource_domain::catalog::{MAX_GENRE_BYTES, MAX_TITLE_BYTES};
+    let ok = "1,A,drama,movie,2020-01-01\n";
+    // At the limit: accepted (multi-byte characters count in bytes).
+    let at_limit = format!(
+        "{HEADER}\n{ok}2,{},{},show,2020-01-01\n",
+        "t".repeat(MAX_TITLE_BYTES),
+        "é".repeat(MAX_GENRE_BYTES / 2)
+    );
+    let rows = parse_checked(at_limit.as_bytes()).unwrap();
+    assert_eq!(rows[1].genre.len(), MAX_GENRE_BYTES);
+    for (row, column, limit) in [
+        (
+            format!(
+                "2,\"{}\",drama,show,2020-01-01\n",
+                "t".repeat(MAX_TITLE_BYTES + 1)
+            ),
+            "title",
+            MAX_TITLE_BYTES,
+        ),
+        (
+            format!(
+                "2,B,{},show,2020-01-01\n",
+                "é".repeat(MAX_GENRE_BYTES / 2 + 1)
+            ),
+            "genre",
+            MAX_GENRE_BYTES,
+        ),
+        (
+            format!("2,B,{},show,2020-01-01\n", "g".repeat(1 << 20)),
+            "genre",
+            MAX_GENRE_BYTES,
+        ),
+    ] {
+        let err = parse_checked(format!("{HEADER}\n{ok}{row}").as_bytes()).unwrap_err();
+        assert_eq!((err.line, err.column), (3, column), "{err}");
+        assert!(
+            err.message.contains(&format!("limit of {limit} bytes")),
+            "{err}"
+        );
+    }
+}
