@@ -173,6 +173,14 @@ impl ArchiveStore {
         }
     }
 
+    /// The root as a path: the local folder, or the URL (`s3://bucket/prefix`) as a path.
+    pub fn location(&self) -> PathBuf {
+        match &self.kind {
+            Kind::Local(root) => root.clone(),
+            Kind::Remote(r) => PathBuf::from(&r.url),
+        }
+    }
+
     /// `rel` as a full path or URL, for messages.
     pub fn describe(&self, rel: &str) -> PathBuf {
         match &self.kind {
