@@ -362,3 +362,77 @@ async fn catalog_load_good_then_bad_file() {
     conn.close().await.unwrap();
     db.drop_it().await;
 }
+
+/// The commands that do not read an object store yet say so instead of writing a local folder
+/// named `s3:`.
+#[test]
+fn replay_and_demo_refuse_an_object_store_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["replay", "--from", "2026-11-20", "--to", "2026-11-21"],
+        vec!["demo"],
+    ] {
+        let mut all = args.clone();
+        all.extend(["--archive", "s3://bucket/prefix"]);
+        let o = Command::new(BIN)
+            .args(&all)
+            .current_dir(dir.path())
+            .env_remove("PLAYSOURCE_ARCHIVE")
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        let err = one_sentence_error(&o);
+        assert!(err.contains("object-store URL"), "{err}");
+        assert!(err.contains(&format!("`{}`", args[0])), "{err}");
+        assert!(!dir.path().join("s3:").exists());
+    }
+}
+
+/// `gen --to archive --archive s3://...` against the S3 server `scripts/services.sh` starts
+/// (`PLAYSOURCE_S3_ENDPOINT`, bucket `PLAYSOURCE_S3_BUCKET`), configured as users configure it:
+/// the `AWS_*` variables and `AWS_ENDPOINT_URL`.
+#[test]
+fn gen_writes_an_s3_archive() {
+    let endpoint =
+        std::env::var("PLAYSOURCE_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    let bucket = std::env::var("PLAYSOURCE_S3_BUCKET").unwrap_or_else(|_| "playsource-test".into());
+    let aws = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let url = format!("s3://{bucket}/cli-gen-{}", suffix());
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "gen",
+            "--to",
+            "archive",
+            "--archive",
+            &url,
+            "--members",
+            "50",
+        ])
+        .args(["--start", "2026-11-20T00:00:00Z", "--seed", "5"])
+        .envs(aws)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&url), "{}", stdout(&o));
+    assert!(!dir.path().join("s3:").exists());
+    for (k, v) in aws {
+        std::env::set_var(k, v);
+    }
+    let store = playsource_archive::ArchiveStore::open(&url).unwrap();
+    let files = store.list("").unwrap();
+    assert!(!files.is_empty());
+    assert!(
+        files
+            .iter()
+            .all(|(rel, _)| rel.starts_with("impressions/date=") || rel.starts_with("plays/date=")),
+        "{files:?}"
+    );
+}
