@@ -133,6 +133,45 @@ fn check_missing_file(store: &ArchiveStore) {
         .is_empty());
 }
 
+/// Deleting a folder takes whole path segments: clearing `p1` leaves `p10` alone.
+fn check_delete_dir(store: &ArchiveStore) {
+    for rel in [
+        "_staging/g/p1/e1/a.parquet",
+        "_staging/g/p1/e2/b.parquet",
+        "_staging/g/p10/e1/c.parquet",
+    ] {
+        store.put_parquet(rel, &[plays(&["x"])]).unwrap();
+    }
+    store.delete_dir("_staging/g/p1").unwrap();
+    store.delete_dir("_staging/g/p1").unwrap();
+    let left: Vec<String> = store
+        .list("_staging")
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(left, ["_staging/g/p10/e1/c.parquet"]);
+    assert!(store
+        .move_file("_staging/g/p10/e1/c.parquet", "plays/c.parquet")
+        .unwrap());
+    assert!(!store
+        .move_file("_staging/g/p10/e1/c.parquet", "plays/c.parquet")
+        .unwrap());
+    assert!(store.list("_staging").unwrap().is_empty());
+    assert!(store.exists("plays/c.parquet").unwrap());
+}
+
+#[test]
+fn local_delete_dir_and_move() {
+    let dir = tempfile::tempdir().unwrap();
+    check_delete_dir(&ArchiveStore::local(dir.path()));
+}
+
+#[test]
+fn s3_delete_dir_and_move() {
+    check_delete_dir(&s3_store("deldir"));
+}
+
 #[test]
 fn local_put_list_read() {
     let dir = tempfile::tempdir().unwrap();
