@@ -172,6 +172,45 @@ fn s3_delete_dir_and_move() {
     check_delete_dir(&s3_store("deldir"));
 }
 
+/// Replay plans and reads an object-store archive as it does the same archive on disk.
+#[test]
+fn replay_reads_an_s3_archive_like_a_local_one() {
+    use playsource_archive::replay::{plan, plan_in, EventTimeMerge, Topic};
+    use playsource_archive::{ArchiveLayout, PlaysWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = s3_store("replay");
+    for store in [ArchiveStore::local(dir.path()), s3.clone()] {
+        let mut w = PlaysWriter::in_store(store, "plays").unwrap();
+        for (i, hour) in [7, 8, 8, 9].into_iter().enumerate() {
+            let m = i + 1;
+            let json = format!(
+                r#"{{"event_id":"e{i}","ts":"2026-11-21T{hour:02}:1{i}:00Z","member_id":{m},"video_id":2,"country":"US","device":"tv"}}"#
+            );
+            w.push(&decode_play(json.as_bytes()).unwrap(), None);
+        }
+        w.flush("f1").unwrap();
+    }
+    let range = playsource_domain::Ts::parse_rfc3339("2026-11-21T07:30:00Z").unwrap()
+        ..playsource_domain::Ts::parse_rfc3339("2026-11-21T09:00:00Z").unwrap();
+    let topics = [(Topic::Plays, "plays")];
+    let local = plan(&ArchiveLayout::new(dir.path()), &topics, &range).unwrap();
+    let remote = plan_in(&s3, &topics, &range).unwrap();
+    assert_eq!(remote.len(), 2, "{remote:?}");
+    assert_eq!(
+        remote.iter().map(|p| p.window.clone()).collect::<Vec<_>>(),
+        local.iter().map(|p| p.window.clone()).collect::<Vec<_>>()
+    );
+    let events = |merge: EventTimeMerge| -> Vec<String> {
+        merge
+            .flat_map(|chunk| chunk.unwrap())
+            .map(|e| e.json)
+            .collect()
+    };
+    let want = events(EventTimeMerge::new(local, range.clone()));
+    assert_eq!(want.len(), 2);
+    assert_eq!(events(EventTimeMerge::in_store(s3, remote, range)), want);
+}
+
 #[test]
 fn local_put_list_read() {
     let dir = tempfile::tempdir().unwrap();

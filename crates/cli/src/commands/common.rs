@@ -69,8 +69,8 @@ impl KafkaArgs {
 pub struct ArchiveArgs {
     /// Root of the Parquet archive: a local directory, or an object-store URL
     /// (`s3://bucket/prefix`, configured by the AWS_* variables; AWS_ENDPOINT_URL for an
-    /// S3-compatible server). Object stores are supported by `stream` and `gen --to archive`
-    /// so far; the other commands need a local directory.
+    /// S3-compatible server). Object stores are supported by `stream`, `replay` and
+    /// `gen --to archive` so far; `batch` and `demo` need a local directory.
     #[arg(long, env = "PLAYSOURCE_ARCHIVE", default_value = "./data/archive")]
     pub archive: PathBuf,
 }
