@@ -2,18 +2,20 @@
 # Make this machine ready to build, test and demo playsource (idempotent).
 #
 #   scripts/services.sh          set everything up / start what is not running
-#   scripts/services.sh stop     stop the tansu broker started by this script
+#   scripts/services.sh stop     stop the tansu broker and the S3 server started by this script
 #   scripts/services.sh status   show what is running
 #
 # Steps: Postgres (start + database), Debian packages, Python venv under
 # .services/venv (pyarrow, confluent-kafka, duckdb, check-jsonschema, schemathesis), tansu
-# (Kafka-protocol broker) on 127.0.0.1:9092.
+# (Kafka-protocol broker) on 127.0.0.1:9092, an S3-protocol server (moto) on 127.0.0.1:9000 with
+# the bucket `playsource-test` (the archive store's tests; PLAYSOURCE_S3_ENDPOINT).
 #
 # Environment:
 #   DATABASE_URL                 default postgres://postgres@127.0.0.1:5432/playsource
 #   PLAYSOURCE_TANSU_STORAGE     default memory://tansu/ (e.g. sqlite://.services/tansu.db)
 #   PLAYSOURCE_SKIP_APT=1        skip the Debian package step
 #   PLAYSOURCE_SKIP_TANSU=1      skip installing/starting tansu
+#   PLAYSOURCE_SKIP_S3=1         skip starting the S3 server
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,12 +26,17 @@ TANSU_PID="$SERVICES_DIR/tansu.pid"
 TANSU_HOST=127.0.0.1
 TANSU_PORT=9092
 TANSU_STORAGE="${PLAYSOURCE_TANSU_STORAGE:-memory://tansu/}"
+S3_HOST=127.0.0.1
+S3_PORT=9000
+S3_BUCKET=playsource-test
+S3_LOG="$SERVICES_DIR/s3.log"
+S3_PID="$SERVICES_DIR/s3.pid"
 DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/playsource}"
 
 # Python packages the tests and the compose check need (tests call .services/venv/bin/python);
 # schemathesis fuzzes the HTTP API from its OpenAPI document (scripts/schemathesis.sh; its CLI
 # changed in 4.x, hence the range).
-PY_REQUIREMENTS=("pyarrow>=15" "confluent-kafka>=2.3" "duckdb>=1.0" "check-jsonschema>=0.28" "schemathesis>=4,<5")
+PY_REQUIREMENTS=("pyarrow>=15" "confluent-kafka>=2.3" "duckdb>=1.0" "check-jsonschema>=0.28" "schemathesis>=4,<5" "moto[server]>=5.1,<6")
 # Debian packages later work needs: chromium (headless dashboard test), prometheus (promtool), wrk.
 APT_PACKAGES=(chromium prometheus wrk)
 
@@ -77,6 +84,39 @@ stop_tansu() {
     step tansu "stopped (pid $pid)"
 }
 
+# ---------------------------------------------------------------- S3 server helpers
+
+s3_pid() {
+    local pid
+    pid="$(cat "$S3_PID" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa moto "/proc/$pid/cmdline" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+stop_s3() {
+    local pid
+    if ! pid="$(s3_pid)"; then
+        rm -f "$S3_PID"
+        step s3 "not running (nothing started by this script)"
+        return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+    rm -f "$S3_PID"
+    step s3 "stopped (pid $pid)"
+}
+
+# Creates the test bucket (idempotent); fails when nothing answers S3 on the port.
+s3_bucket_ready() {
+    "$VENV/bin/python" - "http://$S3_HOST:$S3_PORT/$S3_BUCKET" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], method="PUT")
+try:
+    urllib.request.urlopen(req, timeout=3)
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 409 else 1)
+PY
+}
+
 # Asks the broker for metadata over the Kafka protocol (confluent-kafka AdminClient).
 kafka_answers() {
     "$VENV/bin/python" - "$TANSU_HOST:$TANSU_PORT" <<'PY' >/dev/null 2>&1
@@ -89,12 +129,15 @@ PY
 }
 
 case "${1:-up}" in
-    stop) stop_tansu; exit 0 ;;
+    stop) stop_tansu; stop_s3; exit 0 ;;
     status)
         if pg_isready -q -d "$DATABASE_URL" 2>/dev/null; then step postgres "accepting connections"; else step postgres "not accepting connections"; fi
         if pid="$(tansu_pid)"; then step tansu "running (pid $pid, log $TANSU_LOG)"
         elif port_open "$TANSU_HOST" "$TANSU_PORT"; then step tansu "something (not started here) listens on $TANSU_HOST:$TANSU_PORT"
         else step tansu "not running"; fi
+        if pid="$(s3_pid)"; then step s3 "running (pid $pid, log $S3_LOG)"
+        elif port_open "$S3_HOST" "$S3_PORT"; then step s3 "something (not started here) listens on $S3_HOST:$S3_PORT"
+        else step s3 "not running"; fi
         exit 0 ;;
     up) ;;
     *) die "unknown argument '$1'; use: scripts/services.sh [up|stop|status]" ;;
@@ -214,7 +257,7 @@ venv_step() {
     step python "installing ${PY_REQUIREMENTS[*]} into $VENV (pip)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQUIREMENTS[@]}" >"$SERVICES_DIR/pip.log" 2>&1 ||
         die "pip could not install ${PY_REQUIREMENTS[*]} (see $SERVICES_DIR/pip.log); check network access to PyPI, then re-run scripts/services.sh"
-    "$VENV/bin/python" -c 'import pyarrow, confluent_kafka, duckdb, schemathesis' >>"$SERVICES_DIR/pip.log" 2>&1 ||
+    "$VENV/bin/python" -c 'import pyarrow, confluent_kafka, duckdb, schemathesis, moto.server' >>"$SERVICES_DIR/pip.log" 2>&1 ||
         die "the venv at $VENV cannot import pyarrow/confluent_kafka/duckdb/schemathesis (see $SERVICES_DIR/pip.log); delete $VENV and re-run scripts/services.sh"
     printf '%s\n' "$want" >"$stamp"
     step python "ok ($VENV)"
@@ -270,8 +313,44 @@ tansu_step() {
     step tansu "ok (${started}Kafka protocol answers on $TANSU_HOST:$TANSU_PORT)"
 }
 
+# ---------------------------------------------------------------- 5. S3 server
+
+# moto's S3 server: enough of the protocol for the archive store (PUT, conditional PUT with
+# If-None-Match, GET, HEAD, LIST v2, DELETE, multipart); data in memory, like the test broker.
+s3_step() {
+    if [ "${PLAYSOURCE_SKIP_S3:-}" = 1 ]; then
+        step s3 "skipped (PLAYSOURCE_SKIP_S3=1)"
+        return
+    fi
+    local pid started=""
+    if pid="$(s3_pid)"; then
+        started="already running, pid $pid; "
+    elif port_open "$S3_HOST" "$S3_PORT"; then
+        pid=""
+        started="already running, not started by this script; "
+    else
+        rm -f "$S3_PID"
+        setsid "$VENV/bin/moto_server" -H "$S3_HOST" -p "$S3_PORT" >>"$S3_LOG" 2>&1 </dev/null &
+        echo $! >"$S3_PID"
+        pid="$(cat "$S3_PID")"
+        started="started pid $pid, log $S3_LOG; "
+    fi
+    local deadline=$((SECONDS + 30))
+    until s3_bucket_ready; do
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$S3_PID"
+            die "the S3 server exited right after start (see $S3_LOG); fix the error there, then re-run scripts/services.sh"
+        fi
+        [ $SECONDS -lt $deadline ] ||
+            die "nothing answers S3 on $S3_HOST:$S3_PORT after 30 s (see $S3_LOG); free the port or run scripts/services.sh stop, then re-run"
+        sleep 1
+    done
+    step s3 "ok (${started}bucket $S3_BUCKET on http://$S3_HOST:$S3_PORT)"
+}
+
 apt_step
 postgres_step
 venv_step
 tansu_step
-step "done" "services ready: DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$TANSU_HOST:$TANSU_PORT PLAYSOURCE_PYTHON=$VENV/bin/python"
+s3_step
+step "done" "services ready: DATABASE_URL=$DATABASE_URL KAFKA_BROKERS=$TANSU_HOST:$TANSU_PORT PLAYSOURCE_PYTHON=$VENV/bin/python PLAYSOURCE_S3_ENDPOINT=http://$S3_HOST:$S3_PORT"

@@ -7,12 +7,13 @@
 //! renamed into `<archive>/<topic>/date=D/hour=H/` and the rows deleted. A new owner of the
 //! partition renames what is listed (committed but not yet moved) and deletes every other staged
 //! file (never committed), so each event reaches the archive once and no reader sees half a file.
+//! The archive is a local folder or an object store ([`ArchiveStore`]): on an object store a
+//! "rename" is a conditional PUT of the final name, then the deletion of the staged file.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use playsource_archive::layout::{date_segment, hour_segment, partition_of};
-use playsource_archive::{write_parquet_atomic, ImpressionsBuilder, PlaysBuilder};
+use playsource_archive::{ArchiveStore, ImpressionsBuilder, PlaysBuilder};
 use playsource_domain::{Day, Impression, Play};
 use rustc_hash::FxHashMap;
 
@@ -147,7 +148,7 @@ pub fn unit_staging_dir(group: &str, partition: i32) -> PathBuf {
 
 /// Writes each pending file to staging (blocking I/O: call from `spawn_blocking`).
 pub fn write_staged(
-    root: &Path,
+    store: &ArchiveStore,
     group: &str,
     partition: i32,
     epoch: i64,
@@ -170,9 +171,10 @@ pub fn write_staged(
             Rows::Impressions(mut b) => b.finish(),
             Rows::Plays(mut b) => b.finish(),
         };
-        write_parquet_atomic(&root.join(&staged), &[batch])?;
+        let staged = staged.to_string_lossy().into_owned();
+        store.put_parquet(&staged, &[batch])?;
         out.push(StagedFile {
-            staged: staged.to_string_lossy().into_owned(),
+            staged,
             final_path: final_path.to_string_lossy().into_owned(),
             rows: f.rows,
             topic: f.topic,
@@ -181,57 +183,20 @@ pub fn write_staged(
     Ok(out)
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.to_path_buf();
-    move |cause| Error::Io {
-        action,
-        path,
-        cause,
-    }
-}
-
 /// Moves committed staged files into the archive (blocking I/O). A file already moved is
 /// skipped, so this can be repeated after a crash.
-pub fn publish(root: &Path, files: &[(String, String)]) -> Result<(), Error> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
+pub fn publish(store: &ArchiveStore, files: &[(String, String)]) -> Result<(), Error> {
     for (staged, final_rel) in files {
-        let from = root.join(staged);
-        let to = root.join(final_rel);
-        if !from.exists() {
-            continue;
-        }
-        let dir = to
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| root.to_path_buf());
-        fs::create_dir_all(&dir).map_err(io("create the archive folder", &dir))?;
-        match fs::rename(&from, &to) {
-            Ok(()) => {}
-            // Moved meanwhile by the unit's new owner recovering its staging folder.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && to.exists() => continue,
-            Err(e) => return Err(io("move a staged file into", &to)(e)),
-        }
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    for d in dirs {
-        if let Ok(f) = fs::File::open(&d) {
-            f.sync_all().map_err(io("sync the archive folder", &d))?;
-        }
+        store.move_file(staged, final_rel)?;
     }
     Ok(())
 }
 
 /// Removes the unit's staging folder (everything in it was never committed once the committed
 /// files are published).
-pub fn clear_staging(root: &Path, group: &str, partition: i32) -> Result<(), Error> {
-    let dir = root.join(unit_staging_dir(group, partition));
-    match fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io("clear the staging folder", &dir)(e)),
-    }
+pub fn clear_staging(store: &ArchiveStore, group: &str, partition: i32) -> Result<(), Error> {
+    let dir = unit_staging_dir(group, partition);
+    Ok(store.delete_dir(&dir.to_string_lossy())?)
 }
 
 #[cfg(test)]
@@ -249,7 +214,8 @@ mod tests {
         buf.push_play(&decode_play(b).unwrap(), 3, 11);
         buf.push_play(&decode_play(a).unwrap(), 3, 12);
         let topics = ["imps".to_string(), "plays".to_string()];
-        let staged = write_staged(root.path(), "g/1", 3, 7, &topics, buf.take()).unwrap();
+        let store = ArchiveStore::local(root.path());
+        let staged = write_staged(&store, "g/1", 3, 7, &topics, buf.take()).unwrap();
         assert!(buf.is_empty());
         assert_eq!(staged.len(), 2);
         assert_eq!(
@@ -262,10 +228,10 @@ mod tests {
             .iter()
             .map(|s| (s.staged.clone(), s.final_path.clone()))
             .collect();
-        publish(root.path(), &pairs).unwrap();
-        publish(root.path(), &pairs).unwrap();
+        publish(&store, &pairs).unwrap();
+        publish(&store, &pairs).unwrap();
         assert!(root.path().join(&staged[1].final_path).exists());
-        clear_staging(root.path(), "g/1", 3).unwrap();
+        clear_staging(&store, "g/1", 3).unwrap();
         assert!(!root.path().join("_staging/g_1/p3").exists());
     }
 }

@@ -78,22 +78,19 @@ async fn forget_staged(s: &Shared, p: i32, staged: &[String]) -> Result<(), Erro
 /// Deletes the staged files of units whose commit was refused: they are listed nowhere, so no
 /// owner would ever publish or clear them (a take-over's new group stages under its own folder).
 async fn drop_fenced_staging(s: &Shared, staged_of: &[(i32, Vec<String>)], fenced: &[i32]) {
-    let paths: Vec<std::path::PathBuf> = staged_of
+    let files: Vec<String> = staged_of
         .iter()
         .filter(|(p, _)| fenced.contains(p))
-        .flat_map(|(_, files)| files.iter().map(|f| s.cfg.archive.join(f)))
+        .flat_map(|(_, files)| files.iter().cloned())
         .collect();
-    if paths.is_empty() {
+    if files.is_empty() {
         return;
     }
+    let store = s.cfg.archive.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        for path in paths {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot delete a fenced flush's staged file (readers skip it)");
-                }
+        for f in files {
+            if let Err(e) = store.delete(&f) {
+                tracing::warn!(path = %store.describe(&f).display(), error = %e, "cannot delete a fenced flush's staged file (readers skip it)");
             }
         }
     })
@@ -173,7 +170,7 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
             )
         })
         .collect();
-    let archive = playsource_store::progress::archive_key(&s.cfg.archive);
+    let archive = playsource_store::progress::archive_key(&s.cfg.archive.location());
     let outcome = loop {
         match sink_postgres::commit_to(
             &s.pool,

@@ -62,8 +62,8 @@ pub struct StreamConfig {
     pub topics: Topics,
     /// Consumer group; also the key of offsets, leases and snapshots in Postgres.
     pub group_id: String,
-    /// Archive root.
-    pub archive: PathBuf,
+    /// Archive root: a local folder or an object store (`s3://bucket/prefix`).
+    pub archive: playsource_archive::ArchiveStore,
     /// How often buffered results are committed.
     pub flush_interval: Duration,
     /// How often each unit's engine is snapshotted (in a flush).
@@ -110,7 +110,10 @@ pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(300);
 
 impl StreamConfig {
     /// A configuration with the contract's defaults.
-    pub fn new(brokers: impl Into<String>, archive: impl Into<PathBuf>) -> StreamConfig {
+    pub fn new(
+        brokers: impl Into<String>,
+        archive: impl Into<playsource_archive::ArchiveStore>,
+    ) -> StreamConfig {
         StreamConfig {
             brokers: brokers.into(),
             topics: Topics::default(),

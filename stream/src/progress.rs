@@ -46,7 +46,7 @@ pub async fn check(cfg: &StreamConfig, pool: &PgPool) -> Result<u64, Error> {
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
-    let archive = playsource_store::progress::archive_key(&cfg.archive);
+    let archive = playsource_store::progress::archive_key(&cfg.archive.location());
     sink_postgres::mark_caught_up(pool, &cfg.group_id, &archive, at, &ends).await
 }
 

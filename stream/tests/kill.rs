@@ -25,7 +25,18 @@ const SESSION: Duration = Duration::from_secs(6);
 
 #[sqlx::test(migrations = "../migrations")]
 async fn kill_9_mid_run_loses_nothing_and_counts_nothing_twice(pool: PgPool) {
-    let t = topics("kill");
+    kill_9_rounds(pool, false).await;
+}
+
+/// The same with the archive on the S3 server `scripts/services.sh` starts
+/// (`PLAYSOURCE_S3_ENDPOINT`, bucket `PLAYSOURCE_S3_BUCKET`), reached through `AWS_*` variables.
+#[sqlx::test(migrations = "../migrations")]
+async fn kill_9_mid_run_with_the_archive_on_s3_loses_nothing(pool: PgPool) {
+    kill_9_rounds(pool, true).await;
+}
+
+async fn kill_9_rounds(pool: PgPool, s3: bool) {
+    let t = topics(if s3 { "kill-s3" } else { "kill" });
     create_topics(&t).await;
     let w = workload(
         7,
@@ -40,6 +51,24 @@ async fn kill_9_mid_run_loses_nothing_and_counts_nothing_twice(pool: PgPool) {
         .unwrap();
     let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
     let archive = tempfile::tempdir().unwrap();
+    let endpoint =
+        std::env::var("PLAYSOURCE_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    let bucket = std::env::var("PLAYSOURCE_S3_BUCKET").unwrap_or_else(|_| "playsource-test".into());
+    let aws: Vec<(&str, String)> = if s3 {
+        vec![
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    } else {
+        Vec::new()
+    };
+    let location = if s3 {
+        format!("s3://{bucket}/kill-{}", t.plays)
+    } else {
+        archive.path().display().to_string()
+    };
     // The workers' logs; set PLAYSOURCE_KEEP_LOGS to keep them after the test.
     let logs_dir = tempfile::Builder::new()
         .prefix("kill-logs")
@@ -81,7 +110,8 @@ async fn kill_9_mid_run_loses_nothing_and_counts_nothing_twice(pool: PgPool) {
                 .env("ENRICHED_TOPIC", &t.enriched)
                 .env("DLQ_TOPIC", &t.dlq)
                 .env("PLAYSOURCE_GROUP_ID", &group)
-                .env("PLAYSOURCE_ARCHIVE", archive.path())
+                .env("PLAYSOURCE_ARCHIVE", &location)
+                .envs(aws.iter().map(|(k, v)| (k, v)))
                 .env("PLAYSOURCE_FLUSH_INTERVAL_MS", "150")
                 .env(
                     "PLAYSOURCE_SESSION_TIMEOUT_MS",
@@ -136,8 +166,60 @@ async fn kill_9_mid_run_loses_nothing_and_counts_nothing_twice(pool: PgPool) {
     }
     let mut cfg = config(&t, &group, archive.path());
     cfg.session_timeout = SESSION;
+    if s3 {
+        for (k, v) in &aws {
+            std::env::set_var(k, v);
+        }
+        cfg.archive = playsource_archive::ArchiveStore::open(&location).unwrap();
+    }
+    let store = cfg.archive.clone();
     run_until_idle_within(cfg, &pool, Duration::from_secs(300)).await;
     // imp_msgs/play_msgs are one message per workload event.
-    archive_exact(archive.path(), &t, &w);
+    if !s3 {
+        archive_exact(archive.path(), &t, &w);
+    }
+    archive_exact_in(&store, &t, &w);
     assert_views_exact(&pool, &w).await;
+}
+
+/// Every valid event archived exactly once (by event id, redeliveries included), read through
+/// the archive store, and nothing left in staging.
+fn archive_exact_in(
+    store: &playsource_archive::ArchiveStore,
+    t: &playsource_kafka::Topics,
+    w: &Workload,
+) {
+    use playsource_archive::read::{ImpressionReader, PlayReader, ReadStats};
+    use std::collections::BTreeMap;
+    let days = playsource_domain::Day::parse("2026-11-20").unwrap()
+        ..=playsource_domain::Day::parse("2026-11-23").unwrap();
+    let mut stats = ReadStats::default();
+    let (mut imps, mut plays) = (BTreeMap::<String, usize>::new(), BTreeMap::new());
+    for rel in store.list_data_files(&t.impressions, days.clone()).unwrap() {
+        for b in ImpressionReader::open_in(store, &rel).unwrap() {
+            b.unwrap().for_each(None, &mut stats, |_, e| {
+                *imps.entry(e.event_id.to_string()).or_default() += 1;
+            });
+        }
+    }
+    for rel in store.list_data_files(&t.plays, days).unwrap() {
+        for b in PlayReader::open_in(store, &rel).unwrap() {
+            b.unwrap().for_each(None, &mut stats, |_, e| {
+                *plays.entry(e.event_id.to_string()).or_default() += 1;
+            });
+        }
+    }
+    let mut want_imps = BTreeMap::<String, usize>::new();
+    for e in &w.impressions {
+        *want_imps.entry(e.event_id.to_string()).or_default() += 1;
+    }
+    let mut want_plays = BTreeMap::<String, usize>::new();
+    for e in &w.plays {
+        *want_plays.entry(e.event_id.to_string()).or_default() += 1;
+    }
+    assert_eq!(imps, want_imps, "impressions archived once each");
+    assert_eq!(plays, want_plays, "plays archived once each");
+    assert_eq!(stats.invalid, 0);
+    let staged = store.list("_staging").unwrap();
+    assert!(staged.is_empty(), "left in staging: {staged:?}");
 }

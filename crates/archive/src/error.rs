@@ -43,6 +43,17 @@ pub enum Error {
     /// A topic directory name that is not a Kafka topic name.
     #[error("topic directory {name:?} is not a usable topic name: use 1 to 249 characters of [A-Za-z0-9._-], not `.` or `..`")]
     TopicDir { name: String },
+    /// An object-store request failed.
+    #[error("cannot {action} {path}: {cause}; check the archive URL, the AWS_* credentials and AWS_ENDPOINT_URL, and that the bucket exists")]
+    Store {
+        /// What was being done, e.g. `write`.
+        action: &'static str,
+        path: String,
+        cause: object_store::Error,
+    },
+    /// `--archive` is neither a local path nor a supported object-store URL.
+    #[error("archive location {location:?} is not usable: {message}; give a local path or an s3://bucket/prefix URL")]
+    Location { location: String, message: String },
 }
 
 #[cfg(test)]

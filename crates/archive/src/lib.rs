@@ -9,6 +9,7 @@
 //! - [`layout`]: where files go ([`ArchiveLayout`]);
 //! - [`schema`]: the Arrow schemas of the two topics;
 //! - [`builders`]: turn domain events into Arrow record batches;
+//! - [`store`]: where the archive lives, a local folder or an object store (`s3://...`);
 //! - [`write`]: crash-safe Parquet writes and the [`PartitionedWriter`] that buffers one topic
 //!   by (day, hour);
 //! - [`read`]: reading the archive back, including files written by other tools;
@@ -22,11 +23,13 @@ pub mod metrics;
 pub mod read;
 pub mod replay;
 pub mod schema;
+pub mod store;
 pub mod write;
 
 pub use builders::{EventBuilder, ImpressionsBuilder, PlaysBuilder};
 pub use error::Error;
 pub use layout::ArchiveLayout;
+pub use store::ArchiveStore;
 pub use write::{
     write_parquet_atomic, ImpressionsWriter, PartitionedWriter, PlaysWriter, WrittenFile,
 };

@@ -35,6 +35,7 @@ use self::columns::{IntCol, StrCol, StrValue, TsCol};
 use self::fields::{id_field, not_utf8, str_field, ts_field, u16_field};
 use crate::error::Error;
 use crate::schema;
+use crate::store::ArchiveStore;
 
 /// Rows per record batch handed out by the readers.
 pub const READ_BATCH_ROWS: usize = 8192;
@@ -174,9 +175,20 @@ fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenF
     guarded(path, || open_parquet(path, file, wanted, optional))
 }
 
-fn open_parquet(
+/// Like [`open`], for a file already in memory (fetched from an object store); `path` names it
+/// in errors.
+fn open_bytes(
     path: &Path,
-    file: File,
+    bytes: bytes::Bytes,
+    wanted: &[(&str, Kind)],
+    optional: &[&str],
+) -> Result<OpenFile, Error> {
+    guarded(path, || open_parquet(path, bytes, wanted, optional))
+}
+
+fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
+    path: &Path,
+    file: R,
     wanted: &[(&str, Kind)],
     optional: &[&str],
 ) -> Result<OpenFile, Error> {
@@ -336,6 +348,20 @@ impl ImpressionReader {
         })
     }
 
+    /// Opens the file `rel` (relative to the archive root) of `store`, local or remote.
+    pub fn open_in(store: &ArchiveStore, rel: &str) -> Result<ImpressionReader, Error> {
+        let file = match store.local_root() {
+            Some(root) => open(&root.join(rel), &IMPRESSION_COLUMNS, &[])?,
+            None => open_bytes(
+                &store.describe(rel),
+                store.get(rel)?,
+                &IMPRESSION_COLUMNS,
+                &[],
+            )?,
+        };
+        Ok(ImpressionReader { file })
+    }
+
     /// The file being read.
     pub fn path(&self) -> &Path {
         &self.file.path
@@ -490,6 +516,21 @@ impl PlayReader {
         Ok(PlayReader {
             file: open(path, &PLAY_COLUMNS, &[schema::SESSION_ID])?,
         })
+    }
+
+    /// Opens the file `rel` (relative to the archive root) of `store`, local or remote.
+    pub fn open_in(store: &ArchiveStore, rel: &str) -> Result<PlayReader, Error> {
+        let optional = [schema::SESSION_ID];
+        let file = match store.local_root() {
+            Some(root) => open(&root.join(rel), &PLAY_COLUMNS, &optional)?,
+            None => open_bytes(
+                &store.describe(rel),
+                store.get(rel)?,
+                &PLAY_COLUMNS,
+                &optional,
+            )?,
+        };
+        Ok(PlayReader { file })
     }
 
     /// The file being read.

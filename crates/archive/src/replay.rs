@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 use playsource_domain::{Day, MemberId, Ts, HOUR_MS};
 
 use crate::error::Error;
-use crate::layout::{parse_date_segment, parse_hour_segment, ArchiveLayout};
+use crate::layout::{date_segment, parse_date_segment, parse_hour_segment, ArchiveLayout};
 use crate::read::{list_files, ImpressionReader, PlayReader, ReadStats};
+use crate::store::ArchiveStore;
 
 /// One of the two input topics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,6 +119,45 @@ pub fn plan(
     Ok(out)
 }
 
+/// Like [`plan`], for an archive that may be an object store: the partitions of `topics` whose
+/// window overlaps `range`, with files relative to the store's root (read them with
+/// [`EventTimeMerge::in_store`]). Looks only at the days the range covers (one listing each).
+pub fn plan_in(
+    store: &ArchiveStore,
+    topics: &[(Topic, &str)],
+    range: &Range<Ts>,
+) -> Result<Vec<Partition>, Error> {
+    let mut out = Vec::new();
+    if range.start >= range.end {
+        return Ok(out);
+    }
+    let (first, last) = (range.start.day(), Ts(range.end.0 - 1).day());
+    for &(topic, dir) in topics {
+        let mut day = first;
+        while day <= last {
+            let day_dir = Path::new(dir).join(date_segment(day));
+            let mut windows: BTreeMap<(Ts, Ts), Vec<PathBuf>> = BTreeMap::new();
+            for rel in store.list_data_files(dir, day..=day)? {
+                let file = PathBuf::from(rel);
+                let w = window_of(&day_dir, &file, day);
+                if w.start < range.end && range.start < w.end {
+                    windows.entry((w.start, w.end)).or_default().push(file);
+                }
+            }
+            out.extend(windows.into_iter().map(|((start, end), files)| Partition {
+                topic,
+                window: start..end,
+                files,
+            }));
+            day = day.plus(1);
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.window.start, a.window.end, a.topic).cmp(&(b.window.start, b.window.end, b.topic))
+    });
+    Ok(out)
+}
+
 /// The days of the `date=` folders under `topic_dir` that overlap `range`, ascending.
 fn days_in(topic_dir: &Path, range: &Range<Ts>) -> Result<Vec<Day>, Error> {
     let io = |cause| Error::Io {
@@ -180,6 +220,8 @@ pub struct EventTimeMerge {
     out_of_order: u64,
     stats: [ReadStats; 2],
     files: u64,
+    /// Where relative file paths are read from ([`EventTimeMerge::in_store`]).
+    store: Option<ArchiveStore>,
 }
 
 impl EventTimeMerge {
@@ -197,6 +239,19 @@ impl EventTimeMerge {
             out_of_order: 0,
             stats: Default::default(),
             files: 0,
+            store: None,
+        }
+    }
+
+    /// A merge of partitions planned by [`plan_in`] (files relative to `store`'s root).
+    pub fn in_store(
+        store: ArchiveStore,
+        partitions: Vec<Partition>,
+        range: Range<Ts>,
+    ) -> EventTimeMerge {
+        EventTimeMerge {
+            store: Some(store),
+            ..EventTimeMerge::new(partitions, range)
         }
     }
 
@@ -253,14 +308,22 @@ impl EventTimeMerge {
             self.files += 1;
             match p.topic {
                 Topic::Impressions => {
-                    for batch in ImpressionReader::open(path)? {
+                    let reader = match &self.store {
+                        Some(store) => ImpressionReader::open_in(store, &path.to_string_lossy())?,
+                        None => ImpressionReader::open(path)?,
+                    };
+                    for batch in reader {
                         batch?.for_each(Some(&range), stats, |_, i| {
                             push(p.topic, i.ts, i.member_id, i.to_json());
                         });
                     }
                 }
                 Topic::Plays => {
-                    for batch in PlayReader::open(path)? {
+                    let reader = match &self.store {
+                        Some(store) => PlayReader::open_in(store, &path.to_string_lossy())?,
+                        None => PlayReader::open(path)?,
+                    };
+                    for batch in reader {
                         batch?.for_each(Some(&range), stats, |_, e| {
                             push(p.topic, e.ts, e.member_id, e.to_json());
                         });

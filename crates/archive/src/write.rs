@@ -18,8 +18,12 @@ use playsource_domain::Day;
 
 use crate::builders::{EventBuilder, ImpressionsBuilder, PlaysBuilder};
 use crate::error::Error;
-use crate::layout::{check_file_stem, check_topic_dir, partition_of, ArchiveLayout};
+use crate::layout::{
+    check_file_stem, check_topic_dir, date_segment, hour_segment, partition_of, ArchiveLayout,
+    PARQUET_EXT,
+};
 use crate::metrics;
+use crate::store::ArchiveStore;
 
 /// Most rows in one Parquet row group.
 pub const MAX_ROW_GROUP_ROWS: usize = 1_000_000;
@@ -58,7 +62,7 @@ pub fn write_parquet_atomic(path: &Path, batches: &[RecordBatch]) -> Result<u64,
 }
 
 /// Like [`write_parquet_atomic`], returning (rows, bytes).
-fn write_file(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64), Error> {
+pub(crate) fn write_file(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64), Error> {
     let first = batches.first().ok_or_else(|| Error::NoBatches {
         path: path.to_path_buf(),
     })?;
@@ -178,7 +182,7 @@ struct Pending<B> {
 /// Buffers the events of one topic by their (day, hour) partition and writes one Parquet file
 /// per partition on [`PartitionedWriter::flush`].
 pub struct PartitionedWriter<B: EventBuilder> {
-    layout: ArchiveLayout,
+    store: ArchiveStore,
     topic_dir: String,
     parts: BTreeMap<(Day, u32), Pending<B>>,
     rows: usize,
@@ -193,9 +197,14 @@ impl<B: EventBuilder> PartitionedWriter<B> {
     /// A writer of the topic folder `topic_dir` (the topic's name) under `layout`. Fails when the
     /// name is not a Kafka topic name (it must be a single path segment).
     pub fn new(layout: ArchiveLayout, topic_dir: &str) -> Result<Self, Error> {
+        Self::in_store(ArchiveStore::local(layout.root()), topic_dir)
+    }
+
+    /// A writer of the topic folder `topic_dir` of an archive that may be an object store.
+    pub fn in_store(store: ArchiveStore, topic_dir: &str) -> Result<Self, Error> {
         check_topic_dir(topic_dir)?;
         Ok(PartitionedWriter {
-            layout,
+            store,
             topic_dir: topic_dir.to_owned(),
             parts: BTreeMap::new(),
             rows: 0,
@@ -261,8 +270,14 @@ impl<B: EventBuilder> PartitionedWriter<B> {
             if !pending.builder.is_empty() {
                 pending.batches.push(pending.builder.finish());
             }
-            let path = self.layout.file_path(&self.topic_dir, day, hour, file_stem);
-            match write_file(&path, &pending.batches) {
+            let rel = format!(
+                "{}/{}/{}/{file_stem}.{PARQUET_EXT}",
+                self.topic_dir,
+                date_segment(day),
+                hour_segment(hour)
+            );
+            let path = self.store.describe(&rel);
+            match self.store.put_parquet(&rel, &pending.batches) {
                 Ok((rows, bytes)) => {
                     self.rows -= pending.rows;
                     self.parts.remove(&(day, hour));

@@ -1,6 +1,6 @@
 //! Writes the valid messages of a workload to the Parquet archive (contract §5).
 
-use playsource_archive::{ArchiveLayout, ImpressionsWriter, PlaysWriter, WrittenFile};
+use playsource_archive::{ArchiveStore, ImpressionsWriter, PlaysWriter, WrittenFile};
 
 use crate::error::Error;
 use crate::message::{Counts, Event};
@@ -27,19 +27,21 @@ impl ArchiveReport {
 }
 
 /// Writes every non-malformed message of `traffic` (first deliveries, late ones and
-/// redeliveries, as a stream would have archived them) under `layout`, in the folders
+/// redeliveries, as a stream would have archived them) under `archive` (a local layout or an
+/// object store), in the folders
 /// `impressions_dir` and `plays_dir` (the topic names). Files are named
 /// `gen-s<seed>-<chunk>.parquet`, so the same config writes the same files.
 pub fn write_archive(
     traffic: Traffic,
-    layout: &ArchiveLayout,
+    archive: impl Into<ArchiveStore>,
     impressions_dir: &str,
     plays_dir: &str,
     seed: u64,
     progress: Option<&Progress>,
 ) -> Result<ArchiveReport, Error> {
-    let mut imps = ImpressionsWriter::new(layout.clone(), impressions_dir)?;
-    let mut plays = PlaysWriter::new(layout.clone(), plays_dir)?;
+    let archive = archive.into();
+    let mut imps = ImpressionsWriter::in_store(archive.clone(), impressions_dir)?;
+    let mut plays = PlaysWriter::in_store(archive, plays_dir)?;
     let mut report = ArchiveReport::default();
     let mut chunk = 0u32;
     let mut traffic = traffic;

@@ -156,3 +156,54 @@ fn a_topic_name_that_is_not_a_folder_is_refused() {
     .to_string();
     assert!(err.contains("../escape"), "{err}");
 }
+
+/// `gen --to archive s3://...`: the same files, byte for byte, as on a local disk, on the S3
+/// server `scripts/services.sh` starts (`PLAYSOURCE_S3_ENDPOINT`, bucket `PLAYSOURCE_S3_BUCKET`).
+#[test]
+fn gen_to_an_s3_archive_writes_the_local_files() {
+    let endpoint =
+        std::env::var("PLAYSOURCE_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    let bucket = std::env::var("PLAYSOURCE_S3_BUCKET").unwrap_or_else(|_| "playsource-test".into());
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let url = format!("s3://{bucket}/gen-{}-{nanos}", std::process::id());
+    let s3 = playsource_archive::ArchiveStore::open(&url).unwrap();
+    let report = write_archive(
+        Traffic::new(&cfg()).unwrap(),
+        s3.clone(),
+        "imp-topic",
+        "play-topic",
+        3,
+        None,
+    )
+    .unwrap();
+    assert!(report.files.iter().all(|f| f.path.starts_with(&url)));
+    let dir = tempfile::tempdir().unwrap();
+    let local = playsource_archive::ArchiveStore::local(dir.path());
+    let want = write_archive(
+        Traffic::new(&cfg()).unwrap(),
+        local.clone(),
+        "imp-topic",
+        "play-topic",
+        3,
+        None,
+    )
+    .unwrap();
+    assert_eq!(report.rows(), want.rows());
+    let (on_s3, on_disk) = (s3.list("").unwrap(), local.list("").unwrap());
+    assert_eq!(on_s3, on_disk);
+    assert!(!on_s3.is_empty());
+    for (rel, _) in &on_disk {
+        assert_eq!(s3.get(rel).unwrap(), local.get(rel).unwrap(), "{rel}");
+    }
+}

@@ -28,10 +28,17 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let mut cfg = StreamConfig::new(
-        var("KAFKA_BROKERS", "127.0.0.1:9092"),
-        var("PLAYSOURCE_ARCHIVE", "./data/archive"),
-    );
+    let archive = match playsource_archive::ArchiveStore::open(&var(
+        "PLAYSOURCE_ARCHIVE",
+        "./data/archive",
+    )) {
+        Ok(archive) => archive,
+        Err(e) => {
+            eprintln!("PLAYSOURCE_ARCHIVE: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cfg = StreamConfig::new(var("KAFKA_BROKERS", "127.0.0.1:9092"), archive);
     cfg.topics.impressions = var("IMPRESSIONS_TOPIC", "impressions");
     cfg.topics.plays = var("PLAYS_TOPIC", "plays");
     cfg.topics.enriched = var("ENRICHED_TOPIC", "enriched-plays");

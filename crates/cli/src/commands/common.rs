@@ -67,7 +67,31 @@ impl KafkaArgs {
 /// The raw Parquet archive (contract §5).
 #[derive(Clone, Debug, Args)]
 pub struct ArchiveArgs {
-    /// Root directory of the Parquet archive.
+    /// Root of the Parquet archive: a local directory, or an object-store URL
+    /// (`s3://bucket/prefix`, configured by the AWS_* variables; AWS_ENDPOINT_URL for an
+    /// S3-compatible server). Object stores are supported by `stream`, `replay` and
+    /// `gen --to archive` so far; `batch` and `demo` need a local directory.
     #[arg(long, env = "PLAYSOURCE_ARCHIVE", default_value = "./data/archive")]
     pub archive: PathBuf,
+}
+
+impl ArchiveArgs {
+    /// The archive as a store: the local directory, or the object store the URL names.
+    pub fn store(&self) -> anyhow::Result<playsource_archive::ArchiveStore> {
+        let location = self.archive.to_string_lossy();
+        playsource_archive::ArchiveStore::open(&location)
+            .map_err(|e| anyhow::anyhow!("--archive / PLAYSOURCE_ARCHIVE: {e}"))
+    }
+
+    /// The archive as a local directory; an object-store URL is refused with a clear error by
+    /// the commands that do not read object stores yet.
+    pub fn local_dir(&self, command: &str) -> anyhow::Result<PathBuf> {
+        if playsource_archive::store::is_url(&self.archive.to_string_lossy()) {
+            anyhow::bail!(
+                "--archive {} is an object-store URL, which `{command}` does not read yet; give it a local directory (e.g. a copy of the archive)",
+                self.archive.display()
+            );
+        }
+        Ok(self.archive.clone())
+    }
 }

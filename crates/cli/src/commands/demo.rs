@@ -54,7 +54,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe()
         .context("cannot find the playsource binary to run the demo's steps")?;
     let env = Env::of(&args);
-    let archive = args.archive.archive.clone();
+    let archive = args.archive.local_dir("demo")?;
     std::fs::create_dir_all(&archive).with_context(|| {
         format!(
             "cannot create the archive folder {}; pass a writable --archive",

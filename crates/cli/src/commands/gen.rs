@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use playsource_archive::ArchiveLayout;
 use playsource_domain::{Ts, DAY_MS};
 use playsource_gen::config::parse_start;
 use playsource_gen::progress::Progress;
@@ -176,12 +175,12 @@ pub async fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
             );
         }
         Target::Archive => {
-            let layout = ArchiveLayout::new(&args.archive.archive);
+            let archive = args.archive.store()?;
             let seed = cfg.seed;
             let report = tokio::task::spawn_blocking(move || {
                 let r = sink_archive::write_archive(
                     traffic,
-                    &layout,
+                    archive,
                     &topics.impressions,
                     &topics.plays,
                     seed,

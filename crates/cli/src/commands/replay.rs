@@ -18,8 +18,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use playsource_archive::layout::check_topic_dir;
 use playsource_archive::read::ReadStats;
-use playsource_archive::replay::{plan, EventTimeMerge, Partition, ReplayEvent, Topic};
-use playsource_archive::ArchiveLayout;
+use playsource_archive::replay::{plan_in, EventTimeMerge, Partition, ReplayEvent, Topic};
 use playsource_domain::{Day, Ts};
 use playsource_kafka::send::{pump, Message, Pipeline};
 
@@ -109,8 +108,9 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             bail!("--rate must be a positive number of events per second, got {rate}; leave it out to replay as fast as Kafka takes the events");
         }
     }
-    let root = args.archive.archive.clone();
-    if !root.is_dir() {
+    let store = args.archive.store()?;
+    let root = store.location();
+    if store.local_root().is_some_and(|dir| !dir.is_dir()) {
         bail!(
             "the archive directory {} does not exist; pass the archive root (the folder holding the topic folders) with --archive or PLAYSOURCE_ARCHIVE",
             root.display()
@@ -137,16 +137,16 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         playsource_kafka::admin::check_inputs(&brokers, &topics.impressions, &topics.plays).await?;
     }
 
-    let layout = ArchiveLayout::new(&root);
     let dirs: Vec<(Topic, &str)> = roles.iter().map(|(t, n)| (*t, n.as_str())).collect();
-    let partitions = plan(&layout, &dirs, &range)?;
+    let partitions = plan_in(&store, &dirs, &range)?;
     let names = roles
         .iter()
         .map(|(_, n)| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(" and ");
     for (_, n) in &roles {
-        if !layout.topic_dir(n).is_dir() {
+        // An object store has no folders; the "nothing to replay" warning covers it.
+        if store.local_root().is_some_and(|dir| !dir.join(n).is_dir()) {
             eprintln!(
                 "warning: {} has no folder `{n}`, so no event of topic `{n}` is replayed; check --archive and the topic flags",
                 root.display()
@@ -192,7 +192,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         let producer = playsource_kafka::producer(&brokers)?;
         Pipeline::new(producer, topic_names, args.rate)
     };
-    let merge = EventTimeMerge::new(partitions, range.clone());
+    let merge = EventTimeMerge::in_store(store.clone(), partitions, range.clone());
     let (merge, read_error) = pump(
         &mut pipeline,
         merge,

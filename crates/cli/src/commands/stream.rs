@@ -106,7 +106,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
         // Metrics are not worth refusing to stream over; say so loudly and go on.
         tracing::warn!(error = %e, "no /metrics endpoint; pass a free --metrics-listen address to get one");
     }
-    let mut cfg = StreamConfig::new(args.kafka.brokers.clone(), args.archive.archive.clone());
+    let mut cfg = StreamConfig::new(args.kafka.brokers.clone(), args.archive.store()?);
     cfg.topics = args.kafka.topics();
     cfg.group_id = args.group_id;
     cfg.take_over = args.take_over;

@@ -1,0 +1,145 @@
+//! The raw archive on a real S3-protocol server (the one `scripts/services.sh` starts:
+//! `PLAYSOURCE_S3_ENDPOINT`, default http://127.0.0.1:9000, bucket `PLAYSOURCE_S3_BUCKET`, default
+//! `playsource-test`), reached as users reach it: an `s3://bucket/prefix` archive configured by
+//! the `AWS_*` variables and `AWS_ENDPOINT_URL`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use playsource_archive::read::{ImpressionReader, PlayReader, ReadStats};
+use playsource_archive::ArchiveStore;
+use playsource_domain::{decode_play, Day, Ts};
+use playsource_stream::archive_sink::{clear_staging, publish, write_staged, ArchiveBuffer};
+use sqlx::PgPool;
+
+fn start() -> Ts {
+    Ts::parse_rfc3339("2026-11-21T10:00:00Z").unwrap()
+}
+
+/// A fresh `s3://` archive on the test server, opened from the `AWS_*` variables.
+fn s3_archive(test: &str) -> ArchiveStore {
+    let endpoint =
+        std::env::var("PLAYSOURCE_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    let bucket = std::env::var("PLAYSOURCE_S3_BUCKET").unwrap_or_else(|_| "playsource-test".into());
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let url = format!("s3://{bucket}/stream-{test}-{}-{nanos}", std::process::id());
+    let store = ArchiveStore::open(&url).unwrap();
+    assert!(store.local_root().is_none());
+    store
+}
+
+/// Event id → rows of it in the archive, for one topic, read through the store.
+fn archived_ids(store: &ArchiveStore, topic: &str, plays: bool) -> BTreeMap<String, usize> {
+    let days = Day::parse("2026-11-20").unwrap()..=Day::parse("2026-11-23").unwrap();
+    let mut ids = BTreeMap::new();
+    let mut stats = ReadStats::default();
+    for rel in store.list_data_files(topic, days).unwrap() {
+        if plays {
+            for b in PlayReader::open_in(store, &rel).unwrap() {
+                b.unwrap().for_each(None, &mut stats, |_, e| {
+                    *ids.entry(e.event_id.to_string()).or_default() += 1;
+                });
+            }
+        } else {
+            for b in ImpressionReader::open_in(store, &rel).unwrap() {
+                b.unwrap().for_each(None, &mut stats, |_, e| {
+                    *ids.entry(e.event_id.to_string()).or_default() += 1;
+                });
+            }
+        }
+    }
+    assert_eq!(stats.invalid, 0);
+    ids
+}
+
+fn counts<'a>(ids: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        *out.entry(id.to_owned()).or_default() += 1;
+    }
+    out
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn stream_archives_each_message_once_on_s3(pool: PgPool) {
+    let t = topics("s3arch");
+    create_topics(&t).await;
+    let w = workload(3, 200, start(), 3);
+    load_catalog(&pool, &w.catalog).await;
+    let p = producer();
+    produce_raw(&p, &t.impressions, &imp_msgs(&w.impressions)).await;
+    produce_raw(&p, &t.plays, &play_msgs(&w.plays)).await;
+    let store = s3_archive("pipeline");
+    let group = format!("g-{}", t.plays);
+    let mut cfg = config(&t, &group, std::path::Path::new("unused"));
+    cfg.archive = store.clone();
+    let summary = run_until_idle(cfg, &pool).await;
+    assert_eq!(
+        summary.consumed as usize,
+        w.impressions.len() + w.plays.len()
+    );
+    assert_views_exact(&pool, &w).await;
+
+    // Each message once (redeliveries are messages too), under the Hive layout of the bucket.
+    let plays = archived_ids(&store, &t.plays, true);
+    assert_eq!(plays, counts(w.plays.iter().map(|e| e.event_id.as_ref())));
+    let imps = archived_ids(&store, &t.impressions, false);
+    assert_eq!(
+        imps,
+        counts(w.impressions.iter().map(|e| e.event_id.as_ref()))
+    );
+    let staged = store.list("_staging").unwrap();
+    assert!(staged.is_empty(), "left in staging: {staged:?}");
+}
+
+#[test]
+fn a_publish_cut_short_on_s3_is_finished_by_the_next_owner() {
+    let store = s3_archive("recover");
+    let mut buf = ArchiveBuffer::default();
+    let play = |id: &str, hour: u32| {
+        format!(
+            r#"{{"event_id":"{id}","ts":"2026-11-21T{hour:02}:00:00Z","member_id":1,"video_id":2,"country":"US","device":"tv"}}"#
+        )
+    };
+    let (a, b, c) = (play("a", 10), play("b", 11), play("c", 10));
+    buf.push_play(&decode_play(a.as_bytes()).unwrap(), 3, 10);
+    buf.push_play(&decode_play(b.as_bytes()).unwrap(), 3, 11);
+    buf.push_play(&decode_play(c.as_bytes()).unwrap(), 3, 12);
+    let topics = ["imps".to_string(), "plays".to_string()];
+    let committed = write_staged(&store, "g", 3, 7, &topics, buf.take()).unwrap();
+    assert_eq!(committed.len(), 2);
+    // A later flush that never committed (the owner died before its transaction).
+    buf.push_play(&decode_play(a.as_bytes()).unwrap(), 3, 13);
+    let uncommitted = write_staged(&store, "g", 3, 7, &topics, buf.take()).unwrap();
+    let pairs: Vec<(String, String)> = committed
+        .iter()
+        .map(|s| (s.staged.clone(), s.final_path.clone()))
+        .collect();
+    // The owner is killed after publishing the first file only.
+    publish(&store, &pairs[..1]).unwrap();
+    // The new owner publishes what the flush transaction lists, then clears staging.
+    publish(&store, &pairs).unwrap();
+    publish(&store, &pairs).unwrap();
+    clear_staging(&store, "g", 3).unwrap();
+    assert_eq!(
+        archived_ids(&store, "plays", true),
+        counts(["a", "b", "c"].into_iter())
+    );
+    assert!(store.list("_staging").unwrap().is_empty());
+    assert!(!store.exists(&uncommitted[0].staged).unwrap());
+    assert!(!store.exists(&uncommitted[0].final_path).unwrap());
+}
