@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 6: the batch layer vs the DuckDB peer on the same archive. `playsource gen --to archive`
 # writes 7 lookback days of impressions plus the batch days; `playsource batch` recomputes the
-# batch days into a dedicated database; the anchors' duckdb_rules.py runs contract §3 as one SQL
+# batch days into a dedicated database; the anchors' duckdb_rules.py runs docs/reference.md §3 as one SQL
 # query over the same Parquet files and catalog CSV; the batch view's hourly groups must equal
 # the peer's exactly.
 #

@@ -113,7 +113,7 @@ PY
   delivery order, a fresh engine per run; wall figures are criterion's mean of 10 runs, the
   CPU-second figure one more pass timed by the process's CPU time (/proc), which other work on a
   shared machine does not inflate. "decode + join + count" is what a stream unit does per message
-  apart from Kafka and Postgres: decode and validate the JSON (contract §1), join, enrich from the
+  apart from Kafka and Postgres: decode and validate the JSON (docs/reference.md §1), join, enrich from the
   catalog, count into the views.
 - Flink: `flink/run.sh DIR 2` of the anchors (KeyedCoProcessFunction, keyed heap state, event-time
   timers) on the same NDJSON files; per CPU-second = messages / CPU seconds of the JVM (sampled

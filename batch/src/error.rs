@@ -24,7 +24,7 @@ pub enum Error {
     MissingDay { day: Day, looked_in: PathBuf },
 
     /// Plays files exist for the day, but none of their rows is a valid play of that day.
-    #[error("no valid plays of {day} in the {files} file(s) under {looked_in} ({invalid} rows broke a rule of contract §1, {out_of_range} were not of {day}); fix the archive, or pass --allow-empty to publish {day} as a day without plays")]
+    #[error("no valid plays of {day} in the {files} file(s) under {looked_in} ({invalid} rows broke a rule of docs/reference.md §1, {out_of_range} were not of {day}); fix the archive, or pass --allow-empty to publish {day} as a day without plays")]
     EmptyDay {
         day: Day,
         looked_in: PathBuf,
@@ -33,7 +33,7 @@ pub enum Error {
         out_of_range: u64,
     },
 
-    /// The archive is not complete for the day yet (contract §4); nothing was published.
+    /// The archive is not complete for the day yet (docs/reference.md §4); nothing was published.
     #[error("the archive is not complete for {day}: {count} partition(s) were neither archived past {point} (the day's end plus the allowed lateness) in event time nor read to the end of their log after it: {behind}; nothing was published: run it again once the stream has caught up, or pass --force to publish {day} anyway")]
     Incomplete {
         day: Day,

@@ -1,4 +1,4 @@
-//! The completeness gate (contract §4): `batch --date D` publishes D only when the archive is
+//! The completeness gate (docs/reference.md §4): `batch --date D` publishes D only when the archive is
 //! complete for D: every partition of both topics the stream recorded for this archive was
 //! archived past D + 1 day + allowed lateness in event time, or was read to the end of its log at
 //! a wall-clock time past that point. An archive for which no stream recorded progress (written

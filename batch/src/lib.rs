@@ -1,4 +1,4 @@
-//! The batch layer of playsource (contract §3–§5): recomputes a day of the views from the raw
+//! The batch layer of playsource (docs/reference.md §3–§5): recomputes a day of the views from the raw
 //! Parquet archive (plays of D, impressions of D−lookback..D) with the domain's bulk attribution,
 //! writes the day's enriched plays as Parquet, and replaces the day in the batch view atomically.
 //! Also `playsource audit` (realtime against batch) and pruning of realtime rows of

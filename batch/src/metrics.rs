@@ -8,7 +8,7 @@ pub const DAYS_FAILED: &str = "playsource_batch_days_failed_total";
 pub const PLAYS_COUNTED: &str = "playsource_batch_plays_counted_total";
 /// Repeats of a play event_id left out (counter).
 pub const DUPLICATE_PLAYS: &str = "playsource_batch_duplicate_plays_total";
-/// Archive rows skipped for breaking a rule of contract §1 (counter; label `topic`).
+/// Archive rows skipped for breaking a rule of docs/reference.md §1 (counter; label `topic`).
 pub const INVALID_ROWS: &str = "playsource_batch_invalid_rows_total";
 /// Archive rows read (counter; label `topic`).
 pub const ROWS_READ: &str = "playsource_batch_rows_read_total";

@@ -218,7 +218,7 @@ fn report_skipped(day: Day, topic: &str, st: &ReadStats) {
             skipped = st.invalid,
             by_field = ?st.invalid_by_field,
             first = st.first_invalid.as_deref().unwrap_or(""),
-            "archive rows that break a rule of contract §1 were skipped"
+            "archive rows that break a rule of docs/reference.md §1 were skipped"
         );
     }
 }

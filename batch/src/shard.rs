@@ -8,7 +8,7 @@
 //! - **Which rows are a shard's.** When every file the day needs was written by the stream
 //!   (`p<partition>-o<first>-<last>.parquet`), shard I reads only the files of the partitions
 //!   `p` with `p mod N = I − 1`: the input topics are keyed by member and co-partitioned
-//!   (contract §1), so a member's plays and impressions share a partition number. Otherwise
+//!   (docs/reference.md §1), so a member's plays and impressions share a partition number. Otherwise
 //!   (some file written by another tool, whose partition is unknown) every shard reads every file
 //!   and keeps the rows of members with [`MemberId::batch_shard`]`(N) = I − 1`. The choice is made
 //!   from the day's listing, the same for all N shards.

@@ -1,4 +1,4 @@
-//! The temporal catalog in batch (contract §2): a catalog change effective in the middle of a
+//! The temporal catalog in batch (docs/reference.md §2): a catalog change effective in the middle of a
 //! day gives the views of a bulk reference that enriches each play with the version in effect at
 //! its ts (computed per half, each with its own plain one-version catalog); a change effective
 //! after the plays changes nothing; a file identical to the version in effect records nothing.

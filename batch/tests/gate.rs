@@ -1,4 +1,4 @@
-//! The completeness gate (contract §4): a day is published only when every partition the stream
+//! The completeness gate (docs/reference.md §4): a day is published only when every partition the stream
 //! recorded for this archive is past D + 1 day + allowed lateness in event time or was read to
 //! its end after that point; otherwise the run fails naming the partitions behind and publishes
 //! nothing; `force` publishes anyway and reports them. No recorded progress (an archive written

@@ -1,4 +1,4 @@
-//! The Lambda merge (contract §4, §7): for every bucket, the batch view where the bucket's UTC
+//! The Lambda merge (docs/reference.md §4, §7): for every bucket, the batch view where the bucket's UTC
 //! day is batch-complete (`batch_days`), else the realtime view.
 //!
 //! Each answer is read in one snapshot (one statement for a series, one `REPEATABLE READ, READ

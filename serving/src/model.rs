@@ -1,4 +1,4 @@
-//! The JSON bodies of the API (contract §7), with their OpenAPI schemas.
+//! The JSON bodies of the API (docs/reference.md §7), with their OpenAPI schemas.
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -1,4 +1,4 @@
-//! Query-string parsing and validation for the API (contract §7).
+//! Query-string parsing and validation for the API (docs/reference.md §7).
 //!
 //! Every parameter is checked strictly: a duplicated, empty, unknown or malformed parameter is a
 //! 400 with a sentence naming it, never a silent default.

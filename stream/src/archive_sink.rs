@@ -1,4 +1,4 @@
-//! The raw archive (contract §5), exactly once.
+//! The raw archive (docs/reference.md §5), exactly once.
 //!
 //! A unit buffers its valid events by (topic, day, hour). At a flush each buffer is written to the
 //! unit's staging folder `<archive>/_staging/<group>/p<p>/e<epoch>/...` (readers skip folders

@@ -1,4 +1,4 @@
-//! The catalog side input (contract §2) as an in-process cache: the whole temporal catalog —
+//! The catalog side input (docs/reference.md §2) as an in-process cache: the whole temporal catalog —
 //! every version ever loaded, each holding only the videos it changed (the catalog is small, so
 //! all versions are kept, whatever the lookback) — is held in memory and swapped for a fresh
 //! copy from Postgres every `--catalog-ttl-secs` by a background task, so the hot path never

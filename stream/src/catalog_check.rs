@@ -1,4 +1,4 @@
-//! Closing the gap between a catalog load and the cache's next refresh (contract §2): before a
+//! Closing the gap between a catalog load and the cache's next refresh (docs/reference.md §2): before a
 //! flush stages or publishes anything, one small query lists the catalog versions newer than the
 //! oldest cache its units enriched with. A unit that counted a play at or after such a version's
 //! effective time (with the older cache) is withheld from the flush — nothing of it reaches the

@@ -1,4 +1,4 @@
-//! Publishing: the dead-letter topic (contract §1: a rejected message goes there with its original
+//! Publishing: the dead-letter topic (docs/reference.md §1: a rejected message goes there with its original
 //! key and bytes and two headers, `error` (why) and `source` (`topic/partition/offset`)) and the
 //! enriched plays. Deliveries are awaited before the flush that commits the messages' offsets.
 //!
@@ -200,7 +200,7 @@ impl Publisher {
 
     /// Enqueues a dead letter: the original key and bytes with the `error` and `source` headers;
     /// a value too large for the topic is cut to fit and gets a header `truncated` holding its
-    /// original size in bytes (contract §1).
+    /// original size in bytes (docs/reference.md §1).
     pub async fn dead_letter(
         &self,
         dlq_topic: &str,

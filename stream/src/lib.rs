@@ -90,7 +90,7 @@ pub struct StreamConfig {
     /// topic-partition is also paused at the broker. See [`align`].
     pub align_buffer_bytes: usize,
     /// How far an event's `ts` may run ahead of both its message timestamp and the clock before
-    /// it is rejected (`--max-future-secs`, contract §1).
+    /// it is rejected (`--max-future-secs`, docs/reference.md §1).
     pub max_future: Duration,
     /// `--take-over`: when another consumer group feeds the realtime view, hand it to this group
     /// (continuing from the old group's offsets, fencing its members) instead of refusing to
@@ -191,7 +191,7 @@ pub async fn run(
             "the flush interval must be at least 1 ms; pass a positive --flush-interval-ms".into(),
         ));
     }
-    // One realtime view, one owner (contract §4): refuse a second group unless it takes over.
+    // One realtime view, one owner (docs/reference.md §4): refuse a second group unless it takes over.
     playsource_store::feeder::claim(&pool, &cfg.group_id, cfg.take_over).await?;
     let cache = CatalogCache::default();
     let videos = cache.refresh(&pool).await?;

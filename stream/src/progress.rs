@@ -1,4 +1,4 @@
-//! Read-to-the-end progress for the batch layer's completeness gate (contract §4): now and then,
+//! Read-to-the-end progress for the batch layer's completeness gate (docs/reference.md §4): now and then,
 //! and once more when an idle run ends, the topic-partitions whose committed offsets have reached
 //! the log end fetched after a wall-clock instant are recorded as read to the end at that instant
 //! (`archive_progress.caught_up_at`). Everything produced before it is then in the archive, so

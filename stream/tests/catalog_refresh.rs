@@ -1,4 +1,4 @@
-//! A catalog version loaded while the stream runs, before its cache's next refresh (contract §2):
+//! A catalog version loaded while the stream runs, before its cache's next refresh (docs/reference.md §2):
 //! the stream holds version 1 with a one-hour TTL; version 2 is loaded effective in the middle of
 //! the workload, then the workload arrives. Every play from the effective time on must be counted
 //! with version 2 although the cache was not refreshed: the flush that would commit plays counted

@@ -1,4 +1,4 @@
-//! The temporal catalog in the stream (contract §2): with a version effective in the middle of
+//! The temporal catalog in the stream (docs/reference.md §2): with a version effective in the middle of
 //! the workload, every play before it is counted with the first version's genre and new-launch
 //! flag and every play from it on with the second's — the views equal a bulk reference that
 //! enriches each half with its own plain one-version catalog (real tansu broker, real Postgres).

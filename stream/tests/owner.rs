@@ -1,4 +1,4 @@
-//! One realtime view, one owner (contract §4): a stream of a second consumer group refuses to
+//! One realtime view, one owner (docs/reference.md §4): a stream of a second consumer group refuses to
 //! start and changes nothing; `--take-over` hands the view over so the new group continues exactly
 //! where the old one stood (nothing counted twice, nothing skipped) and a still-running member of
 //! the old group is fenced. Also the archive progress the flush records for the batch gate.

@@ -32,7 +32,7 @@ pub enum Error {
     #[error("Arrow data of {path} is not usable: {cause}")]
     Arrow { path: PathBuf, cause: ArrowError },
     /// A file's columns do not fit the schema of its topic.
-    #[error("Parquet file {path} does not fit the archive schema: {message}; files in the archive need the columns of contract §1")]
+    #[error("Parquet file {path} does not fit the archive schema: {message}; files in the archive need the columns of docs/reference.md §1")]
     Schema { path: PathBuf, message: String },
     /// `write_parquet_atomic` was given no record batch, so there is no schema to write.
     #[error("nothing to write to {path}: at least one record batch (possibly empty) is needed to know the schema")]

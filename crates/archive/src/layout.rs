@@ -1,4 +1,4 @@
-//! Where archive files go: `<root>/<topic>/date=YYYY-MM-DD/hour=HH/<file>.parquet` (contract §5).
+//! Where archive files go: `<root>/<topic>/date=YYYY-MM-DD/hour=HH/<file>.parquet` (docs/reference.md §5).
 
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,8 @@
-//! The Parquet raw-event archive of contract §5.
+//! The Parquet raw-event archive of docs/reference.md §5.
 //!
 //! Raw events are kept Hive-style, partitioned by event time:
-//! `<archive>/<topic>/date=YYYY-MM-DD/hour=HH/<file>.parquet`, with the field names of contract
-//! §1 as columns, `ts` as a UTC millisecond timestamp and ids as 64-bit integers, so Spark, DuckDB
+//! `<archive>/<topic>/date=YYYY-MM-DD/hour=HH/<file>.parquet`, with the field names of
+//! docs/reference.md §1 as columns, `ts` as a UTC millisecond timestamp and ids as 64-bit integers, so Spark, DuckDB
 //! and pyarrow read the files as they are. The batch layer also writes each day's enriched plays
 //! to `<archive>/enriched_plays/date=YYYY-MM-DD/`.
 //!

@@ -8,7 +8,7 @@
 //! (or scale-0 decimals), `ts` as a timestamp of any unit with or without a time zone (naive
 //! means UTC) or an RFC 3339 string, strings as Utf8, LargeUtf8, Utf8View, binary or dictionary
 //! columns; extra columns are ignored and `session_id` may be missing. A row that breaks a rule
-//! of contract §1 is skipped and counted in [`ReadStats`], never a panic; a file that is not
+//! of docs/reference.md §1 is skipped and counted in [`ReadStats`], never a panic; a file that is not
 //! Parquet, or lacks a required column, is an [`Error`] naming the file and the column.
 
 mod columns;
@@ -50,7 +50,7 @@ pub struct ReadStats {
     pub accepted: u64,
     /// Rows whose `ts` is outside the time range (not validated further).
     pub out_of_range: u64,
-    /// Rows skipped for breaking a rule of contract §1.
+    /// Rows skipped for breaking a rule of docs/reference.md §1.
     pub invalid: u64,
     /// Skipped rows by the field they got wrong.
     pub invalid_by_field: BTreeMap<&'static str, u64>,
@@ -341,7 +341,7 @@ pub struct ImpressionBatch {
 }
 
 impl ImpressionReader {
-    /// Opens a file; fails if it is not Parquet or lacks a column of contract §1.
+    /// Opens a file; fails if it is not Parquet or lacks a column of docs/reference.md §1.
     pub fn open(path: &Path) -> Result<ImpressionReader, Error> {
         Ok(ImpressionReader {
             file: open(path, &IMPRESSION_COLUMNS, &[])?,
@@ -510,7 +510,7 @@ pub struct PlayBatch {
 }
 
 impl PlayReader {
-    /// Opens a file; fails if it is not Parquet or lacks a column of contract §1 (`session_id`
+    /// Opens a file; fails if it is not Parquet or lacks a column of docs/reference.md §1 (`session_id`
     /// is optional).
     pub fn open(path: &Path) -> Result<PlayReader, Error> {
         Ok(PlayReader {

@@ -13,7 +13,7 @@
 //! plays at the same instant; file and row order after that). Memory holds about one
 //! partition's events: an event is handed out once no partition left to read can hold an
 //! earlier one. A row filed in a partition later than its own `ts` (a misplaced row, which the
-//! writers of contract §5 never produce) is still handed out, late, and counted in
+//! writers of docs/reference.md §5 never produce) is still handed out, late, and counted in
 //! [`EventTimeMerge::out_of_order`].
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The Arrow schemas of the archived topics: the field names of contract §1, `ts` as a UTC
+//! The Arrow schemas of the archived topics: the field names of docs/reference.md §1, `ts` as a UTC
 //! millisecond timestamp, ids as `UInt64`, `row_index`/`rank` as `UInt16`, strings as `Utf8`,
 //! plus the nullable Kafka provenance columns `_partition` and `_offset`.
 

@@ -1,4 +1,4 @@
-//! Where the archive lives (contract §5): a local folder (the default) or an object store
+//! Where the archive lives (docs/reference.md §5): a local folder (the default) or an object store
 //! (`s3://bucket/prefix`, configured by the usual `AWS_*` variables, `AWS_ENDPOINT_URL` for
 //! S3-compatible servers). The layout under the root is the same in both.
 //!
@@ -256,13 +256,11 @@ impl ArchiveStore {
         match &self.kind {
             Kind::Local(root) => {
                 let path = root.join(rel);
-                fs::read(&path)
-                    .map(Bytes::from)
-                    .map_err(|cause| Error::Io {
-                        action: "read",
-                        path,
-                        cause,
-                    })
+                fs::read(&path).map(Bytes::from).map_err(|cause| Error::Io {
+                    action: "read",
+                    path,
+                    cause,
+                })
             }
             Kind::Remote(r) => {
                 let key = r.key(rel);

@@ -1,4 +1,4 @@
-//! `playsource`: one binary, one subcommand per layer (contract §6).
+//! `playsource`: one binary, one subcommand per layer (docs/reference.md §6).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! The temporal catalog end to end (contract §2), through the binary: `gen` → Kafka → `stream`,
+//! The temporal catalog end to end (docs/reference.md §2), through the binary: `gen` → Kafka → `stream`,
 //! a changed catalog (other genres, other launch dates) loaded as a new version, `batch`, and
 //! `audit`. Loaded after the plays, the change leaves both views alone and equal cell by cell;
 //! effective in the middle of the workload, every play before it keeps the old genres and every

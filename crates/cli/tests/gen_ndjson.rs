@@ -1,4 +1,4 @@
-//! `playsource gen --to ndjson` as a user runs it: the files hold one contract §1 message per
+//! `playsource gen --to ndjson` as a user runs it: the files hold one docs/reference.md §1 message per
 //! line, as many as gen says it generated, and the flags that make no sense are one-sentence
 //! errors. Needs no service.
 #![allow(clippy::unwrap_used)]

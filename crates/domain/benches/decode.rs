@@ -1,4 +1,4 @@
-//! Decoding and validating event messages (contract §1), in-process: the messages producers
+//! Decoding and validating event messages (docs/reference.md §1), in-process: the messages producers
 //! send (the contract's JSON as `to_json` and `gen` write it), 10 000 impressions and 1 000 plays
 //! small enough to stay in cache, so the figure is the decoder's own. Run:
 //! `cargo bench -p playsource-domain --bench decode`.

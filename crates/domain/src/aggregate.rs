@@ -1,4 +1,4 @@
-//! The views of contract §4 as additive counts: plays per hour × country × device × SoP row ×
+//! The views of docs/reference.md §4 as additive counts: plays per hour × country × device × SoP row ×
 //! SoD row × genre × new-launch, and per day × video × SoD row. Counts add and subtract, so the
 //! stream's corrections (retract the old attribution, add the new) and the batch's totals use the
 //! same type.

@@ -1,4 +1,4 @@
-//! The catalog side input of contract §2: video metadata, `is_new_launch`, and the temporal
+//! The catalog side input of docs/reference.md §2: video metadata, `is_new_launch`, and the temporal
 //! catalog (every version loaded, looked up by a play's ts). The CSV format is in
 //! [`crate::catalog_csv`].
 

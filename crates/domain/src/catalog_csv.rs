@@ -1,4 +1,4 @@
-//! The catalog CSV format `playsource catalog load` reads (contract §2), with its field limits.
+//! The catalog CSV format `playsource catalog load` reads (docs/reference.md §2), with its field limits.
 
 use std::io::Read;
 

@@ -1,4 +1,4 @@
-//! The two input events of contract §1, their JSON decoding and their validation.
+//! The two input events of docs/reference.md §1, their JSON decoding and their validation.
 //!
 //! Decoding borrows from the message bytes wherever JSON escapes allow, so the hot path does not
 //! allocate per field; the shape producers send is read by a schema-specific scanner
@@ -26,11 +26,11 @@ pub const UNATTRIBUTED: &str = "unattributed";
 pub const SESSION_ID_MAX_BYTES: usize = 256;
 
 /// The default of `--max-future-secs`: how far an event's `ts` may run ahead of both its Kafka
-/// message timestamp and the receiving clock (contract §1).
+/// message timestamp and the receiving clock (docs/reference.md §1).
 pub const DEFAULT_MAX_FUTURE_MS: i64 = 300_000;
 
 /// Rejects an event whose `ts` is more than `max_future_ms` ahead of both its Kafka message
-/// timestamp (`None` when the message has none) and `clock` (contract §1: a broken clock must not
+/// timestamp (`None` when the message has none) and `clock` (docs/reference.md §1: a broken clock must not
 /// move any watermark). Pure: the caller supplies the message timestamp and the clock.
 pub fn check_not_future(
     ts: Ts,
@@ -109,7 +109,7 @@ fn ser_ts<S: Serializer>(ts: &Ts, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Impression<'_> {
-    /// Checks every rule of contract §1 (for events that did not come through [`decode_impression`],
+    /// Checks every rule of docs/reference.md §1 (for events that did not come through [`decode_impression`],
     /// such as rows of an archive written by another tool).
     pub fn validate(&self) -> Result<(), Rejection> {
         check_event_id(&self.event_id)?;
@@ -150,7 +150,7 @@ impl Impression<'_> {
 }
 
 impl Play<'_> {
-    /// Checks every rule of contract §1.
+    /// Checks every rule of docs/reference.md §1.
     pub fn validate(&self) -> Result<(), Rejection> {
         check_event_id(&self.event_id)?;
         check_id("member_id", self.member_id.0)?;

@@ -1,4 +1,4 @@
-//! The pure domain of playsource: the events of contract §1, the catalog side input of §2, the
+//! The pure domain of playsource: the events of docs/reference.md §1, the catalog side input of §2, the
 //! attribution rules of §3 (one engine, used incrementally by the stream and in bulk by the
 //! batch layer) and the aggregation keys of §4. No I/O lives here.
 

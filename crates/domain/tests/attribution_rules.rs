@@ -1,4 +1,4 @@
-//! One test per rule edge of contract §3 and the event-time handling of §4.
+//! One test per rule edge of docs/reference.md §3 and the event-time handling of §4.
 
 mod common;
 

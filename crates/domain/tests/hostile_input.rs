@@ -1,5 +1,5 @@
 //! Hostile input for the two things that read bytes from outside: the event decoder (Kafka
-//! message values, contract §1; this file) and the catalog CSV parser (`playsource catalog
+//! message values, docs/reference.md §1; this file) and the catalog CSV parser (`playsource catalog
 //! load`, §2; `hostile_input/catalog_csv.rs`).
 //!
 //! Properties (`PROPTEST_CASES` sets the count; CI runs 10 000):

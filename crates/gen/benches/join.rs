@@ -5,7 +5,7 @@
 //! - `engine`: events already decoded; the engine alone (impression / play with its catalog
 //!   genre), as `crates/domain/benches/engine.rs` measures it;
 //! - `decode_engine_count`: from the wire bytes, what a stream unit does per message apart from
-//!   Kafka and Postgres: decode and validate (contract §1), join, enrich from the catalog, count
+//!   Kafka and Postgres: decode and validate (docs/reference.md §1), join, enrich from the catalog, count
 //!   into the views (corrections retract).
 //!
 //! The workload comes from the environment (defaults in brackets): `JOIN_MEMBERS` [1000000],

@@ -1,4 +1,4 @@
-//! The generated catalog as a CSV in the format of contract §2
+//! The generated catalog as a CSV in the format of docs/reference.md §2
 //! (`video_id,title,genre,kind,launch_date`, header row), as `playsource catalog load` reads it.
 
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! Malformed variants of valid messages: each breaks one rule of contract §1.
+//! Malformed variants of valid messages: each breaks one rule of docs/reference.md §1.
 
 use rand::Rng;
 

@@ -19,7 +19,7 @@ pub enum MessageKind {
     /// The first delivery of a valid event, held back 10 to 60 minutes of event time (too late
     /// for the stream's allowed lateness; the batch layer counts it).
     Late,
-    /// Bytes that break a rule of contract §1 (they belong in the dead-letter topic).
+    /// Bytes that break a rule of docs/reference.md §1 (they belong in the dead-letter topic).
     Malformed,
 }
 

@@ -1,4 +1,4 @@
-//! Writes the valid messages of a workload to the Parquet archive (contract §5).
+//! Writes the valid messages of a workload to the Parquet archive (docs/reference.md §5).
 
 use playsource_archive::{ArchiveStore, ImpressionsWriter, PlaysWriter, WrittenFile};
 

@@ -60,7 +60,7 @@ pub async fn produce_with(
     Ok(traffic.counts().clone())
 }
 
-/// Checks that both input topics exist with the same partition count (contract §1), which it
+/// Checks that both input topics exist with the same partition count (docs/reference.md §1), which it
 /// returns.
 pub async fn check_topics(brokers: &str, topics: &Topics) -> Result<i32, Error> {
     Ok(playsource_kafka::admin::check_inputs(brokers, &topics.impressions, &topics.plays).await?)

@@ -1,4 +1,4 @@
-//! Topic administration: creating the four topics of contract §6 with co-partitioned inputs.
+//! Topic administration: creating the four topics of docs/reference.md §6 with co-partitioned inputs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ const BROKER_DEFAULT_REPLICATION: i32 = -1;
 /// partition count, the enriched and dead-letter topics with `partitions`. Idempotent: existing
 /// topics are kept as they are.
 ///
-/// The input topics must be co-partitioned (contract §1). If they already exist with
+/// The input topics must be co-partitioned (docs/reference.md §1). If they already exist with
 /// different counts, or one exists with a count other than `partitions` while the other is
 /// missing, this fails with an error saying what to do. If both exist with the same count but
 /// not `partitions`, they are kept (a warning is logged): Kafka cannot shrink a topic, and
@@ -89,7 +89,7 @@ pub async fn partition_count(brokers: &str, topic: &str) -> Result<Option<i32>, 
     Ok(partition_counts(&admin, brokers).await?.get(topic).copied())
 }
 
-/// Checks that both input topics exist with the same partition count (contract §1: they are
+/// Checks that both input topics exist with the same partition count (docs/reference.md §1: they are
 /// co-partitioned by member_id), which it returns. The one check of `gen`, `replay` and the
 /// stream before they produce or consume.
 pub async fn check_inputs(brokers: &str, impressions: &str, plays: &str) -> Result<i32, Error> {

@@ -12,7 +12,7 @@ use rdkafka::producer::FutureProducer;
 /// Default broker list (`--brokers`, `KAFKA_BROKERS`).
 pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
 
-/// The four topics of contract §6, by their configured names.
+/// The four topics of docs/reference.md §6, by their configured names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Topics {
     pub impressions: String,

@@ -1,4 +1,4 @@
-//! The catalog side input (contract §2): bulk loading from CSV and reading it back for the
+//! The catalog side input (docs/reference.md §2): bulk loading from CSV and reading it back for the
 //! in-process caches of the stream and batch layers.
 
 use std::path::Path;

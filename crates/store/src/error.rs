@@ -46,7 +46,7 @@ pub enum Error {
         what: &'static str,
         cause: sqlx::Error,
     },
-    /// Another consumer group feeds the realtime view (contract §4: one feeder at a time).
+    /// Another consumer group feeds the realtime view (docs/reference.md §4: one feeder at a time).
     #[error("the realtime view is fed by consumer group `{feeder}`, so group `{group}` would count its plays twice; keep --group-id {feeder}, or stop group {feeder} and start {group} with --take-over (PLAYSOURCE_TAKE_OVER=true) to hand the view over")]
     NotFeeder { feeder: String, group: String },
     /// A row in the database breaks an invariant the schema should have kept.

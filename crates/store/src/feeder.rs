@@ -1,4 +1,4 @@
-//! One realtime view, one owner (contract §4): `stream_feeder` names the one consumer group whose
+//! One realtime view, one owner (docs/reference.md §4): `stream_feeder` names the one consumer group whose
 //! flushes add to `rt_*`. A stream of another group refuses to start, so a blue/green deploy with
 //! a new `--group-id` never counts a play twice; `--take-over` hands the view to the new group,
 //! which continues exactly where the old one stood.

@@ -1,5 +1,5 @@
 //! How far the stream has archived each topic-partition (`archive_progress`), and the batch
-//! layer's completeness gate on it (contract §4): day D is complete when every partition of both
+//! layer's completeness gate on it (docs/reference.md §4): day D is complete when every partition of both
 //! topics was archived past D + 1 day + allowed lateness in event time, or was read to the end of
 //! its log at a wall-clock time past that point. An archive with no recorded progress (written by
 //! another tool) counts as complete.

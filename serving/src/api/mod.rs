@@ -1,4 +1,4 @@
-//! The `/v1` JSON API (contract §7).
+//! The `/v1` JSON API (docs/reference.md §7).
 
 pub mod freshness;
 pub mod videos;

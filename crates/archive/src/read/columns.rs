@@ -105,7 +105,7 @@ impl TsCol {
             return StrCol::new(a).map(TsCol::Text);
         };
         // Arrow keeps every timestamp as UTC epoch values: a time zone only changes how the
-        // values are displayed, and a naive timestamp is read as UTC (contract §5).
+        // values are displayed, and a naive timestamp is read as UTC (docs/reference.md §5).
         let (values, per_ms, seconds) = match unit {
             TimeUnit::Second => (
                 a.as_primitive::<arrow::datatypes::TimestampSecondType>()

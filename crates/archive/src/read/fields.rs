@@ -1,4 +1,4 @@
-//! One field of one row: typed values out of the columns, or the rule of contract §1 they break.
+//! One field of one row: typed values out of the columns, or the rule of docs/reference.md §1 they break.
 
 use std::borrow::Cow;
 

@@ -1,5 +1,5 @@
 //! `playsource batch`: recomputes whole days from the raw archive into the batch view
-//! (contract §4), writes each day's enriched plays, and optionally prunes realtime rows of days
+//! (docs/reference.md §4), writes each day's enriched plays, and optionally prunes realtime rows of days
 //! long batch-complete.
 
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! `playsource catalog load|versions|show`: the temporal video catalog side input (contract §2).
+//! `playsource catalog load|versions|show`: the temporal video catalog side input (docs/reference.md §2).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! Flag groups shared by several subcommands (contract §6). Flatten them into a subcommand's
+//! Flag groups shared by several subcommands (docs/reference.md §6). Flatten them into a subcommand's
 //! args with `#[command(flatten)]`.
 
 use std::path::PathBuf;
@@ -64,7 +64,7 @@ impl KafkaArgs {
     }
 }
 
-/// The raw Parquet archive (contract §5).
+/// The raw Parquet archive (docs/reference.md §5).
 #[derive(Clone, Debug, Args)]
 pub struct ArchiveArgs {
     /// Root of the Parquet archive: a local directory, or an object-store URL

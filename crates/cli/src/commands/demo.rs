@@ -209,7 +209,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The environment every step runs with: the demo's own flags, as the env fallbacks of §6.
+/// The environment every step runs with: the demo's own flags, as the env fallbacks of docs/reference.md §6.
 struct Env(Vec<(&'static str, String)>);
 
 impl Env {

@@ -41,7 +41,7 @@ pub enum TopicChoice {
 #[command(after_help = "\
 Reads <archive>/<topic>/date=YYYY-MM-DD/hour=HH/*.parquet of the partitions overlapping \
 [T1, T2) (skipping `.`/`_` names such as _staging), keeps the rows whose ts is in the range \
-and produces them in event-time order, both topics merged, as the JSON of contract §1, keyed \
+and produces them in event-time order, both topics merged, as the JSON of docs/reference.md §1, keyed \
 by member_id (librdkafka's default partitioner, as `playsource gen`). Redeliveries kept in the \
 archive are replayed too; the stream counts an event_id once. Messages carry the time of the \
 replay as their Kafka timestamp, so retention does not drop them at once.
@@ -271,7 +271,7 @@ fn topic_index(t: Topic) -> usize {
 fn warn_invalid(name: &str, stats: &ReadStats) {
     if stats.invalid > 0 {
         eprintln!(
-            "warning: skipped {} archived rows of `{name}` that break contract §1 (first: {})",
+            "warning: skipped {} archived rows of `{name}` that break docs/reference.md §1 (first: {})",
             stats.invalid,
             stats.first_invalid.as_deref().unwrap_or("?")
         );

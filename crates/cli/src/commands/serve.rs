@@ -1,4 +1,4 @@
-//! `playsource serve`: runs the HTTP API and dashboard (contract §7).
+//! `playsource serve`: runs the HTTP API and dashboard (docs/reference.md §7).
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `playsource stream`: runs the streaming layer (contract §4) until Ctrl-C / SIGTERM or, with
+//! `playsource stream`: runs the streaming layer (docs/reference.md §4) until Ctrl-C / SIGTERM or, with
 //! `--exit-when-idle`, until everything was read and flushed.
 
 use std::net::SocketAddr;

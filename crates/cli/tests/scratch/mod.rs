@@ -1,6 +1,6 @@
 //! A scratch world for tests that run the binary end to end: a database of its own (dropped at
 //! the end), uniquely named topics and a temporary archive, handed to `playsource` through the
-//! environment fallbacks of contract §6.
+//! environment fallbacks of docs/reference.md §6.
 #![allow(clippy::unwrap_used, dead_code)] // test setup: a failed step should fail the test loudly
 
 use std::process::{Command, Output};

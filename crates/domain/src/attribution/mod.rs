@@ -1,4 +1,4 @@
-//! Attribution (contract §3): for each play, its Source of Play and Source of Discovery.
+//! Attribution (docs/reference.md §3): for each play, its Source of Play and Source of Discovery.
 //!
 //! One set of rules, [`rules`], decides both sources from a member-video pair's impressions. The
 //! streaming layer drives it through [`Engine`], event by event in event time; the batch layer
@@ -82,7 +82,7 @@ impl ImpressionRecord {
         }
     }
 
-    /// The (`ts`, `event_id`) order of contract §3.
+    /// The (`ts`, `event_id`) order of docs/reference.md §3.
     pub fn precedes(&self, other: &ImpressionRecord) -> bool {
         (self.ts, &self.event_id) < (other.ts, &other.event_id)
     }

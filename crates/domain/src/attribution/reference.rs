@@ -1,4 +1,4 @@
-//! A deliberately naive reading of contract §3 and §4, for tests and audits: every play is
+//! A deliberately naive reading of docs/reference.md §3 and §4, for tests and audits: every play is
 //! compared with every impression of its member and video. Quadratic per pair and kept simple
 //! on purpose; the engines are checked against it.
 
@@ -68,7 +68,7 @@ pub fn attribute(
     out
 }
 
-/// The §4 views of these events: every (de-duplicated) play counted once.
+/// The docs/reference.md §4 views of these events: every (de-duplicated) play counted once.
 pub fn counts(
     cfg: &AttributionConfig,
     impressions: &[Impression<'_>],

@@ -1,4 +1,4 @@
-//! The rules of contract §3 over a pair's impressions, sorted by (`ts`, `event_id`).
+//! The rules of docs/reference.md §3 over a pair's impressions, sorted by (`ts`, `event_id`).
 
 use super::{AttributionConfig, ImpressionRecord};
 use crate::time::Ts;

@@ -1,4 +1,4 @@
-//! The catalog CSV parser (`playsource catalog load`, contract §2) on hostile files: arbitrary
+//! The catalog CSV parser (`playsource catalog load`, docs/reference.md §2) on hostile files: arbitrary
 //! bytes and hostile rows never panic and every error names a line and a column with a short
 //! message; files written by a CSV library (any quoting, LF or CRLF, a byte-order mark, quoted
 //! line breaks) read back exactly; a bad row is reported on the line it starts on.
