@@ -38,6 +38,12 @@ fn halves(w: &Workload) -> [(Msgs, Msgs); 2] {
     ]
 }
 
+/// Two consumer group ids of this test's own: tests run in parallel on one broker, and a group
+/// shared by two tests would rebalance their members against each other.
+fn groups(t: &playsource_kafka::Topics) -> (String, String) {
+    (format!("a-{}", t.plays), format!("b-{}", t.plays))
+}
+
 async fn feeder(pool: &PgPool) -> Option<String> {
     playsource_store::feeder::current(pool).await.unwrap()
 }
@@ -55,6 +61,7 @@ async fn committed(pool: &PgPool, group: &str) -> i64 {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_second_group_is_refused_and_a_take_over_continues_exactly(pool: PgPool) {
     let t = topics("owner-takeover");
+    let (ga, gb) = groups(&t);
     create_topics(&t).await;
     let w = workload(21, 600, start(), 4);
     load_catalog(&pool, &w.catalog).await;
@@ -63,14 +70,14 @@ async fn a_second_group_is_refused_and_a_take_over_continues_exactly(pool: PgPoo
     produce_raw(&p, &t.impressions, &i1).await;
     produce_raw(&p, &t.plays, &p1).await;
     let archive = tempfile::tempdir().unwrap();
-    let first = run_until_idle(config(&t, "g-a", archive.path()), &pool).await;
+    let first = run_until_idle(config(&t, &ga, archive.path()), &pool).await;
     assert_eq!(first.consumed as usize, i1.len() + p1.len());
-    assert_eq!(feeder(&pool).await.as_deref(), Some("g-a"));
+    assert_eq!(feeder(&pool).await.as_deref(), Some(ga.as_str()));
     let before = rt_hourly(&pool).await;
 
     // A blue/green deploy with a new group id, without --take-over: refused, nothing changes.
     let err = playsource_stream::run(
-        config(&t, "g-b", archive.path()),
+        config(&t, &gb, archive.path()),
         pool.clone(),
         CancellationToken::new(),
     )
@@ -78,7 +85,7 @@ async fn a_second_group_is_refused_and_a_take_over_continues_exactly(pool: PgPoo
     .unwrap_err()
     .to_string();
     assert!(
-        err.contains("fed by consumer group `g-a`") && err.contains("--take-over"),
+        err.contains(&format!("fed by consumer group `{ga}`")) && err.contains("--take-over"),
         "unclear refusal: {err}"
     );
     assert_eq!(
@@ -86,17 +93,17 @@ async fn a_second_group_is_refused_and_a_take_over_continues_exactly(pool: PgPoo
         before,
         "the refused group changed the view"
     );
-    assert_eq!(committed(&pool, "g-b").await, 0);
-    assert_eq!(feeder(&pool).await.as_deref(), Some("g-a"));
+    assert_eq!(committed(&pool, &gb).await, 0);
+    assert_eq!(feeder(&pool).await.as_deref(), Some(ga.as_str()));
 
     // A restart of the feeding group itself is not refused.
-    let again = run_until_idle(config(&t, "g-a", archive.path()), &pool).await;
+    let again = run_until_idle(config(&t, &ga, archive.path()), &pool).await;
     assert_eq!(again.consumed, 0);
 
     // --take-over: group B continues from A's offsets with the rest of the workload.
     produce_raw(&p, &t.impressions, &i2).await;
     produce_raw(&p, &t.plays, &p2).await;
-    let mut cfg = config(&t, "g-b", archive.path());
+    let mut cfg = config(&t, &gb, archive.path());
     cfg.take_over = true;
     let second = run_until_idle(cfg, &pool).await;
     assert_eq!(
@@ -104,25 +111,26 @@ async fn a_second_group_is_refused_and_a_take_over_continues_exactly(pool: PgPoo
         i2.len() + p2.len(),
         "the new group reads only what the old one had not committed"
     );
-    assert_eq!(feeder(&pool).await.as_deref(), Some("g-b"));
+    assert_eq!(feeder(&pool).await.as_deref(), Some(gb.as_str()));
     assert_views_exact(&pool, &w).await;
     archive_exact(archive.path(), &t, &w);
 
     // The old group now refuses to start (the view is B's), naming B.
     let err = playsource_stream::run(
-        config(&t, "g-a", archive.path()),
+        config(&t, &ga, archive.path()),
         pool.clone(),
         CancellationToken::new(),
     )
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains("fed by consumer group `g-b`"), "{err}");
+    assert!(err.contains(&format!("fed by consumer group `{gb}`")), "{err}");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_live_member_of_the_old_group_is_fenced_by_a_take_over(pool: PgPool) {
     let t = topics("owner-live");
+    let (ga, gb) = groups(&t);
     create_topics(&t).await;
     let w = workload(22, 600, start(), 4);
     load_catalog(&pool, &w.catalog).await;
@@ -133,13 +141,13 @@ async fn a_live_member_of_the_old_group_is_fenced_by_a_take_over(pool: PgPool) {
     let archive = tempfile::tempdir().unwrap();
 
     // Group A runs live (no idle exit) and commits the first half.
-    let mut cfg_a = config(&t, "g-a", archive.path());
+    let mut cfg_a = config(&t, &ga, archive.path());
     cfg_a.exit_when_idle = None;
     let stop_a = CancellationToken::new();
     let live_a = tokio::spawn(playsource_stream::run(cfg_a, pool.clone(), stop_a.clone()));
     let want = (i1.len() + p1.len()) as i64;
     tokio::time::timeout(Duration::from_secs(120), async {
-        while committed(&pool, "g-a").await < want {
+        while committed(&pool, &ga).await < want {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
@@ -147,12 +155,12 @@ async fn a_live_member_of_the_old_group_is_fenced_by_a_take_over(pool: PgPool) {
     .expect("group A did not commit the first half");
 
     // Group B takes over while A still runs; then the rest of the workload arrives.
-    let mut cfg_b = config(&t, "g-b", archive.path());
+    let mut cfg_b = config(&t, &gb, archive.path());
     cfg_b.take_over = true;
     let pool_b = pool.clone();
     let b = tokio::spawn(async move { run_until_idle(cfg_b, &pool_b).await });
     tokio::time::timeout(Duration::from_secs(60), async {
-        while feeder(&pool).await.as_deref() != Some("g-b") {
+        while feeder(&pool).await.as_deref() != Some(gb.as_str()) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -170,7 +178,7 @@ async fn a_live_member_of_the_old_group_is_fenced_by_a_take_over(pool: PgPool) {
             !summary.fenced.is_empty(),
             "the old group's flush after the take-over was not fenced"
         ),
-        Err(e) => assert!(e.to_string().contains("fed by consumer group `g-b`"), "{e}"),
+        Err(e) => assert!(e.to_string().contains(&format!("fed by consumer group `{gb}`")), "{e}"),
     }
     assert_views_exact(&pool, &w).await;
     archive_exact(archive.path(), &t, &w);
