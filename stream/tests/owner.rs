@@ -124,7 +124,10 @@ async fn a_second_group_is_refused_and_a_take_over_continues_exactly(pool: PgPoo
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains(&format!("fed by consumer group `{gb}`")), "{err}");
+    assert!(
+        err.contains(&format!("fed by consumer group `{gb}`")),
+        "{err}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -178,7 +181,11 @@ async fn a_live_member_of_the_old_group_is_fenced_by_a_take_over(pool: PgPool) {
             !summary.fenced.is_empty(),
             "the old group's flush after the take-over was not fenced"
         ),
-        Err(e) => assert!(e.to_string().contains(&format!("fed by consumer group `{gb}`")), "{e}"),
+        Err(e) => assert!(
+            e.to_string()
+                .contains(&format!("fed by consumer group `{gb}`")),
+            "{e}"
+        ),
     }
     assert_views_exact(&pool, &w).await;
     archive_exact(archive.path(), &t, &w);
