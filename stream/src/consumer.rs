@@ -4,6 +4,7 @@
 //! finished flushes and shutdown. Postgres and archive work runs in a flush task, one at a time.
 
 mod backpressure;
+mod broker;
 mod position;
 mod rebuild;
 mod unprocessed;
@@ -535,14 +536,7 @@ impl Loop {
     }
 
     async fn watermarks(&self, topic: &str, p: i32) -> Result<(i64, i64), Error> {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            consumer.fetch_watermarks(&topic, p, Duration::from_secs(10))
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::kafka("read the partition's offsets"))
+        broker::watermarks(Arc::downgrade(&self.consumer), topic, p).await
     }
 
     fn start_flush(&mut self, force_snapshot: bool) -> Result<InFlight, Error> {
@@ -674,21 +668,7 @@ impl Loop {
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, Error> {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            consumer
-                .fetch_metadata(Some(&topic), Duration::from_secs(10))
-                .map(|md| {
-                    md.topics()
-                        .iter()
-                        .find(|t| t.name() == topic)
-                        .map_or(0, |t| t.partitions().len() as i32)
-                })
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::kafka("read the topic's metadata"))
+        broker::partition_count(Arc::downgrade(&self.consumer), topic).await
     }
 
     /// Flushes everything (with snapshots) before returning.

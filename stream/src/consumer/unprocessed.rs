@@ -11,8 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -101,34 +99,11 @@ impl Watch {
     }
 
     async fn watermarks(&self, topic: &str, p: i32) -> Result<(i64, i64), Error> {
-        let consumer = Weak::clone(&self.consumer);
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let consumer = consumer.upgrade().ok_or(KafkaError::Canceled)?;
-            consumer.fetch_watermarks(&topic, p, Duration::from_secs(10))
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::kafka("read the partition's offsets"))
+        super::broker::watermarks(Weak::clone(&self.consumer), topic, p).await
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, Error> {
-        let consumer = Weak::clone(&self.consumer);
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let consumer = consumer.upgrade().ok_or(KafkaError::Canceled)?;
-            consumer
-                .fetch_metadata(Some(&topic), Duration::from_secs(10))
-                .map(|md| {
-                    md.topics()
-                        .iter()
-                        .find(|t| t.name() == topic)
-                        .map_or(0, |t| t.partitions().len() as i32)
-                })
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::kafka("read the topic's metadata"))
+        super::broker::partition_count(Weak::clone(&self.consumer), topic).await
     }
 }
 
