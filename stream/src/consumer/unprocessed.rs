@@ -82,7 +82,13 @@ impl Watch {
             for p in 0..self.partition_count(topic).await? {
                 let (low, high) = self.watermarks(topic, p).await?;
                 let (at, since) = match moved.get(&(topic.clone(), p)) {
-                    Some(&(o, secs)) => (o.max(low), Duration::from_secs_f64(secs.max(0.0))),
+                    // Counted from this check's start at the latest: a group restarted after
+                    // downtime finds old commits with lag, which its own members are about to
+                    // take; only a partition this member watched stand still is unprocessed.
+                    Some(&(o, secs)) => (
+                        o.max(low),
+                        Duration::from_secs_f64(secs.max(0.0)).min(running),
+                    ),
                     // Never committed: count from when this check started.
                     None => (low, running),
                 };
