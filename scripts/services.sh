@@ -55,21 +55,23 @@ as_root() {
     fi
 }
 
-# ---------------------------------------------------------------- tansu helpers
+# ---------------------------------------------------------------- daemon helpers
+# The broker and the S3 server are both daemons this script starts, records in a pid file and
+# stops; these helpers hold that once. NAME is the step name, PIDFILE its pid file, PATTERN a
+# word its command line must contain (so a recycled pid is never taken for ours).
 
-tansu_pid() {
-    [ -f "$TANSU_PID" ] || return 1
+daemon_pid() { # PIDFILE PATTERN
     local pid
-    pid="$(cat "$TANSU_PID" 2>/dev/null || true)"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa tansu "/proc/$pid/cmdline" 2>/dev/null || return 1
+    pid="$(cat "$1" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa "$2" "/proc/$pid/cmdline" 2>/dev/null || return 1
     echo "$pid"
 }
 
-stop_tansu() {
+daemon_stop() { # NAME PIDFILE PATTERN
     local pid
-    if ! pid="$(tansu_pid)"; then
-        rm -f "$TANSU_PID"
-        step tansu "not running (nothing started by this script)"
+    if ! pid="$(daemon_pid "$2" "$3")"; then
+        rm -f "$2"
+        step "$1" "not running (nothing started by this script)"
         return 0
     fi
     kill "$pid" 2>/dev/null || true
@@ -80,29 +82,49 @@ stop_tansu() {
     if kill -0 "$pid" 2>/dev/null; then
         kill -9 "$pid" 2>/dev/null || true
     fi
-    rm -f "$TANSU_PID"
-    step tansu "stopped (pid $pid)"
+    rm -f "$2"
+    step "$1" "stopped (pid $pid)"
 }
 
-# ---------------------------------------------------------------- S3 server helpers
-
-s3_pid() {
+daemon_status() { # NAME PIDFILE PATTERN HOST PORT LOG
     local pid
-    pid="$(cat "$S3_PID" 2>/dev/null)" || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -qa moto "/proc/$pid/cmdline" 2>/dev/null || return 1
-    echo "$pid"
+    if pid="$(daemon_pid "$2" "$3")"; then step "$1" "running (pid $pid, log $6)"
+    elif port_open "$4" "$5"; then step "$1" "something (not started here) listens on $4:$5"
+    else step "$1" "not running"; fi
 }
 
-stop_s3() {
+# Starts a daemon unless it (or anything else) already listens on HOST:PORT, then waits until
+# READY (a function) succeeds. Sets DAEMON_STARTED to what happened, for the step's line.
+daemon_up() { # NAME PIDFILE PATTERN HOST PORT LOG TIMEOUT READY -- COMMAND...
+    local name="$1" pidfile="$2" pattern="$3" host="$4" port="$5" log="$6" timeout="$7" ready="$8"
+    shift 9
     local pid
-    if ! pid="$(s3_pid)"; then
-        rm -f "$S3_PID"
-        step s3 "not running (nothing started by this script)"
-        return 0
+    if pid="$(daemon_pid "$pidfile" "$pattern")"; then
+        DAEMON_STARTED="already running, pid $pid; "
+    elif port_open "$host" "$port"; then
+        pid=""
+        DAEMON_STARTED="already running, not started by this script; "
+    else
+        rm -f "$pidfile"
+        # setsid: the daemon outlives this script and its terminal.
+        (
+            cd "$ROOT" || exit 1
+            setsid "$@" >>"$log" 2>&1 </dev/null &
+            echo $! >"$pidfile"
+        )
+        pid="$(cat "$pidfile")"
+        DAEMON_STARTED="started pid $pid, log $log; "
     fi
-    kill "$pid" 2>/dev/null || true
-    rm -f "$S3_PID"
-    step s3 "stopped (pid $pid)"
+    local deadline=$((SECONDS + timeout))
+    until "$ready"; do
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$pidfile"
+            die "$name exited right after start (see $log); fix the error there, then re-run scripts/services.sh"
+        fi
+        [ $SECONDS -lt $deadline ] ||
+            die "$name does not answer on $host:$port after $timeout s (see $log); free the port or run scripts/services.sh stop, then re-run"
+        sleep 1
+    done
 }
 
 # Creates the test bucket (idempotent); fails when nothing answers S3 on the port.
@@ -129,15 +151,14 @@ PY
 }
 
 case "${1:-up}" in
-    stop) stop_tansu; stop_s3; exit 0 ;;
+    stop)
+        daemon_stop tansu "$TANSU_PID" tansu
+        daemon_stop s3 "$S3_PID" moto
+        exit 0 ;;
     status)
         if pg_isready -q -d "$DATABASE_URL" 2>/dev/null; then step postgres "accepting connections"; else step postgres "not accepting connections"; fi
-        if pid="$(tansu_pid)"; then step tansu "running (pid $pid, log $TANSU_LOG)"
-        elif port_open "$TANSU_HOST" "$TANSU_PORT"; then step tansu "something (not started here) listens on $TANSU_HOST:$TANSU_PORT"
-        else step tansu "not running"; fi
-        if pid="$(s3_pid)"; then step s3 "running (pid $pid, log $S3_LOG)"
-        elif port_open "$S3_HOST" "$S3_PORT"; then step s3 "something (not started here) listens on $S3_HOST:$S3_PORT"
-        else step s3 "not running"; fi
+        daemon_status tansu "$TANSU_PID" tansu "$TANSU_HOST" "$TANSU_PORT" "$TANSU_LOG"
+        daemon_status s3 "$S3_PID" moto "$S3_HOST" "$S3_PORT" "$S3_LOG"
         exit 0 ;;
     up) ;;
     *) die "unknown argument '$1'; use: scripts/services.sh [up|stop|status]" ;;
@@ -277,40 +298,13 @@ tansu_step() {
             die "cargo install tansu failed (see $SERVICES_DIR/tansu-install.log); fix the build error shown there, then re-run scripts/services.sh"
     fi
 
-    local pid started=""
-    if pid="$(tansu_pid)"; then
-        started="already running, pid $pid; "
-    elif port_open "$TANSU_HOST" "$TANSU_PORT"; then
-        pid=""
-        started="already running, not started by this script; "
-    else
-        rm -f "$TANSU_PID"
-        (
-            cd "$ROOT"
-            # setsid: the broker outlives this script and its terminal.
-            setsid tansu broker \
-                --listener-url "tcp://$TANSU_HOST:$TANSU_PORT" \
-                --advertised-listener-url "tcp://$TANSU_HOST:$TANSU_PORT" \
-                --storage-engine "$TANSU_STORAGE" \
-                >>"$TANSU_LOG" 2>&1 </dev/null &
-            echo $! >"$TANSU_PID"
-        )
-        pid="$(cat "$TANSU_PID")"
-        started="started pid $pid, storage $TANSU_STORAGE, log $TANSU_LOG; "
-    fi
-
-    # Wait until it really answers the Kafka protocol, not just TCP.
-    local deadline=$((SECONDS + 60))
-    until kafka_answers; do
-        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$TANSU_PID"
-            die "tansu exited right after start (see $TANSU_LOG); fix the error there, then re-run scripts/services.sh"
-        fi
-        [ $SECONDS -lt $deadline ] ||
-            die "nothing answers the Kafka protocol on $TANSU_HOST:$TANSU_PORT after 60 s (see $TANSU_LOG); free the port or run scripts/services.sh stop, then re-run"
-        sleep 1
-    done
-    step tansu "ok (${started}Kafka protocol answers on $TANSU_HOST:$TANSU_PORT)"
+    # Waits until it really answers the Kafka protocol, not just TCP.
+    daemon_up tansu "$TANSU_PID" tansu "$TANSU_HOST" "$TANSU_PORT" "$TANSU_LOG" 60 kafka_answers -- \
+        tansu broker \
+            --listener-url "tcp://$TANSU_HOST:$TANSU_PORT" \
+            --advertised-listener-url "tcp://$TANSU_HOST:$TANSU_PORT" \
+            --storage-engine "$TANSU_STORAGE"
+    step tansu "ok (${DAEMON_STARTED}storage $TANSU_STORAGE; Kafka protocol answers on $TANSU_HOST:$TANSU_PORT)"
 }
 
 # ---------------------------------------------------------------- 5. S3 server
@@ -322,30 +316,9 @@ s3_step() {
         step s3 "skipped (PLAYSOURCE_SKIP_S3=1)"
         return
     fi
-    local pid started=""
-    if pid="$(s3_pid)"; then
-        started="already running, pid $pid; "
-    elif port_open "$S3_HOST" "$S3_PORT"; then
-        pid=""
-        started="already running, not started by this script; "
-    else
-        rm -f "$S3_PID"
-        setsid "$VENV/bin/moto_server" -H "$S3_HOST" -p "$S3_PORT" >>"$S3_LOG" 2>&1 </dev/null &
-        echo $! >"$S3_PID"
-        pid="$(cat "$S3_PID")"
-        started="started pid $pid, log $S3_LOG; "
-    fi
-    local deadline=$((SECONDS + 30))
-    until s3_bucket_ready; do
-        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$S3_PID"
-            die "the S3 server exited right after start (see $S3_LOG); fix the error there, then re-run scripts/services.sh"
-        fi
-        [ $SECONDS -lt $deadline ] ||
-            die "nothing answers S3 on $S3_HOST:$S3_PORT after 30 s (see $S3_LOG); free the port or run scripts/services.sh stop, then re-run"
-        sleep 1
-    done
-    step s3 "ok (${started}bucket $S3_BUCKET on http://$S3_HOST:$S3_PORT)"
+    daemon_up s3 "$S3_PID" moto "$S3_HOST" "$S3_PORT" "$S3_LOG" 30 s3_bucket_ready -- \
+        "$VENV/bin/moto_server" -H "$S3_HOST" -p "$S3_PORT"
+    step s3 "ok (${DAEMON_STARTED}bucket $S3_BUCKET on http://$S3_HOST:$S3_PORT)"
 }
 
 apt_step
