@@ -13,8 +13,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use playsource_domain::attribution::reference;
-use playsource_domain::{AttributionConfig, Catalog, Day, Play, Ts, VideoMeta};
+use playsource_domain::Ts;
 use playsource_kafka::Topics;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -54,15 +53,7 @@ async fn version_loaded_while_running(pool: PgPool, t: Topics, committed_first: 
     let start = Ts::parse_rfc3339("2026-11-21T10:00:00Z").unwrap();
     let w = workload(5, 400, start, 3);
     let mid = Ts(start.0 + 90 * 60 * 1000);
-    let v2: Vec<VideoMeta> = w
-        .catalog
-        .iter()
-        .map(|v| VideoMeta {
-            genre: format!("{}_v2", v.genre),
-            launch_date: Day::parse("2026-11-20").unwrap(),
-            ..v.clone()
-        })
-        .collect();
+    let v2 = catalog_v2(&w);
     load_catalog(&pool, &w.catalog).await;
 
     // The stream starts on version 1 and would not refresh its cache for an hour.
@@ -104,23 +95,7 @@ async fn version_loaded_while_running(pool: PgPool, t: Topics, committed_first: 
     stop.cancel();
     let summary = run.await.unwrap().unwrap();
 
-    let cfg = AttributionConfig::default();
-    let half = |before: bool| -> Vec<Play<'_>> {
-        w.plays
-            .iter()
-            .filter(|p| (p.ts < mid) == before)
-            .cloned()
-            .collect()
-    };
-    let mut expected = reference::counts(
-        &cfg,
-        &w.impressions,
-        &half(true),
-        &Catalog::new(w.catalog.clone()),
-    );
-    let after = reference::counts(&cfg, &w.impressions, &half(false), &Catalog::new(v2));
-    assert!(expected.total() > 20 && after.total() > 20);
-    expected.merge(&after);
+    let expected = two_version_reference(&w, mid, v2);
     assert_eq!(rt_hourly(&pool).await, expected.hourly_rows());
     assert_eq!(rt_video_daily(&pool).await, expected.video_rows());
     archive_exact(archive.path(), &t, &w);

@@ -7,8 +7,7 @@
 mod common;
 
 use common::*;
-use playsource_domain::attribution::reference;
-use playsource_domain::{AttributionConfig, Catalog, Day, Play, Ts, VideoMeta};
+use playsource_domain::Ts;
 use sqlx::PgPool;
 
 #[sqlx::test(migrations = "../migrations")]
@@ -18,15 +17,7 @@ async fn a_version_effective_mid_workload_splits_plays_by_ts(pool: PgPool) {
     let start = Ts::parse_rfc3339("2026-11-21T10:00:00Z").unwrap();
     let w = workload(3, 400, start, 3);
     let mid = Ts(start.0 + 90 * 60 * 1000);
-    let v2: Vec<VideoMeta> = w
-        .catalog
-        .iter()
-        .map(|v| VideoMeta {
-            genre: format!("{}_v2", v.genre),
-            launch_date: Day::parse("2026-11-20").unwrap(),
-            ..v.clone()
-        })
-        .collect();
+    let v2 = catalog_v2(&w);
     load_catalog(&pool, &w.catalog).await;
     let loaded = playsource_store::catalog::load_version(&pool, &v2, mid.to_datetime(), "v2")
         .await
@@ -40,23 +31,7 @@ async fn a_version_effective_mid_workload_splits_plays_by_ts(pool: PgPool) {
     let group = format!("g-{}", t.plays);
     run_until_idle(config(&t, &group, archive.path()), &pool).await;
 
-    let cfg = AttributionConfig::default();
-    let half = |before: bool| -> Vec<Play<'_>> {
-        w.plays
-            .iter()
-            .filter(|p| (p.ts < mid) == before)
-            .cloned()
-            .collect()
-    };
-    let mut expected = reference::counts(
-        &cfg,
-        &w.impressions,
-        &half(true),
-        &Catalog::new(w.catalog.clone()),
-    );
-    let after = reference::counts(&cfg, &w.impressions, &half(false), &Catalog::new(v2));
-    assert!(expected.total() > 20 && after.total() > 20);
-    expected.merge(&after);
+    let expected = two_version_reference(&w, mid, v2);
     assert_eq!(rt_hourly(&pool).await, expected.hourly_rows());
     assert_eq!(rt_video_daily(&pool).await, expected.video_rows());
 }

@@ -6,15 +6,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
 use playsource_domain::Ts;
 use playsource_stream::ExitReason;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 
 const START: &str = "2026-11-21T10:00:00Z";
@@ -41,49 +37,9 @@ fn big_producer() -> rdkafka::producer::FutureProducer {
     playsource_kafka::producer_with_max_bytes(BROKERS, 20_000_000).unwrap()
 }
 
-/// A dead letter: key, value and headers.
-struct Dead {
-    key: String,
-    value: Vec<u8>,
-    headers: HashMap<String, String>,
-}
-
 /// The DLQ's messages until `want` were read or 30 s passed.
-fn read_dlq(topic: &str, want: usize) -> Vec<Dead> {
-    let c: BaseConsumer = playsource_kafka::client_config(BROKERS)
-        .set("group.id", format!("check-{topic}"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for part in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, part, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut got = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while got.len() < want && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let headers = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|hd| {
-                            let v = hd.value.unwrap_or_default();
-                            (hd.key.to_owned(), String::from_utf8_lossy(v).into_owned())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            got.push(Dead {
-                key: String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap(),
-                value: m.payload().unwrap_or_default().to_vec(),
-                headers,
-            });
-        }
-    }
-    got
+fn read_dlq(topic: &str, want: usize) -> Vec<Record> {
+    read_records(topic, want, Duration::from_secs(30))
 }
 
 /// The greatest realtime high water the stream committed (what `/v1/freshness` reports).
@@ -114,7 +70,7 @@ async fn produce_after(
     produce_raw(&p, &t.plays, &play_msgs(&w.plays)).await;
 }
 
-fn assert_future_dead_letter(d: &Dead, t: &playsource_kafka::Topics) {
+fn assert_future_dead_letter(d: &Record, t: &playsource_kafka::Topics) {
     assert_eq!(d.key, "7");
     assert_eq!(d.value, play_2099().1, "the original bytes");
     let error = &d.headers["error"];

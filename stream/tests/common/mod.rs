@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use playsource_domain::aggregate::{HourlyRow, VideoDayRow};
+use playsource_domain::aggregate::{self, HourlyRow, VideoDayRow};
 use playsource_domain::attribution::reference;
 use playsource_domain::catalog::Kind;
 use playsource_domain::{
@@ -358,11 +358,64 @@ pub fn parquet_rows(dir: &Path) -> (Vec<PathBuf>, i64) {
     (files, rows)
 }
 
+/// The workload's catalog as a second version: every genre renamed `<genre>_v2`, every title
+/// launched on 2026-11-20 (so the new-launch flag changes too).
+pub fn catalog_v2(w: &Workload) -> Vec<VideoMeta> {
+    w.catalog
+        .iter()
+        .map(|v| VideoMeta {
+            genre: format!("{}_v2", v.genre),
+            launch_date: Day::parse("2026-11-20").unwrap(),
+            ..v.clone()
+        })
+        .collect()
+}
+
+/// The bulk reference of a workload whose catalog changes at `mid`: the plays before it
+/// enriched with the workload's catalog, the plays from it on with `v2`. Asserts both halves
+/// hold enough plays to tell the versions apart.
+pub fn two_version_reference(w: &Workload, mid: Ts, v2: Vec<VideoMeta>) -> aggregate::Counts {
+    let cfg = AttributionConfig::default();
+    let half = |before: bool| -> Vec<Play<'_>> {
+        w.plays
+            .iter()
+            .filter(|p| (p.ts < mid) == before)
+            .cloned()
+            .collect()
+    };
+    let mut expected = reference::counts(
+        &cfg,
+        &w.impressions,
+        &half(true),
+        &Catalog::new(w.catalog.clone()),
+    );
+    let after = reference::counts(&cfg, &w.impressions, &half(false), &Catalog::new(v2));
+    assert!(expected.total() > 20 && after.total() > 20);
+    expected.merge(&after);
+    expected
+}
+
 /// The messages of `topic` (all partitions, from the beginning) until `want` were read, none
 /// arrived for 4 s, or 30 s passed: (key, value).
 pub fn read_topic(topic: &str, want: usize) -> Vec<(String, Vec<u8>)> {
+    read_records(topic, want, Duration::from_secs(4))
+        .into_iter()
+        .map(|r| (r.key, r.value))
+        .collect()
+}
+
+/// One message read back: key, value and headers (values as lossy UTF-8).
+pub struct Record {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub headers: std::collections::HashMap<String, String>,
+}
+
+/// Every partition of `topic` from the beginning, until `want` messages were read, 30 s
+/// passed, or nothing arrived for `idle`.
+pub fn read_records(topic: &str, want: usize, idle: Duration) -> Vec<Record> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Message;
+    use rdkafka::message::{Headers, Message};
     use rdkafka::{Offset, TopicPartitionList};
     let c: BaseConsumer = playsource_kafka::client_config(BROKERS)
         .set("group.id", format!("check-{topic}"))
@@ -378,16 +431,25 @@ pub fn read_topic(topic: &str, want: usize) -> Vec<(String, Vec<u8>)> {
     let mut got = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut last = std::time::Instant::now();
-    while got.len() < want
-        && std::time::Instant::now() < deadline
-        && last.elapsed() < Duration::from_secs(4)
-    {
+    while got.len() < want && std::time::Instant::now() < deadline && last.elapsed() < idle {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
             last = std::time::Instant::now();
-            got.push((
-                String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap(),
-                m.payload().unwrap_or_default().to_vec(),
-            ));
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|hd| {
+                            let v = hd.value.unwrap_or_default();
+                            (hd.key.to_owned(), String::from_utf8_lossy(v).into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            got.push(Record {
+                key: String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap(),
+                value: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
         }
     }
     got
