@@ -10,6 +10,9 @@
 #   BATCH_DATABASE_URL   [postgres://postgres@127.0.0.1:5432/playsource_bench] (dropped and
 #                        re-created by every run)
 #   BATCH_PERF=1         also profile `playsource batch` with `perf record -g` (a second run)
+#   BATCH_LAYOUT=pyarrow rewrite the archive as pyarrow writes it with its defaults before both
+#                        runs (bench/pyarrow_layout.py: one file per hour folder, snappy, int64
+#                        ids, microsecond timestamps; issue #19); default: gen's own layout
 #   BENCH_KEEP=1         keep the archive (deleted at the end otherwise)
 #   ANCHORS=/work/shared/anchors   BENCH_WORK=<folder for the archive>
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -48,6 +51,17 @@ timed gen "$bin" gen --to archive --archive "$ARCHIVE" "${topics[@]}" --catalog-
     --seed "$BATCH_SEED" --members "$BATCH_MEMBERS" --videos "$BATCH_VIDEOS" --start "$START" \
     --days "$GEN_DAYS" --events "$BATCH_EVENTS" --progress >"$WORK/gen.log"
 cat "$WORK/gen.log" >&2
+BATCH_LAYOUT="${BATCH_LAYOUT:-own}"
+case "$BATCH_LAYOUT" in
+    own) ;;
+    pyarrow)
+        say "pyarrow layout: rewriting the archive with pyarrow's defaults"
+        mv "$ARCHIVE" "$WORK/gen-archive"
+        "$PYTHON" "$BENCH_DIR/pyarrow_layout.py" "$WORK/gen-archive" "$ARCHIVE" >"$WORK/layout.log"
+        cat "$WORK/layout.log" >&2
+        rm -rf "$WORK/gen-archive" ;;
+    *) die "BATCH_LAYOUT=$BATCH_LAYOUT: use own or pyarrow" ;;
+esac
 archive_bytes="$(du -sb "$ARCHIVE" | cut -f1)"
 
 # 2. A dedicated database with the catalog.
@@ -91,7 +105,7 @@ def t(name):
     wall, user, sys_, rss = open(f"{work}/{name}.time").read().split()
     return float(wall), float(user) + float(sys_), int(rss) / 1024
 cmp = json.load(open(f"{work}/compare.json"))
-gen_log = open(f"{work}/gen.log").read()
+gen_log = open(f"{work}/layout.log" if os.path.exists(f"{work}/layout.log") else f"{work}/gen.log").read()
 m = re.search(r"wrote (\d+) rows in (\d+) files", gen_log)
 rows, files = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 (gw, gc, grss), (bw, bc, brss), (dw, dc, drss) = t("gen"), t("batch"), t("duckdb")
@@ -104,7 +118,8 @@ print("| --- | --- | --- | --- | --- |")
 print(f"| `playsource batch`, wall | {bw:.1f} s ({M(rows / bw)} archived rows/s) | ≤ 60 s at 100 M events, faster than DuckDB | DuckDB: {dw:.1f} s ({d_query:.1f} s query, the rest Python and import) | {dw / bw:.2f}× the process, {d_query / bw:.2f}× the query alone (>1: playsource faster) |")
 print(f"| CPU | {bc:.1f} CPU-s ({bc / bw:.1f} cores), {brss:.0f} MB peak RSS | — | {dc:.1f} CPU-s ({dc / dw:.1f} cores), {drss:.0f} MB peak RSS | {dc / bc:.2f}× |")
 print(f"| hourly groups, batch view vs DuckDB | {cmp['batch_groups']} groups, {cmp['batch_plays']} plays | identical | {cmp['duckdb_groups']} groups, {cmp['duckdb_plays']} plays | {'identical' if same else str(cmp['differing_groups']) + ' groups differ (' + str(cmp['plays_off']) + ' plays)'} |")
-print(f"| `playsource gen --to archive` | {gw:.1f} s, {rows:,} rows in {files} files, {archive_bytes / 2**20:.0f} MiB ({archive_bytes / max(rows, 1):.0f} bytes/row) | — | — | — |")
+layout = " (then rewritten by pyarrow_layout.py)" if os.path.exists(f"{work}/layout.log") else ""
+print(f"| archive: `playsource gen --to archive`{layout} | gen {gw:.1f} s; {rows:,} rows in {files} files, {archive_bytes / 2**20:.0f} MiB ({archive_bytes / max(rows, 1):.0f} bytes/row) | — | — | — |")
 print()
 if not same:
     print("- first differences (batch vs DuckDB): " + "; ".join(cmp["first_differences"]))
@@ -120,8 +135,14 @@ if scale != "full":
     print("- not the issue's scale (100 M events): fixed costs (process start, catalog, publish) weigh more here")
 PY
 {
-    printf '## Batch vs the DuckDB peer (issue 6)\n\n'
-    section_header "bench/batch.sh (BENCH_SCALE=$BENCH_SCALE)"
+    if [ "$BATCH_LAYOUT" = pyarrow ]; then
+        printf '## Batch vs the DuckDB peer on an archive written by pyarrow (issue 19)\n\n'
+        section_header "bench/batch.sh (BENCH_SCALE=$BENCH_SCALE BATCH_LAYOUT=pyarrow)"
+        printf -- '- layout: the archive below rewritten by `bench/pyarrow_layout.py` (pyarrow defaults: one file per hour folder, snappy, dictionary strings, timestamp[us], int64 ids, string event ids)\n'
+    else
+        printf '## Batch vs the DuckDB peer (issue 6)\n\n'
+        section_header "bench/batch.sh (BENCH_SCALE=$BENCH_SCALE)"
+    fi
     printf -- '- workload: `playsource gen --to archive --members %s --videos %s --events %s --days %s --start %s --seed %s` (7 lookback days of impressions + %s batch days %s to %s; gen defaults otherwise, 0.5%% redeliveries archived as the stream would)\n\n' \
         "$BATCH_MEMBERS" "$BATCH_VIDEOS" "$BATCH_EVENTS" "$GEN_DAYS" "$START" "$BATCH_SEED" "$BATCH_DAYS" "$BATCH_FIRST_DAY" "$LAST_DAY"
     cat "$WORK/figures.md"
@@ -136,5 +157,5 @@ PY
 EOF
 } >"$out"
 if [ "$BENCH_RECORD" = 1 ]; then cat "$out"; fi
-record batch "$out"
+if [ "$BATCH_LAYOUT" = pyarrow ]; then record batch-pyarrow "$out"; else record batch "$out"; fi
 [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$ARCHIVE"
