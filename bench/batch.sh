@@ -92,7 +92,7 @@ if [ "${BATCH_PERF:-0}" = 1 ]; then
     perf record -q -g -o "$WORK/perf.data" "$bin" batch --database-url "$DB_URL" --archive "$ARCHIVE" "${topics[@]}" \
         --from "$BATCH_FIRST_DAY" --to "$LAST_DAY" --no-progress >/dev/null 2>&1
     perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -15 >"$WORK/perf_top.txt" || true
+        grep -E '^ +[0-9.]+%' | head -15 | sed -E 's/^ +([0-9.]+%) +\[.\] ([^ ]+).*/\1 \2/' >"$WORK/perf_top.txt" || true
     cat "$WORK/perf_top.txt" >&2
 fi
 

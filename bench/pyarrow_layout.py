@@ -4,8 +4,9 @@
 
 For every hour folder of SRC (`<topic>/date=D/hour=H/*.parquet`) one file
 `DST/<topic>/date=D/hour=H/part-0.parquet`, written by `pq.write_table` with pyarrow's defaults
-(snappy pages, dictionary-encoded strings, one row group per 1 Mi rows) and the column types a
-pandas/pyarrow pipeline produces: `ts` as timestamp[us, UTC], ids as int64, `row_index`/`rank`
+(snappy pages, dictionary-encoded pages, one row group per 1 Mi rows) and the column types a
+pandas/pyarrow pipeline produces: low-cardinality strings as dictionary columns, `ts` as
+timestamp[us, UTC], ids as int64, `row_index`/`rank`
 as int64, `event_id` a plain string; playsource's own `_partition`/`_offset` columns dropped.
 Issue #19 measures the batch layer against DuckDB on this layout (bench/batch.sh
 BATCH_LAYOUT=pyarrow). Prints one line: rows and files written.
@@ -26,6 +27,10 @@ CASTS = {
     "rank": pa.int64(),
 }
 
+# Low-cardinality strings as dictionary columns (what pandas categoricals become), so readers get
+# Arrow dictionary arrays; event_id and session_id stay plain strings.
+DICTIONARY = {"page", "row_type", "country", "device"}
+
 
 def rewrite(src: str, dst: str) -> tuple[int, int]:
     rows = files = 0
@@ -44,6 +49,8 @@ def rewrite(src: str, dst: str) -> tuple[int, int]:
                 col = table[name]
                 if name in CASTS:
                     col = pc.cast(col, CASTS[name])
+                elif name in DICTIONARY:
+                    col = pc.dictionary_encode(pc.cast(col, pa.string()))
                 elif pa.types.is_dictionary(col.type):
                     col = pc.cast(col, pa.string())
                 cols.append(col)
