@@ -36,6 +36,16 @@ load_catalog "$BENCH_WORK/catalog.csv"
 
 EXPECTED_ARCHIVED=$((IMPRESSIONS + PLAYS + DUPLICATES))  # valid messages, redeliveries included
 
+# The broker's ceiling, same run: a bare librdkafka consumer reads both topics from the
+# beginning to the end and does nothing else (crates/kafka/examples/bare_consume.rs).
+say "bare consumer: reading both topics to their end (the broker's ceiling)"
+(cd "$ROOT" && cargo build --release -q -p playsource-kafka --example bare_consume) >&2 || die "building the bare consumer failed"
+"$ROOT/target/release/examples/bare_consume" "$KAFKA_BROKERS" "$PLAYSOURCE_IMPRESSIONS_TOPIC" "$PLAYSOURCE_PLAYS_TOPIC" \
+    >"$BENCH_WORK/bare.log" 2>&1 || { cat "$BENCH_WORK/bare.log" >&2; die "the bare consumer failed"; }
+cat "$BENCH_WORK/bare.log" >&2
+BARE_RATE="$(sed -nE 's/.*: ([0-9]+) messages\/s$/\1/p' "$BENCH_WORK/bare.log")"
+[ -n "$BARE_RATE" ] || die "the bare consumer printed no rate (see $BENCH_WORK/bare.log)"
+
 # The stream runs until idle; a poller samples its metrics and the CPU counters every 0.2 s, so
 # the catch-up ends when the last row is archived (after its flush committed), not at the exit,
 # which comes IDLE s or more later.
@@ -93,7 +103,7 @@ check "archived rows (valid messages, redeliveries included)" "$ARCHIVED" "$EXPE
 
 printf '\ncatch-up of %s messages: %.1f s from start to the last archived row (first message after %.1f s; exit after %.1f s), %s flushes\n' \
     "$CONSUMED" "$BUSY" "$STARTUP" "$WALL" "$FLUSHES"
-printf '  %.0f events/s (goal %s)\n' "$RATE" "$GOAL"
+printf '  %.0f events/s (goal %s); bare consumer %s messages/s (%.0f%%)\n' "$RATE" "$GOAL" "$BARE_RATE" "$(calc "100 * $RATE / $BARE_RATE")"
 printf '  CPU seconds meanwhile: stream %.1f (%.0f%% of 2 cores), broker %.1f (%.0f%%), postgres %.1f (%.0f%%)\n' \
     "$STREAM_CPU" "$(share "$STREAM_CPU")" "$BROKER_CPU" "$(share "$BROKER_CPU")" "$PG_CPU" "$(share "$PG_CPU")"
 
@@ -109,6 +119,8 @@ section="$BENCH_WORK/section.md"
     echo "| --- | --- | --- | --- | --- |"
     printf '| catch-up throughput, process start to last row in the view and archive | %s events/s (%s in %.1f s) | ≥ %s events/s on 2 cores | — | %.2f× goal |\n' \
         "$(fmt_int "$RATE")" "$(fmt_int "$CONSUMED")" "$BUSY" "$(fmt_int "$GOAL")" "$(calc "$RATE / $GOAL")"
+    printf '| catch-up throughput vs a bare consumer of the same topics (the broker ceiling), same run | %s events/s | ≥ 85 %% of the bare consumer | bare librdkafka consumer: %s messages/s | %.0f %% |\n' \
+        "$(fmt_int "$RATE")" "$(fmt_int "$BARE_RATE")" "$(calc "100 * $RATE / $BARE_RATE")"
     echo
  printf 'Notes: the first message was read %.1f s after the start (group join, unit assignment); CPU over the %.1f s catch-up: stream %.1f s (%.0f%% of 2 cores), broker (tansu) %.1f s (%.0f%%), Postgres %.1f s (%.0f%%, all its clients); %s flushes at the default 1 s interval. Shares well below 100%% mean the stream waits rather than computes.\n' \
         "$STARTUP" "$BUSY" "$STREAM_CPU" "$(share "$STREAM_CPU")" "$BROKER_CPU" "$(share "$BROKER_CPU")" "$PG_CPU" "$(share "$PG_CPU")" "$FLUSHES"

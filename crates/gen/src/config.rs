@@ -144,12 +144,10 @@ impl GenConfig {
         }
     }
 
-    /// End of the generated period (exclusive); `None` when `events` alone decides.
+    /// End of the generated period (exclusive): `--days` after the start, also with `--events`
+    /// (which may stop the traffic earlier).
     pub fn end(&self) -> Option<Ts> {
-        match self.events {
-            Some(_) => None,
-            None => Some(Ts(self.start.0 + self.days as i64 * DAY_MS)),
-        }
+        Some(Ts(self.start.0 + self.days as i64 * DAY_MS))
     }
 }
 
@@ -279,7 +277,7 @@ mod tests {
             ..Default::default()
         };
         assert!((cfg.session_rate() - 5.0).abs() < 1e-9);
-        assert_eq!(cfg.end(), None);
+        assert_eq!(cfg.end(), Some(Ts(2 * DAY_MS)));
         let cfg = GenConfig::default();
         assert_eq!(cfg.end(), Some(Ts(DAY_MS)));
     }

@@ -69,6 +69,59 @@ struct Shown {
     rank: u16,
 }
 
+/// How much faster than measured sessions are drawn with `--events` (see [`session_rate`]).
+const RATE_MARGIN: f64 = 1.15;
+
+/// At most this many probe rounds (fewer when one lands within 2 % of the wanted messages).
+const PROBE_ROUNDS: usize = 6;
+
+/// Members of the probe that measures how many messages a member produces over the period.
+const PROBE_MEMBERS: u32 = 1_000;
+
+/// Sessions per member and day: the configured rate, or, when only `--events` is given, the rate
+/// that spreads that many messages over `--days`. How many messages a session gives depends on
+/// the world (catalog size, pages) and on the rate itself, so the rate is measured, not guessed:
+/// rounds of a probe of up to 1 000 members over the whole period at the current guess, same
+/// seed and world settings, each scaling the guess by wanted / measured messages until one lands
+/// within 2 %; then a 15 % margin so that the messages are all out before the period ends.
+fn session_rate(cfg: &GenConfig) -> Result<f64, Error> {
+    let (None, Some(n)) = (cfg.sessions_per_member_day, cfg.events) else {
+        return Ok(cfg.session_rate());
+    };
+    let want = n as f64 / f64::from(cfg.members);
+    // Messages per member over the whole period at `rate`, measured on the probe.
+    let measure = |rate: f64| -> Result<f64, Error> {
+        let probe = GenConfig {
+            members: cfg.members.min(PROBE_MEMBERS),
+            events: None,
+            sessions_per_member_day: Some(rate),
+            ..cfg.clone()
+        };
+        Ok(Traffic::new(&probe)?.count() as f64 / f64::from(probe.members))
+    };
+    let mut rate = cfg.session_rate();
+    for _ in 0..PROBE_ROUNDS {
+        let got = measure(rate)?;
+        if got <= 0.0 {
+            break;
+        }
+        rate = (rate * want / got).clamp(1e-3, 1_000.0);
+        if (got / want - 1.0).abs() < 0.02 {
+            break;
+        }
+    }
+    // A margin, checked on the probe (which is the whole world when it has 1 000 members or
+    // fewer, so `--events` is then always reached before the period ends).
+    rate = (rate * RATE_MARGIN).min(1_000.0);
+    for _ in 0..PROBE_ROUNDS {
+        if rate >= 1_000.0 || measure(rate)? >= want {
+            break;
+        }
+        rate = (rate * RATE_MARGIN).min(1_000.0);
+    }
+    Ok(rate)
+}
+
 /// The message stream of a [`GenConfig`]. Same config, same messages, on every machine.
 pub struct Traffic {
     cfg: GenConfig,
@@ -97,7 +150,7 @@ impl Traffic {
         rng.set_stream(2);
         let avg_diurnal = DIURNAL.iter().sum::<u32>() as f64 / 24.0;
         // Mean activity is 2: a member of activity a has a/2 of the rate.
-        let mean_gap = DAY_MS as f64 / cfg.session_rate() * (avg_diurnal / 100.0) * 2.0;
+        let mean_gap = DAY_MS as f64 / session_rate(cfg)? * (avg_diurnal / 100.0) * 2.0;
         let gap_ms = (mean_gap as i64).max(1);
         let mut sessions = BinaryHeap::with_capacity(model.members.len());
         for (i, m) in model.members.iter().enumerate() {

@@ -252,3 +252,37 @@ fn bad_config_is_refused() {
     .to_string();
     assert!(err.contains("--late-share"), "{err}");
 }
+
+/// `--events` with `--days`: exactly that many messages, spread over nearly all of the days asked
+/// for, whatever the world (the session rate is measured on a probe, not guessed): none after the
+/// period (where a stream would reject events from the future) and the last one in its last day.
+#[test]
+fn events_are_spread_over_the_days_asked_for() {
+    for (members, videos, events) in [
+        (20_000, 5_000, 200_000),
+        (1_000, 20_000, 60_000),
+        (300, 800, 20_000),
+    ] {
+        let c = GenConfig {
+            members,
+            videos,
+            events: Some(events),
+            days: 3,
+            ..cfg()
+        };
+        let end = c.start.0 + c.days as i64 * DAY_MS;
+        let (mut n, mut last) = (0u64, i64::MIN);
+        for m in Traffic::new(&c).unwrap() {
+            n += 1;
+            if let Some(e) = m.event {
+                last = last.max(e.ts().0);
+            }
+        }
+        assert_eq!(n, events);
+        let off = (last - end) as f64 / DAY_MS as f64;
+        assert!(
+            (-0.6..0.0).contains(&off),
+            "{members} members, {videos} videos, {events} events over 3 days: last event {off:.2} days from the end"
+        );
+    }
+}

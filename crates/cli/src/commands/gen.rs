@@ -54,7 +54,8 @@ pub struct GenArgs {
     /// Days of history to generate (with --events: the period the events are spread over).
     #[arg(long, default_value_t = 1)]
     pub days: u32,
-    /// Stop after this many messages in total (all kinds), instead of at the end of --days.
+    /// Stop after this many messages in total (all kinds); the session rate is set so that they
+    /// fill nearly all of --days (the end of --days still ends the traffic).
     #[arg(long)]
     pub events: Option<u64>,
     /// Browse sessions per member and day (default: 2, or what --events needs to fill --days).
