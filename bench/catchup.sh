@@ -76,6 +76,9 @@ WALL="$(calc "$t1 - $t0")"
 BUSY="$(calc "$t_done - $t0")"
 STARTUP="$(calc "$t_first - $t0")"
 RATE="$(calc "$CONSUMED / $BUSY")"
+# From the first message read to the last row archived: what compares with the bare consumer,
+# which is timed the same way (no group join, no start-up).
+RATE_READING="$(calc "$CONSUMED / ($t_done - $t_first)")"
 BROKER_CPU="$(calc "$broker_done - $broker0")"
 PG_CPU="$(calc "$pg_done - $pg0")"
 share() { calc "100 * $1 / (2 * $BUSY)"; }
@@ -103,7 +106,7 @@ check "archived rows (valid messages, redeliveries included)" "$ARCHIVED" "$EXPE
 
 printf '\ncatch-up of %s messages: %.1f s from start to the last archived row (first message after %.1f s; exit after %.1f s), %s flushes\n' \
     "$CONSUMED" "$BUSY" "$STARTUP" "$WALL" "$FLUSHES"
-printf '  %.0f events/s (goal %s); bare consumer %s messages/s (%.0f%%)\n' "$RATE" "$GOAL" "$BARE_RATE" "$(calc "100 * $RATE / $BARE_RATE")"
+printf '  %.0f events/s (goal %s); from the first message: %.0f events/s, bare consumer %s messages/s (%.0f%%)\n' "$RATE" "$GOAL" "$RATE_READING" "$BARE_RATE" "$(calc "100 * $RATE_READING / $BARE_RATE")"
 printf '  CPU seconds meanwhile: stream %.1f (%.0f%% of 2 cores), broker %.1f (%.0f%%), postgres %.1f (%.0f%%)\n' \
     "$STREAM_CPU" "$(share "$STREAM_CPU")" "$BROKER_CPU" "$(share "$BROKER_CPU")" "$PG_CPU" "$(share "$PG_CPU")"
 
@@ -119,8 +122,8 @@ section="$BENCH_WORK/section.md"
     echo "| --- | --- | --- | --- | --- |"
     printf '| catch-up throughput, process start to last row in the view and archive | %s events/s (%s in %.1f s) | ≥ %s events/s on 2 cores | — | %.2f× goal |\n' \
         "$(fmt_int "$RATE")" "$(fmt_int "$CONSUMED")" "$BUSY" "$(fmt_int "$GOAL")" "$(calc "$RATE / $GOAL")"
-    printf '| catch-up throughput vs a bare consumer of the same topics (the broker ceiling), same run | %s events/s | ≥ 85 %% of the bare consumer | bare librdkafka consumer: %s messages/s | %.0f %% |\n' \
-        "$(fmt_int "$RATE")" "$(fmt_int "$BARE_RATE")" "$(calc "100 * $RATE / $BARE_RATE")"
+    printf '| catch-up throughput from the first message read to the last row archived, vs a bare consumer of the same topics timed the same way (the broker ceiling), same run | %s events/s | ≥ 85 %% of the bare consumer | bare librdkafka consumer: %s messages/s | %.0f %% |\n' \
+        "$(fmt_int "$RATE_READING")" "$(fmt_int "$BARE_RATE")" "$(calc "100 * $RATE_READING / $BARE_RATE")"
     echo
  printf 'Notes: the first message was read %.1f s after the start (group join, unit assignment); CPU over the %.1f s catch-up: stream %.1f s (%.0f%% of 2 cores), broker (tansu) %.1f s (%.0f%%), Postgres %.1f s (%.0f%%, all its clients); %s flushes at the default 1 s interval. Shares well below 100%% mean the stream waits rather than computes.\n' \
         "$STARTUP" "$BUSY" "$STREAM_CPU" "$(share "$STREAM_CPU")" "$BROKER_CPU" "$(share "$BROKER_CPU")" "$PG_CPU" "$(share "$PG_CPU")" "$FLUSHES"
