@@ -17,11 +17,9 @@ const PROBLEM_DOCS: &str = "https://github.com/playsource/playsource/blob/main/d
 /// Errors of the serving library (startup and database access).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The database URL could not be parsed.
-    #[error(
-        "the database URL is not valid ({0}); give a URL such as postgres://user@host:5432/db"
-    )]
-    DatabaseUrl(String),
+    /// The database URL does not parse (the store's message, which never shows the password).
+    #[error(transparent)]
+    DatabaseUrl(playsource_store::Error),
     /// A query failed.
     #[error("the database query failed: {0}")]
     Database(#[from] sqlx::Error),
