@@ -153,6 +153,15 @@ impl From<sqlx::Error> for Problem {
 }
 
 /// True when a database error means "not reachable / overloaded right now" rather than a bug.
+/// The [`sqlx::Error`] of a failed store query, so a store read fails like a query of this
+/// crate (the 503/500 decision reads the SQLSTATE). Store reads fail only with queries; any
+/// other store error becomes a decode error (a 500).
+pub fn from_store(e: playsource_store::Error) -> sqlx::Error {
+    use playsource_store::SqlCause;
+    e.into_sql_cause()
+        .unwrap_or_else(|other| sqlx::Error::Decode(Box::new(other)))
+}
+
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut

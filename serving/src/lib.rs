@@ -84,8 +84,7 @@ pub fn connect_lazy(url: &str, cfg: &PoolConfig) -> Result<PgPool, Error> {
 /// Checks that the database answers and has the views (a startup diagnostic: the server runs,
 /// and recovers, without it).
 pub async fn probe(pool: &PgPool) -> Result<(), Error> {
-    sqlx::query("SELECT 1 FROM batch_days, rt_hourly LIMIT 1")
-        .execute(pool)
-        .await?;
-    Ok(())
+    playsource_store::views::probe(pool)
+        .await
+        .map_err(|e| Error::Database(error::from_store(e)))
 }
