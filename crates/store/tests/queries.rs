@@ -311,7 +311,7 @@ async fn batch_publish_parts_prune_and_merged_reads(pool: PgPool) {
     // Two shard parts, summed into the batch view.
     let mut tx = pool.begin().await.unwrap();
     batch::lock_day(&mut tx, d).await.unwrap();
-    for (index, plays) in [(0, 2), (1, 3)] {
+    for (index, plays) in [(1, 2), (2, 3)] {
         assert_eq!(
             batch::delete_part(&mut tx, d, 2, index).await.unwrap(),
             None
@@ -338,26 +338,33 @@ async fn batch_publish_parts_prune_and_merged_reads(pool: PgPool) {
             .unwrap();
     }
     assert_eq!(
-        batch::delete_part(&mut tx, d, 2, 1).await.unwrap(),
-        Some("/e/1".into())
+        batch::delete_part(&mut tx, d, 2, 2).await.unwrap(),
+        Some("/e/2".into())
     );
     batch::insert_part(
         &mut tx,
         &batch::Part {
             day: d,
             shard_count: 2,
-            shard_index: 1,
+            shard_index: 2,
             inputs: "fp",
             plays: 3,
             impressions: 10,
-            enriched_dir: "/e/1",
+            enriched_dir: "/e/2",
         },
     )
     .await
     .unwrap();
+    // The part's rows went with it (a re-run records them again).
+    batch::insert_hourly(&mut tx, d, Some((2, 2)), &[hourly(1, "US", 3)])
+        .await
+        .unwrap();
+    batch::insert_video_daily(&mut tx, Some((2, 2)), &[video(5, 3)])
+        .await
+        .unwrap();
     assert_eq!(
         batch::parts_of(&mut tx, d, 2, "fp").await.unwrap(),
-        [(0, "/e/0".into()), (1, "/e/1".into())]
+        [(1, "/e/1".into()), (2, "/e/2".into())]
     );
     assert!(batch::parts_of(&mut tx, d, 2, "other")
         .await
