@@ -21,8 +21,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
 use playsource_domain::{AttributionConfig, Day, Ts, HOUR_MS};
+use playsource_store::realtime::TooLateRow;
+use playsource_store::views::{self, View};
 use sqlx::PgPool;
 
 use crate::error::Error;
@@ -173,33 +174,25 @@ type VideoCell = (String, String);
 /// The hourly view of the day, cell by cell (zero cells left out).
 async fn load_hourly(
     pool: &PgPool,
-    table: &str,
+    view: View,
     day: Day,
 ) -> Result<BTreeMap<HourCell, i64>, Error> {
-    let sql = format!(
-        "SELECT hour, country, device, sop_row, sod_row, genre, new_launch, plays FROM {table} \
-         WHERE hour >= $1 AND hour < $2 AND plays <> 0"
-    );
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(
-        DateTime<Utc>,
-        String,
-        String,
-        String,
-        String,
-        String,
-        bool,
-        i64,
-    )> = sqlx::query_as(&sql)
-        .bind(utc(day.start()))
-        .bind(utc(day.plus(1).start()))
-        .fetch_all(pool)
+    let table = view.hourly_table();
+    let rows = views::hourly_cells(pool, view, utc(day.start()), utc(day.plus(1).start()))
         .await
         .map_err(Error::db(format!("read {table} for {day}")))?;
     let mut out = BTreeMap::new();
-    for (hour, c, d, sop, sod, g, nl, plays) in rows {
-        *out.entry((hour.timestamp_millis(), c, d, sop, sod, g, nl))
-            .or_default() += plays;
+    for r in rows {
+        *out.entry((
+            r.hour.timestamp_millis(),
+            r.country,
+            r.device,
+            r.sop_row,
+            r.sod_row,
+            r.genre,
+            r.new_launch,
+        ))
+        .or_default() += r.plays;
     }
     Ok(out)
 }
@@ -207,14 +200,11 @@ async fn load_hourly(
 /// The per-video view of the day, cell by cell (zero cells left out).
 async fn load_video(
     pool: &PgPool,
-    table: &str,
+    view: View,
     day: Day,
 ) -> Result<BTreeMap<VideoCell, i64>, Error> {
-    let sql =
-        format!("SELECT video_id::text, sod_row, plays FROM {table} WHERE day = $1 AND plays <> 0");
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(&sql)
-        .bind(date(day))
-        .fetch_all(pool)
+    let table = view.video_table();
+    let rows = views::video_cells(pool, view, date(day))
         .await
         .map_err(Error::db(format!("read {table} for {day}")))?;
     let mut out = BTreeMap::new();
@@ -251,34 +241,36 @@ pub async fn audit_day(
     impressions_topic: &str,
     cfg: &AttributionConfig,
 ) -> Result<AuditReport, Error> {
-    let generation: Option<i64> =
-        sqlx::query_scalar("SELECT generation FROM batch_days WHERE day = $1")
-            .bind(date(day))
-            .fetch_optional(pool)
-            .await
-            .map_err(Error::db(format!("read batch_days for {day}")))?;
+    let generation = playsource_store::batch::generation(pool, day)
+        .await
+        .map_err(Error::db(format!("read batch_days for {day}")))?;
     let generation = generation.ok_or(Error::NotComplete { day })?;
-    let rt = load_hourly(pool, "rt_hourly", day).await?;
-    let batch = load_hourly(pool, "batch_hourly", day).await?;
-    let rt_video = load_video(pool, "rt_video_daily", day).await?;
-    let batch_video = load_video(pool, "batch_video_daily", day).await?;
+    let rt = load_hourly(pool, View::Realtime, day).await?;
+    let batch = load_hourly(pool, View::Batch, day).await?;
+    let rt_video = load_video(pool, View::Realtime, day).await?;
+    let batch_video = load_video(pool, View::Batch, day).await?;
 
     // Too-late events from the first impression a play of the day can use through the day.
     let range = cfg.impression_range(day);
-    let late: Vec<(DateTime<Utc>, String, String, String, i64)> = sqlx::query_as(
-        "SELECT hour, topic, country, device, events FROM rt_too_late WHERE hour >= $1 AND hour < $2 AND topic IN ($3, $4)",
+    let late = playsource_store::realtime::too_late_between(
+        pool,
+        utc(range.start.hour_start()),
+        utc(range.end),
+        [plays_topic, impressions_topic],
     )
-    .bind(utc(range.start.hour_start()))
-    .bind(utc(range.end))
-    .bind(plays_topic)
-    .bind(impressions_topic)
-    .fetch_all(pool)
     .await
     .map_err(Error::db(format!("read rt_too_late for {day}")))?;
     let mut late_plays: BTreeMap<(i64, String, String), i64> = BTreeMap::new();
     let mut late_imps: BTreeMap<i64, i64> = BTreeMap::new();
     let day_range = day.start().0..day.plus(1).start().0;
-    for (hour, topic, country, device, events) in late {
+    for TooLateRow {
+        hour,
+        topic,
+        country,
+        device,
+        events,
+    } in late
+    {
         let h = hour.timestamp_millis();
         if topic == plays_topic {
             if day_range.contains(&h) {

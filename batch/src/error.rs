@@ -89,9 +89,16 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn db(action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Error {
+    /// Wraps a failed statement (a [`sqlx::Error`], or a store query's) with what was being
+    /// done; any other store error passes as [`Error::Store`].
+    pub(crate) fn db<E: playsource_store::SqlCause>(
+        action: impl Into<String>,
+    ) -> impl FnOnce(E) -> Error {
         let action = action.into();
-        move |cause| Error::Db { action, cause }
+        move |e| match e.into_sql_cause() {
+            Ok(cause) => Error::Db { action, cause },
+            Err(e) => Error::Store(e),
+        }
     }
 
     pub(crate) fn io(

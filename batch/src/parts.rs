@@ -1,17 +1,19 @@
 //! A shard's part of a day in Postgres (`batch_shard_*`, migration 0010), and the publish of the
-//! day by the shard that records the last part (see [`crate::shard`]).
+//! day by the shard that records the last part (see [`crate::shard`]). The statements are in
+//! `playsource_store::batch`.
 
 use std::path::{Path, PathBuf};
 
 use playsource_archive::ArchiveLayout;
 use playsource_domain::aggregate::{HourlyRow, VideoDayRow};
 use playsource_domain::Day;
+use playsource_store::batch as store;
 use sqlx::PgPool;
 
 use crate::enriched::StagedDir;
 use crate::error::Error;
 use crate::publish::{
-    clear_day, date, insert_hourly, insert_video_daily, lock_day, mark_complete, what, Published,
+    clear_day, insert_hourly, insert_video_daily, lock_day, mark_complete, what, Published,
 };
 use crate::shard::Shard;
 
@@ -51,12 +53,6 @@ pub enum Recorded {
     Published(DayPublished),
 }
 
-#[derive(sqlx::FromRow)]
-struct PartRow {
-    shard_index: i32,
-    enriched_dir: String,
-}
-
 /// Records `rows` (replacing this shard's previous part of the day), and publishes the day when
 /// it completes the set of N parts with the same fingerprint — all in one transaction under the
 /// day's advisory lock, so of shards finishing together exactly one publishes.
@@ -75,43 +71,29 @@ pub async fn record_part(
         .await
         .map_err(Error::db(w("begin a transaction")))?;
     lock_day(&mut tx, day).await?;
-    let old_dir: Option<String> = sqlx::query_scalar(
-        "DELETE FROM batch_shard_parts WHERE day = $1 AND shard_count = $2 AND shard_index = $3 \
-         RETURNING enriched_dir",
+    let old_dir = store::delete_part(&mut tx, day, count, index)
+        .await
+        .map_err(Error::db(w("replace the shard's previous part")))?;
+    store::insert_part(
+        &mut tx,
+        &store::Part {
+            day,
+            shard_count: count,
+            shard_index: index,
+            inputs: rows.inputs,
+            plays: rows.plays,
+            impressions: rows.impressions,
+            enriched_dir: rows.enriched_dir.to_string_lossy().as_ref(),
+        },
     )
-    .bind(date(day))
-    .bind(count)
-    .bind(index)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(Error::db(w("replace the shard's previous part")))?;
-    sqlx::query(
-        "INSERT INTO batch_shard_parts (day, shard_count, shard_index, inputs, plays, impressions, enriched_dir) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(date(day))
-    .bind(count)
-    .bind(index)
-    .bind(rows.inputs)
-    .bind(rows.plays)
-    .bind(rows.impressions)
-    .bind(rows.enriched_dir.to_string_lossy().as_ref())
-    .execute(&mut *tx)
     .await
     .map_err(Error::db(w("record the shard's part")))?;
     insert_hourly(&mut tx, day, Some((count, index)), rows.hourly).await?;
     insert_video_daily(&mut tx, day, Some((count, index)), rows.video_daily).await?;
 
-    let parts: Vec<PartRow> = sqlx::query_as(
-        "SELECT shard_index, enriched_dir FROM batch_shard_parts \
-         WHERE day = $1 AND shard_count = $2 AND inputs = $3 ORDER BY shard_index",
-    )
-    .bind(date(day))
-    .bind(count)
-    .bind(rows.inputs)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(Error::db(w("count the parts recorded")))?;
+    let parts = store::parts_of(&mut tx, day, count, rows.inputs)
+        .await
+        .map_err(Error::db(w("count the parts recorded")))?;
     let have = u32::try_from(parts.len()).unwrap_or(u32::MAX);
     if have < shard.count {
         tx.commit().await.map_err(Error::db(w("commit")))?;
@@ -120,15 +102,9 @@ pub async fn record_part(
     }
 
     // The last part: sum the N parts into the batch view, as one publish.
-    let (plays, impressions): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(plays), 0)::int8, COALESCE(SUM(impressions), 0)::int8 \
-         FROM batch_shard_parts WHERE day = $1 AND shard_count = $2",
-    )
-    .bind(date(day))
-    .bind(count)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(Error::db(w("sum the parts")))?;
+    let (plays, impressions) = store::sum_parts(&mut tx, day, count)
+        .await
+        .map_err(Error::db(w("sum the parts")))?;
     if plays == 0 && !allow_empty {
         // Publishes nothing and records nothing (the transaction rolls back).
         drop(tx);
@@ -140,7 +116,7 @@ pub async fn record_part(
     let layout = ArchiveLayout::new(archive);
     let dirs: Vec<(u32, PathBuf)> = parts
         .iter()
-        .map(|p| (p.shard_index as u32, PathBuf::from(&p.enriched_dir)))
+        .map(|(index, dir)| (*index as u32, PathBuf::from(dir)))
         .collect();
     let staged = {
         let dirs = dirs.clone();
@@ -163,34 +139,15 @@ pub async fn record_part(
         .map_err(|_| Error::Worker { day })??
     };
     clear_day(&mut tx, day).await?;
-    sqlx::query(
-        "INSERT INTO batch_hourly (hour, country, device, sop_row, sod_row, genre, new_launch, plays) \
-         SELECT hour, country, device, sop_row, sod_row, genre, new_launch, SUM(plays)::int8 \
-         FROM batch_shard_hourly WHERE day = $1 AND shard_count = $2 \
-         GROUP BY hour, country, device, sop_row, sod_row, genre, new_launch",
-    )
-    .bind(date(day))
-    .bind(count)
-    .execute(&mut *tx)
-    .await
-    .map_err(Error::db(w("sum the parts into batch_hourly")))?;
-    sqlx::query(
-        "INSERT INTO batch_video_daily (day, video_id, sod_row, plays) \
-         SELECT day, video_id, sod_row, SUM(plays)::int8 \
-         FROM batch_shard_video_daily WHERE day = $1 AND shard_count = $2 \
-         GROUP BY day, video_id, sod_row",
-    )
-    .bind(date(day))
-    .bind(count)
-    .execute(&mut *tx)
-    .await
-    .map_err(Error::db(w("sum the parts into batch_video_daily")))?;
+    store::sum_parts_into_hourly(&mut tx, day, count)
+        .await
+        .map_err(Error::db(w("sum the parts into batch_hourly")))?;
+    store::sum_parts_into_video_daily(&mut tx, day, count)
+        .await
+        .map_err(Error::db(w("sum the parts into batch_video_daily")))?;
     let published = mark_complete(&mut tx, day, plays, impressions, plays_topic).await?;
     // The parts are spent: a later re-run of one shard alone must not republish the day.
-    sqlx::query("DELETE FROM batch_shard_parts WHERE day = $1 AND shard_count = $2")
-        .bind(date(day))
-        .bind(count)
-        .execute(&mut *tx)
+    store::delete_parts(&mut tx, day, count)
         .await
         .map_err(Error::db(w("remove the published parts")))?;
     tx.commit().await.map_err(Error::db(w("commit")))?;

@@ -2,6 +2,7 @@
 //! answers it from the batch view only, so its `rt_*` rows are dead weight (kept a few days for
 //! `playsource audit`).
 
+use playsource_store::batch::{self as store, RealtimeHourly};
 use sqlx::PgPool;
 
 use crate::error::Error;
@@ -29,36 +30,15 @@ pub async fn prune_realtime(pool: &PgPool, older_than_days: u32) -> Result<Prune
         .begin()
         .await
         .map_err(Error::db(what("the realtime view")))?;
-    // Hours are compared as ranges so the primary keys' indexes serve the deletes.
-    let hourly = |table: &str| {
-        format!(
-            "DELETE FROM {table} r USING batch_days b \
-             WHERE b.completed_at < now() - make_interval(days => $1) \
-               AND r.hour >= (b.day::timestamp AT TIME ZONE 'UTC') \
-               AND r.hour < ((b.day + 1)::timestamp AT TIME ZONE 'UTC')"
-        )
-    };
-    let rt_hourly = sqlx::query(&hourly("rt_hourly"))
-        .bind(days)
-        .execute(&mut *tx)
+    let rt_hourly = store::prune_realtime_hourly(&mut tx, RealtimeHourly::Plays, days)
         .await
-        .map_err(Error::db(what("rt_hourly")))?
-        .rows_affected();
-    let rt_too_late = sqlx::query(&hourly("rt_too_late"))
-        .bind(days)
-        .execute(&mut *tx)
+        .map_err(Error::db(what("rt_hourly")))?;
+    let rt_too_late = store::prune_realtime_hourly(&mut tx, RealtimeHourly::TooLate, days)
         .await
-        .map_err(Error::db(what("rt_too_late")))?
-        .rows_affected();
-    let rt_video_daily = sqlx::query(
-        "DELETE FROM rt_video_daily r USING batch_days b \
-         WHERE b.completed_at < now() - make_interval(days => $1) AND r.day = b.day",
-    )
-    .bind(days)
-    .execute(&mut *tx)
-    .await
-    .map_err(Error::db(what("rt_video_daily")))?
-    .rows_affected();
+        .map_err(Error::db(what("rt_too_late")))?;
+    let rt_video_daily = store::prune_realtime_video_daily(&mut tx, days)
+        .await
+        .map_err(Error::db(what("rt_video_daily")))?;
     tx.commit()
         .await
         .map_err(Error::db(what("the realtime view")))?;

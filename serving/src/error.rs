@@ -17,11 +17,9 @@ const PROBLEM_DOCS: &str = "https://github.com/playsource/playsource/blob/main/d
 /// Errors of the serving library (startup and database access).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The database URL could not be parsed.
-    #[error(
-        "the database URL is not valid ({0}); give a URL such as postgres://user@host:5432/db"
-    )]
-    DatabaseUrl(String),
+    /// The database URL does not parse (the store's message, which never shows the password).
+    #[error(transparent)]
+    DatabaseUrl(playsource_store::Error),
     /// A query failed.
     #[error("the database query failed: {0}")]
     Database(#[from] sqlx::Error),
@@ -155,6 +153,15 @@ impl From<sqlx::Error> for Problem {
 }
 
 /// True when a database error means "not reachable / overloaded right now" rather than a bug.
+/// The [`sqlx::Error`] of a failed store query, so a store read fails like a query of this
+/// crate (the 503/500 decision reads the SQLSTATE). Store reads fail only with queries; any
+/// other store error becomes a decode error (a 500).
+pub fn from_store(e: playsource_store::Error) -> sqlx::Error {
+    use playsource_store::SqlCause;
+    e.into_sql_cause()
+        .unwrap_or_else(|other| sqlx::Error::Decode(Box::new(other)))
+}
+
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut

@@ -36,10 +36,10 @@ pub async fn healthz() -> Json<Status> {
         (status = 503, description = "The database is unreachable or too slow", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
-    let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.inner.pool);
+    let ping = playsource_store::views::ping(&state.inner.pool);
     match tokio::time::timeout(READY_TIMEOUT, ping).await {
         Ok(answered) => {
-            answered?;
+            answered.map_err(crate::error::from_store)?;
             Ok(Json(Status { status: "ready" }).into_response())
         }
         Err(_) => Err(Problem::unavailable(

@@ -36,10 +36,8 @@ pub mod server;
 pub mod shed;
 pub mod state;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 pub use error::{Error, Problem};
@@ -68,48 +66,25 @@ impl Default for PoolConfig {
 }
 
 /// A pool that connects on first use, so the server starts (and answers 503 from `/readyz`)
-/// while Postgres is down, and recovers by itself when it comes back. Only a malformed URL fails.
+/// while Postgres is down, and recovers by itself when it comes back. Only a malformed URL fails
+/// (built by [`playsource_store::connect_lazy`], which never shows the password).
 pub fn connect_lazy(url: &str, cfg: &PoolConfig) -> Result<PgPool, Error> {
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        let scheme = url.split_once("://").map_or("none", |(s, _)| s);
-        return Err(Error::DatabaseUrl(format!(
-            "its scheme is `{}`, not postgres://",
-            error::clip(scheme)
-        )));
-    }
-    let opts = PgConnectOptions::from_str(url)
-        .map_err(|e| Error::DatabaseUrl(redact(&e.to_string(), url)))?
-        .application_name("playsource-serve")
-        .options([(
-            "statement_timeout",
-            format!("{}ms", cfg.statement_timeout.as_millis()),
-        )]);
-    Ok(PgPoolOptions::new()
-        .max_connections(cfg.max_connections.max(1))
-        .acquire_timeout(cfg.acquire_timeout)
-        .test_before_acquire(true)
-        .connect_lazy_with(opts))
+    playsource_store::connect_lazy(
+        url,
+        &playsource_store::LazyOptions {
+            max_connections: cfg.max_connections,
+            acquire_timeout: cfg.acquire_timeout,
+            statement_timeout: Some(cfg.statement_timeout),
+            application_name: "playsource-serve".into(),
+        },
+    )
+    .map_err(Error::DatabaseUrl)
 }
 
 /// Checks that the database answers and has the views (a startup diagnostic: the server runs,
 /// and recovers, without it).
 pub async fn probe(pool: &PgPool) -> Result<(), Error> {
-    sqlx::query("SELECT 1 FROM batch_days, rt_hourly LIMIT 1")
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Removes a password from an error message that may quote the URL.
-fn redact(msg: &str, url: &str) -> String {
-    match url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-    {
-        Some((userinfo, _)) => match userinfo.split_once(':') {
-            Some((_, pw)) if !pw.is_empty() => msg.replace(pw, "***"),
-            _ => msg.to_owned(),
-        },
-        None => msg.to_owned(),
-    }
+    playsource_store::views::probe(pool)
+        .await
+        .map_err(|e| Error::Database(error::from_store(e)))
 }

@@ -28,9 +28,7 @@ async fn newer_versions(
     pool: &PgPool,
     above: i64,
 ) -> Result<Vec<(i64, Option<DateTime<Utc>>)>, Error> {
-    sqlx::query_as("SELECT version, effective_from FROM catalog_versions WHERE version > $1")
-        .bind(above)
-        .fetch_all(pool)
+    playsource_store::catalog::versions_above(pool, above)
         .await
         .map_err(Error::db("check for a newer catalog version"))
 }

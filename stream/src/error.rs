@@ -64,9 +64,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps a database error with what was being done.
-    pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
-        move |cause| Error::Db { action, cause }
+    /// Wraps a failed statement (a [`sqlx::Error`], or a store query's) with what was being
+    /// done; any other store error passes as [`Error::Store`].
+    pub(crate) fn db<E: playsource_store::SqlCause>(
+        action: &'static str,
+    ) -> impl FnOnce(E) -> Error {
+        move |e| match e.into_sql_cause() {
+            Ok(cause) => Error::Db { action, cause },
+            Err(e) => Error::Store(e),
+        }
     }
 
     /// Whether waiting may cure the failure: lost or refused connections to Postgres or the

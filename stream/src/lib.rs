@@ -218,7 +218,15 @@ pub async fn run_with_url(
     database_url: &str,
     shutdown: CancellationToken,
 ) -> Result<RunSummary, Error> {
-    let pool = sink_postgres::connect(database_url).await?;
+    let pool = playsource_store::connect_with(
+        database_url,
+        &playsource_store::ConnectOptions {
+            max_connections: 4,
+            acquire_timeout: std::time::Duration::from_secs(10),
+            application_name: "playsource-stream".into(),
+        },
+    )
+    .await?;
     run(cfg, pool, shutdown).await
 }
 

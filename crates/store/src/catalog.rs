@@ -289,3 +289,16 @@ pub async fn version(pool: &PgPool) -> Result<(i64, Option<chrono::DateTime<chro
         .await
         .map_err(Error::query("reading the catalog version"))
 }
+
+/// Catalog versions with an id above `above`: (id, effective from; `None` for the beginning of
+/// time).
+pub async fn versions_above(
+    pool: &PgPool,
+    above: i64,
+) -> Result<Vec<(i64, Option<chrono::DateTime<chrono::Utc>>)>, Error> {
+    sqlx::query_as("SELECT version, effective_from FROM catalog_versions WHERE version > $1")
+        .bind(above)
+        .fetch_all(pool)
+        .await
+        .map_err(Error::query("checking for a newer catalog version"))
+}

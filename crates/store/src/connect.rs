@@ -34,6 +34,19 @@ impl Default for ConnectOptions {
     }
 }
 
+/// Settings of a pool that connects on first use ([`connect_lazy`]).
+#[derive(Clone, Debug)]
+pub struct LazyOptions {
+    /// Most connections held.
+    pub max_connections: u32,
+    /// How long a caller waits for a connection.
+    pub acquire_timeout: Duration,
+    /// Server-side `statement_timeout` of every connection (`None`: the server's default).
+    pub statement_timeout: Option<Duration>,
+    /// `application_name` shown in `pg_stat_activity`.
+    pub application_name: String,
+}
+
 /// Connects a pool to `url` with default settings. The first connection is made eagerly, so an
 /// unreachable server, a bad password or a missing database is reported here, in one sentence
 /// naming `host:port/database` (never the password).
@@ -57,6 +70,21 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<PgPool,
             target: target(&opts),
             cause,
         })
+}
+
+/// A pool that connects on first use (and tests each connection before handing it out), so a
+/// server can start while Postgres is down and recover by itself when it comes back. Only a
+/// malformed URL fails here, with [`Error::BadUrl`] (never showing the password).
+pub fn connect_lazy(url: &str, options: &LazyOptions) -> Result<PgPool, Error> {
+    let mut opts = parse(url)?.application_name(&options.application_name);
+    if let Some(t) = options.statement_timeout {
+        opts = opts.options([("statement_timeout", format!("{}ms", t.as_millis()))]);
+    }
+    Ok(PgPoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(true)
+        .connect_lazy_with(opts))
 }
 
 /// Creates the database named in `url` if it does not exist (connecting to the server's
@@ -105,13 +133,42 @@ pub fn target_of(url: &str) -> Result<String, Error> {
 
 fn parse(url: &str) -> Result<PgConnectOptions, Error> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        let scheme = url.split_once("://").map_or("none", |(s, _)| s);
         return Err(Error::BadUrl {
-            message: "it must start with postgres:// or postgresql://".into(),
+            message: format!(
+                "its scheme is `{}`, not postgres:// or postgresql://",
+                clip(scheme)
+            ),
         });
     }
     PgConnectOptions::from_str(url).map_err(|e| Error::BadUrl {
-        message: e.to_string(),
+        message: redact(&e.to_string(), url),
     })
+}
+
+/// `s` cut to 64 characters (a scheme quoted back from a garbled URL).
+fn clip(s: &str) -> String {
+    if s.chars().count() <= 64 {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(64).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Removes the password of `url` from a message that may quote the URL.
+pub fn redact(msg: &str, url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.rsplit_once('@'))
+    {
+        Some((userinfo, _)) => match userinfo.split_once(':') {
+            Some((_, pw)) if !pw.is_empty() => msg.replace(pw, "***"),
+            _ => msg.to_owned(),
+        },
+        None => msg.to_owned(),
+    }
 }
 
 async fn first_connection(
@@ -158,4 +215,31 @@ fn target(o: &PgConnectOptions) -> String {
         server(o),
         o.get_database().unwrap_or(o.get_username())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{redact, target_of};
+
+    #[test]
+    fn target_hides_credentials() {
+        assert_eq!(
+            target_of("postgres://u:secret@db:5432/x?sslmode=disable").ok(),
+            Some("db:5432/x".to_owned())
+        );
+        assert_eq!(
+            target_of("postgres://db/x").ok(),
+            Some("db:5432/x".to_owned())
+        );
+    }
+
+    #[test]
+    fn redact_hides_the_password_in_a_message() {
+        let url = "postgres://u:secret@db:5432/x";
+        assert_eq!(
+            redact("bad url postgres://u:secret@db", url),
+            "bad url postgres://u:***@db"
+        );
+        assert_eq!(redact("no password", "postgres://u@db/x"), "no password");
+    }
 }

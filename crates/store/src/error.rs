@@ -61,6 +61,28 @@ impl Error {
     }
 }
 
+/// A failure a layer can re-word: a query's [`sqlx::Error`] (the layer names what it was doing
+/// in its own message, keeping its own variants), or any other store error, passed on as is.
+pub trait SqlCause {
+    /// `Ok(cause)` for a failed statement, `Err(error)` for any other store error.
+    fn into_sql_cause(self) -> Result<sqlx::Error, Error>;
+}
+
+impl SqlCause for sqlx::Error {
+    fn into_sql_cause(self) -> Result<sqlx::Error, Error> {
+        Ok(self)
+    }
+}
+
+impl SqlCause for Error {
+    fn into_sql_cause(self) -> Result<sqlx::Error, Error> {
+        match self {
+            Error::Query { cause, .. } => Ok(cause),
+            other => Err(other),
+        }
+    }
+}
+
 impl From<sqlx::migrate::MigrateError> for Error {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         Error::Migrate(e)

@@ -3,7 +3,7 @@
 //! a new `--group-id` never counts a play twice; `--take-over` hands the view to the new group,
 //! which continues exactly where the old one stood.
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::Error;
 
@@ -23,6 +23,15 @@ pub enum Claim {
 pub async fn current(pool: &PgPool) -> Result<Option<String>, Error> {
     sqlx::query_scalar("SELECT group_id FROM stream_feeder WHERE view = 'realtime'")
         .fetch_optional(pool)
+        .await
+        .map_err(Error::query("reading which group feeds the realtime view"))
+}
+
+/// The group feeding the realtime view, with the row share-locked until the end of the
+/// transaction (a flush takes it before the leases, in the order a take-over takes them).
+pub async fn lock_shared(conn: &mut PgConnection) -> Result<Option<String>, Error> {
+    sqlx::query_scalar("SELECT group_id FROM stream_feeder WHERE view = 'realtime' FOR SHARE")
+        .fetch_optional(conn)
         .await
         .map_err(Error::query("reading which group feeds the realtime view"))
 }

@@ -7,8 +7,10 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
+use crate::leases::Offset;
+use crate::realtime::ts_utc;
 use crate::Error;
 
 /// The key an archive's progress is recorded under: an object-store URL as given (without a
@@ -95,6 +97,79 @@ pub async fn behind(
             caught_up_at,
         })
         .collect())
+}
+
+/// Records each topic-partition's archived event time (`offsets`' high water) for `archive`,
+/// inside the stream's flush transaction (the high water only ever grows).
+pub async fn record(
+    conn: &mut PgConnection,
+    group: &str,
+    archive: &str,
+    offsets: &[Offset<'_>],
+) -> Result<(), Error> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let topic: Vec<&str> = offsets.iter().map(|o| o.topic).collect();
+    let part: Vec<i32> = offsets.iter().map(|o| o.partition).collect();
+    let hw: Vec<Option<DateTime<Utc>>> = offsets.iter().map(|o| o.high_water.map(ts_utc)).collect();
+    sqlx::query(
+        "INSERT INTO archive_progress (archive, topic, partition, group_id, high_water, updated_at)
+         SELECT $1, t.topic, t.p, $2, t.hw, now()
+         FROM UNNEST($3::text[], $4::int4[], $5::timestamptz[]) AS t(topic, p, hw)
+         ON CONFLICT (archive, topic, partition) DO UPDATE
+         SET group_id = EXCLUDED.group_id,
+             high_water = GREATEST(archive_progress.high_water, EXCLUDED.high_water),
+             updated_at = now()",
+    )
+    .bind(archive)
+    .bind(group)
+    .bind(topic)
+    .bind(part)
+    .bind(hw)
+    .execute(conn)
+    .await
+    .map_err(Error::query("recording the archive's progress"))?;
+    Ok(())
+}
+
+/// Records that the topic-partitions whose committed offsets reached their log end as seen at
+/// wall-clock `at` were read to the end with everything flushed: `ends` holds (topic, partition,
+/// high watermark fetched after `at`). Returns how many were marked.
+pub async fn mark_caught_up(
+    pool: &PgPool,
+    group: &str,
+    archive: &str,
+    at: DateTime<Utc>,
+    ends: &[(String, i32, i64)],
+) -> Result<u64, Error> {
+    if ends.is_empty() {
+        return Ok(0);
+    }
+    let topic: Vec<&str> = ends.iter().map(|e| e.0.as_str()).collect();
+    let part: Vec<i32> = ends.iter().map(|e| e.1).collect();
+    let end: Vec<i64> = ends.iter().map(|e| e.2).collect();
+    let done = sqlx::query(
+        "INSERT INTO archive_progress (archive, topic, partition, group_id, high_water, caught_up_at, updated_at)
+         SELECT $1, o.topic, o.partition, $2, o.high_water, $3, now()
+         FROM stream_offsets o
+         JOIN UNNEST($4::text[], $5::int4[], $6::int8[]) AS e(topic, p, log_end)
+           ON o.topic = e.topic AND o.partition = e.p
+         WHERE o.group_id = $2 AND o.next_offset >= e.log_end
+         ON CONFLICT (archive, topic, partition) DO UPDATE
+         SET caught_up_at = GREATEST(archive_progress.caught_up_at, EXCLUDED.caught_up_at),
+             updated_at = now()",
+    )
+    .bind(archive)
+    .bind(group)
+    .bind(at)
+    .bind(topic)
+    .bind(part)
+    .bind(end)
+    .execute(pool)
+    .await
+    .map_err(Error::query("recording that partitions were read to their end"))?;
+    Ok(done.rows_affected())
 }
 
 #[cfg(test)]

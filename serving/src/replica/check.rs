@@ -5,16 +5,14 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use tokio::sync::watch;
-
-/// The identity of the current snapshot.
-const CHECK_SQL: &str = "SELECT pg_current_snapshot()::text AS snap";
 
 /// The outcome of check number `.0`: the snapshot identity, or why it failed.
 type Outcome = (u64, Result<Arc<str>, Arc<str>>);
 
-/// Runs [`CHECK_SQL`] for many requests at once.
+/// Reads the current snapshot's identity (`playsource_store::views::current_snapshot`) for many
+/// requests at once.
 pub(crate) struct Checker {
     started: AtomicU64,
     running: AtomicBool,
@@ -52,12 +50,9 @@ impl Checker {
                 let (me, pool) = (Arc::clone(self), pool.clone());
                 tokio::spawn(async move {
                     let k = me.started.fetch_add(1, Ordering::SeqCst) + 1;
-                    let res = match sqlx::query(CHECK_SQL).fetch_one(&pool).await {
-                        Ok(row) => row
-                            .try_get::<String, _>("snap")
-                            .map(Arc::from)
-                            .map_err(|e| Arc::from(e.to_string())),
-                        Err(e) => Err(Arc::from(e.to_string())),
+                    let res = match playsource_store::views::current_snapshot(&pool).await {
+                        Ok(snap) => Ok(Arc::from(snap)),
+                        Err(e) => Err(Arc::from(crate::error::from_store(e).to_string())),
                     };
                     // Free the runner slot first: a waiter woken by the result may start the next.
                     me.running.store(false, Ordering::SeqCst);

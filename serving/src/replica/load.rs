@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::TryStreamExt;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use playsource_store::views;
+use sqlx::{PgConnection, PgPool};
 
 use super::part::{PartBuilder, RawRow};
 use super::state::{day_ms, BatchPart, ReplicaState};
-use crate::merge::{freshness_of, BEGIN_SNAPSHOT, FRESHNESS_FROM};
+use crate::error::from_store;
+use crate::merge::freshness_of;
 use crate::metrics as m;
 
 /// Reads a state; the batch rows of `previous` are kept when the batch version is unchanged
@@ -22,15 +22,12 @@ pub(super) async fn load(
     first_day: NaiveDate,
 ) -> Result<ReplicaState, sqlx::Error> {
     let started = Instant::now();
-    let mut tx = pool.begin_with(BEGIN_SNAPSHOT).await?;
+    let mut tx = views::begin_snapshot(pool).await.map_err(from_store)?;
     // The first statement fixes the transaction's snapshot: its identity and the freshness.
-    let row = sqlx::query(&format!(
-        "SELECT pg_current_snapshot()::text AS snap, f.* FROM {FRESHNESS_FROM}"
-    ))
-    .fetch_one(&mut *tx)
-    .await?;
-    let snapshot: String = row.try_get("snap")?;
-    let freshness = freshness_of(&row)?;
+    let (snapshot, freshness) = views::snapshot_and_freshness(&mut tx)
+        .await
+        .map_err(from_store)?;
+    let freshness = freshness_of(&freshness);
     let reuse = previous
         .filter(|p| p.freshness.version == freshness.version && p.batch.first_day == first_day);
     let batch = match reuse {
@@ -63,22 +60,17 @@ pub(super) async fn load(
     })
 }
 
-const COLUMNS: &str =
-    "t.hour, t.country, t.device, t.sop_row, t.sod_row, t.genre, t.new_launch, t.plays";
-
-fn push(b: &mut PartBuilder, row: &PgRow) -> Result<(), sqlx::Error> {
-    let hour: DateTime<Utc> = row.try_get(0)?;
+fn push(b: &mut PartBuilder, r: views::HourlyRef<'_>) {
     b.push(&RawRow {
-        hour_ms: hour.timestamp_millis(),
-        country: row.try_get(1)?,
-        device: row.try_get(2)?,
-        sop: row.try_get(3)?,
-        sod: row.try_get(4)?,
-        genre: row.try_get(5)?,
-        new_launch: row.try_get(6)?,
-        plays: row.try_get(7)?,
+        hour_ms: r.hour.timestamp_millis(),
+        country: r.country,
+        device: r.device,
+        sop: r.sop_row,
+        sod: r.sod_row,
+        genre: r.genre,
+        new_launch: r.new_launch,
+        plays: r.plays,
     });
-    Ok(())
 }
 
 /// The batch-complete days from `first_day` on and their `batch_hourly` rows.
@@ -86,25 +78,15 @@ async fn load_batch(
     conn: &mut PgConnection,
     first_day: NaiveDate,
 ) -> Result<BatchPart, sqlx::Error> {
-    let complete: BTreeSet<NaiveDate> =
-        sqlx::query_scalar("SELECT day FROM batch_days WHERE day >= $1")
-            .bind(first_day)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
+    let complete: BTreeSet<NaiveDate> = views::complete_days_from(&mut *conn, first_day)
+        .await
+        .map_err(from_store)?
+        .into_iter()
+        .collect();
     let mut b = PartBuilder::default();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM batch_days d CROSS JOIN LATERAL ( \
-           SELECT * FROM batch_hourly b \
-            WHERE b.hour >= d.day::timestamp AT TIME ZONE 'UTC' \
-              AND b.hour < (d.day + 1)::timestamp AT TIME ZONE 'UTC') t \
-          WHERE d.day >= $1"
-    );
-    let mut rows = sqlx::query(&sql).bind(first_day).fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        push(&mut b, &row)?;
-    }
+    views::batch_hourly_from(conn, first_day, |r| push(&mut b, r))
+        .await
+        .map_err(from_store)?;
     Ok(BatchPart {
         first_day,
         complete,
@@ -132,14 +114,9 @@ async fn load_rt(
     his.push(ms(
         NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX)
     ));
-    let sql = format!(
-        "SELECT {COLUMNS} FROM unnest($1::timestamptz[], $2::timestamptz[]) AS g(lo, hi) \
-         CROSS JOIN LATERAL (SELECT * FROM rt_hourly r WHERE r.hour >= g.lo AND r.hour < g.hi) t"
-    );
     let mut b = PartBuilder::default();
-    let mut rows = sqlx::query(&sql).bind(los).bind(his).fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        push(&mut b, &row)?;
-    }
+    views::realtime_hourly_in(conn, &los, &his, |r| push(&mut b, r))
+        .await
+        .map_err(from_store)?;
     Ok(b.build())
 }

@@ -119,15 +119,9 @@ async fn committed(
     pool: &PgPool,
     group: &str,
 ) -> Result<BTreeMap<(String, i32), (i64, f64)>, Error> {
-    let rows: Vec<(String, i32, i64, f64)> = sqlx::query_as(
-        "SELECT topic, partition, next_offset,
-                EXTRACT(EPOCH FROM (now() - updated_at))::float8
-         FROM stream_offsets WHERE group_id = $1",
-    )
-    .bind(group)
-    .fetch_all(pool)
-    .await
-    .map_err(Error::db("read the committed offsets"))?;
+    let rows = playsource_store::leases::committed_ages(pool, group)
+        .await
+        .map_err(Error::db("read the committed offsets"))?;
     Ok(rows
         .into_iter()
         .map(|(t, p, o, s)| ((t, p), (o, s)))
