@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use playsource_domain::Catalog;
+use playsource_domain::{Catalog, PerTopic, Topic};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -32,9 +32,9 @@ use crate::error::Error;
 use crate::flush::{flush, recover_staging, FlushDone, Shared};
 use crate::metrics as m;
 use crate::retry::RetryPolicy;
-use crate::seek::SeekCheck;
+use crate::seek;
 use crate::sink_postgres;
-use crate::unit::{Action, Ctx, Phase, Unit, IMPRESSIONS, PLAYS};
+use crate::unit::{Action, Ctx, Phase, Unit};
 use crate::{ExitReason, RunSummary, StreamConfig};
 
 /// A rebalance, as the loop sees it.
@@ -115,7 +115,7 @@ struct Loop {
     catalog_version: i64,
     cache: CatalogCache,
     /// Units withheld from a flush for a newer catalog version, to rebuild (partition, topics).
-    rebuild: Vec<(i32, [bool; 2])>,
+    rebuild: Vec<(i32, PerTopic<bool>)>,
     meters: m::EventMeters,
     summary: RunSummary,
     last_message: Instant,
@@ -126,7 +126,7 @@ struct Loop {
     /// When the flush in flight started.
     flush_started: Option<Instant>,
     /// Topic-partitions (unit, topic) paused because a flush is taking long.
-    backpressure: Vec<(i32, usize)>,
+    backpressure: Vec<(i32, Topic)>,
 }
 
 /// Runs the loop until shutdown or idleness.
@@ -165,17 +165,17 @@ pub async fn run(
         .set("statistics.interval.ms", "5000")
         .create_with_context(StreamContext { events: tx })
         .map_err(Error::kafka("create the consumer"))?;
-    let topics = [cfg.topics.impressions.clone(), cfg.topics.plays.clone()];
-    if topics[0] == topics[1] {
+    let topics = PerTopic::new(cfg.topics.impressions.clone(), cfg.topics.plays.clone());
+    if topics.impressions == topics.plays {
         return Err(Error::Config(format!(
             "the impressions and plays topics are both `{}`; give them different names",
-            topics[0]
+            topics.impressions
         )));
     }
     check_topics(&cfg.brokers, &topics).await?;
     let dlq_max_bytes = crate::dlq::check_topic(&cfg.brokers, &cfg.topics.dlq).await?;
     consumer
-        .subscribe(&[topics[0].as_str(), topics[1].as_str()])
+        .subscribe(&[topics.impressions.as_str(), topics.plays.as_str()])
         .map_err(Error::kafka("subscribe to the input topics"))?;
     let publisher = Publisher::with_max_bytes(&cfg.brokers, dlq_max_bytes)?;
     let flush_every = cfg.flush_interval.max(Duration::from_millis(10));
@@ -278,39 +278,40 @@ pub async fn run(
 }
 
 /// Both input topics must exist and be co-partitioned (same partition count).
-async fn check_topics(brokers: &str, topics: &[String; 2]) -> Result<(), Error> {
-    playsource_kafka::admin::check_inputs(brokers, &topics[0], &topics[1]).await?;
+async fn check_topics(brokers: &str, topics: &PerTopic<String>) -> Result<(), Error> {
+    playsource_kafka::admin::check_inputs(brokers, &topics.impressions, &topics.plays).await?;
     Ok(())
 }
 
 impl Loop {
-    fn topic_index(&self, topic: &str) -> Option<usize> {
-        self.shared.topics.iter().position(|t| t == topic)
+    /// The role of a configured topic name.
+    fn topic_of(&self, name: &str) -> Option<Topic> {
+        self.shared.topics.find(name)
     }
 
     async fn on_message(
         &mut self,
         msg: &rdkafka::message::BorrowedMessage<'_>,
     ) -> Result<(), Error> {
-        let Some(k) = self.topic_index(msg.topic()) else {
+        let Some(k) = self.topic_of(msg.topic()) else {
             return Ok(());
         };
         let p = msg.partition();
         let Some(unit) = self.units.get_mut(&p) else {
             return Ok(());
         };
-        if let Some(check) = unit.seek_check[k] {
-            unit.seek_check[k] = None;
-            if let Some(again) = check.first_message(msg.offset()) {
-                return self.seek_back(k, p, again).await;
-            }
+        let (topic, seek_backs) = (&self.shared.topics[k], &self.meters.seek_backs[k]);
+        let seeks = unit.seeks_mut();
+        if seek::check_first(&self.consumer, topic, p, k, msg.offset(), seeks, seek_backs).await? {
+            // The broker started past where the unit asked; sought back, read again.
+            return Ok(());
         }
         let timestamp = msg.timestamp().to_millis();
-        if unit.phase() == Phase::Live && unit.align.must_keep(k) {
+        if unit.phase() == Phase::Live && unit.align().must_keep(k) {
             // Held for event-time alignment: kept in order until released.
-            let next = unit.next[k];
+            let next = unit.next()[k];
             if unit
-                .align
+                .align_mut()
                 .keep(k, next, msg.offset(), timestamp, msg.key(), msg.payload())
                 && self.kept_bytes() > self.shared.cfg.align_buffer_bytes
             {
@@ -318,7 +319,7 @@ impl Loop {
             }
             return Ok(());
         }
-        let (live, next) = (unit.phase() == Phase::Live, unit.next[k]);
+        let (live, next) = (unit.phase() == Phase::Live, unit.next()[k]);
         if live && msg.offset() > next {
             // A gap: the position was reset past messages the broker no longer holds?
             self.count_retention_gap(k, p, next, msg.offset());
@@ -335,7 +336,7 @@ impl Loop {
     /// Processes one message of topic `k` of unit `p`; returns what alignment asks for.
     async fn process(
         &mut self,
-        k: usize,
+        k: Topic,
         p: i32,
         offset: i64,
         timestamp: Option<i64>,
@@ -357,16 +358,16 @@ impl Loop {
                 .unwrap_or(i64::MAX),
         };
         // Messages before `next` were processed already (re-read after a seek).
-        let live = unit.phase() == Phase::Live && offset >= unit.next[k];
-        let corrected = unit.corrections;
+        let live = unit.phase() == Phase::Live && offset >= unit.next()[k];
+        let corrected = unit.corrections();
         let action = unit
             .on_message(k, offset, timestamp, key, payload, &ctx)
             .await?;
         if live {
             self.summary.consumed += 1;
-            self.summary.corrections += unit.corrections - corrected;
-            let high = [unit.high_water(0), unit.high_water(1)];
-            return Ok(unit.align.on_message(k, high, unit.assigned));
+            self.summary.corrections += unit.corrections() - corrected;
+            let (high, assigned) = (unit.high_water(), unit.assigned());
+            return Ok(unit.align_mut().on_message(k, high, assigned));
         }
         match action {
             Action::None => {}
@@ -379,13 +380,13 @@ impl Loop {
             }
             Action::GoLive => {
                 unit.go_live();
-                self.summary.replayed += unit.replayed;
-                let at = unit.committed;
-                let assigned = unit.assigned;
+                self.summary.replayed += unit.replayed();
+                let at = unit.committed();
+                let assigned = unit.assigned();
                 tracing::info!(
                     partition = p,
-                    impressions = at[0],
-                    plays = at[1],
+                    impressions = at.impressions,
+                    plays = at.plays,
                     "partition rebuilt; live"
                 );
                 self.position(p, assigned, at).await?;
@@ -396,7 +397,7 @@ impl Loop {
 
     /// Counts (off the loop) the messages between `next` and `offset` of topic `k` of unit `p`
     /// that the broker no longer retains.
-    fn count_retention_gap(&self, k: usize, p: i32, next: i64, offset: i64) {
+    fn count_retention_gap(&self, k: Topic, p: i32, next: i64, offset: i64) {
         let consumer = Arc::clone(&self.consumer);
         let topic = self.shared.topics[k].clone();
         tokio::task::spawn_blocking(move || {
@@ -415,7 +416,7 @@ impl Loop {
 
     /// Bytes of the messages kept for alignment, all units.
     fn kept_bytes(&self) -> usize {
-        self.units.values().map(|u| u.align.kept_bytes()).sum()
+        self.units.values().map(|u| u.align().kept_bytes()).sum()
     }
 }
 
@@ -450,15 +451,15 @@ impl Loop {
             RebalanceEvent::Assigned(parts) => {
                 self.ever_assigned = true;
                 self.wait_in_flight(in_flight).await?;
-                let mut by_p: BTreeMap<i32, [bool; 2]> = BTreeMap::new();
+                let mut by_p: BTreeMap<i32, PerTopic<bool>> = BTreeMap::new();
                 for (t, p) in &parts {
-                    if let Some(k) = self.topic_index(t) {
+                    if let Some(k) = self.topic_of(t) {
                         by_p.entry(*p).or_default()[k] = true;
                     }
                 }
                 tracing::info!(partitions = ?by_p.keys().collect::<Vec<_>>(), "partitions assigned");
                 for (p, assigned) in by_p {
-                    if !(assigned[0] && assigned[1]) {
+                    if !assigned.all() {
                         tracing::warn!(partition = p, "only one topic of this partition is assigned here; are both topics co-partitioned with the same partition count?");
                     }
                     let shared = Arc::clone(&self.shared);
@@ -466,13 +467,13 @@ impl Loop {
                         .retry
                         .run("take over a partition", |_| self.init_unit(p, assigned))
                         .await?;
-                    let at = unit.next;
+                    let at = unit.next();
                     let live = unit.phase() == Phase::Live;
                     self.units.insert(p, unit);
                     // Seek each topic to where the unit starts reading.
                     self.position(p, assigned, at).await?;
                     let u = &self.units[&p];
-                    tracing::info!(partition = p, epoch = u.epoch, from = ?at, committed = ?u.committed, live, "unit assigned");
+                    tracing::info!(partition = p, epoch = u.epoch(), from = ?at, committed = ?u.committed(), live, "unit assigned");
                 }
             }
         }
@@ -480,19 +481,17 @@ impl Loop {
     }
 
     /// Takes the lease, publishes committed staged files, and restores the engine.
-    async fn init_unit(&self, p: i32, assigned: [bool; 2]) -> Result<Unit, Error> {
+    async fn init_unit(&self, p: i32, assigned: PerTopic<bool>) -> Result<Unit, Error> {
         let s = &self.shared;
         let group = &s.cfg.group_id;
         let epoch = sink_postgres::acquire_lease(&s.pool, group, p, &s.cfg.owner).await?;
         recover_staging(s, p).await?;
-        let mut low = [0i64; 2];
-        for k in 0..2 {
-            if assigned[k] {
-                low[k] = self.low_watermark(&s.topics[k], p).await?;
-            }
+        let mut low = PerTopic::<i64>::default();
+        for k in assigned.topics() {
+            low[k] = self.low_watermark(&s.topics[k], p).await?;
         }
         let mut committed = low;
-        for k in 0..2 {
+        for k in Topic::ALL {
             if let Some(c) =
                 sink_postgres::committed_offset(&s.pool, group, &s.topics[k], p).await?
             {
@@ -513,22 +512,22 @@ impl Loop {
         {
             match crate::snapshot::decode(&snap.state) {
                 Ok(e) if *e.config() == s.cfg.attribution
-                    && snap.impressions_offset >= low[0]
-                    && snap.plays_offset >= low[1]
-                    && snap.impressions_offset <= committed[0]
-                    && snap.plays_offset <= committed[1] =>
+                    && snap.impressions_offset >= low.impressions
+                    && snap.plays_offset >= low.plays
+                    && snap.impressions_offset <= committed.impressions
+                    && snap.plays_offset <= committed.plays =>
                 {
                     engine = e;
-                    start = [snap.impressions_offset, snap.plays_offset];
+                    start = PerTopic::new(snap.impressions_offset, snap.plays_offset);
                 }
                 Ok(_) => tracing::info!(partition = p, "snapshot does not fit the offsets or configuration; rebuilding from the earliest offsets"),
                 Err(e) => tracing::warn!(partition = p, error = %e, "snapshot unreadable; rebuilding from the earliest offsets"),
             }
         }
-        let mut unit = Unit::new(p, epoch, engine, assigned, start, committed);
-        unit.low = low;
-        unit.align = Alignment::new(s.cfg.max_drift);
-        Ok(unit)
+        let align = Alignment::new(s.cfg.max_drift);
+        Ok(Unit::new(
+            p, epoch, engine, assigned, start, committed, low, align,
+        ))
     }
 
     async fn low_watermark(&self, topic: &str, p: i32) -> Result<i64, Error> {
@@ -573,12 +572,12 @@ impl Loop {
         self.summary.flushes += 1;
         for (p, epoch) in &done.fenced {
             // Only the unit of the fenced epoch: a newer one may have been built meanwhile.
-            if self.units.get(p).is_none_or(|u| u.epoch != *epoch) {
+            if self.units.get(p).is_none_or(|u| u.epoch() != *epoch) {
                 continue;
             }
             self.units.remove(p);
             let mut tpl = TopicPartitionList::new();
-            for t in &self.shared.topics {
+            for t in self.shared.topics.values() {
                 tpl.add_partition(t, *p);
             }
             let _ = self.consumer.pause(&tpl);
@@ -609,18 +608,18 @@ impl Loop {
         if self.last_message.elapsed() < idle {
             return false;
         }
-        if self.units.values().any(|u| {
-            u.phase() != Phase::Live
-                || u.has_changes()
-                || u.seek_check.iter().flatten().any(SeekCheck::probed)
-        }) {
+        if self
+            .units
+            .values()
+            .any(|u| u.phase() != Phase::Live || u.has_changes() || u.seek_probing())
+        {
             return false;
         }
         // Every partition of both topics must be read to its end: by a unit here, or (when this
         // member holds none, e.g. while a crashed member's session has not expired yet) as
         // committed in Postgres. Otherwise keep waiting for an assignment.
         let s = Arc::clone(&self.shared);
-        for k in [IMPRESSIONS, PLAYS] {
+        for k in Topic::ALL {
             let topic = s.topics[k].clone();
             let Ok(n) = self.partition_count(&topic).await else {
                 return false;
@@ -629,21 +628,23 @@ impl Loop {
                 let Ok((low, high)) = self.watermarks(&topic, p).await else {
                     return false;
                 };
-                let pending = self
-                    .units
-                    .get(&p)
-                    .filter(|u| u.assigned[k])
-                    .and_then(|u| u.seek_check[k])
-                    .and_then(|c| c.at_end(low, high));
-                if let Some(again) = pending {
-                    // Nothing came since a seek at the end: look at the last batch again.
-                    if let Err(e) = self.seek_back(k, p, again).await {
-                        tracing::warn!(error = %e, partition = p, "cannot seek back to the last message");
+                if let Some(u) = self.units.get_mut(&p).filter(|u| u.assigned()[k]) {
+                    // Nothing came since a seek at the end: the broker may hide a batch's rest.
+                    let seeks = u.seeks_mut();
+                    let meter = &self.meters.seek_backs[k];
+                    match seek::probe_at_end(&self.consumer, &topic, p, k, low, high, seeks, meter)
+                        .await
+                    {
+                        Ok(false) => {}
+                        Ok(true) => return false,
+                        Err(e) => {
+                            tracing::warn!(error = %e, partition = p, "cannot seek back to the last message");
+                            return false;
+                        }
                     }
-                    return false;
                 }
-                let pos = match self.units.get(&p).filter(|u| u.assigned[k]) {
-                    Some(u) => u.next[k],
+                let pos = match self.units.get(&p).filter(|u| u.assigned()[k]) {
+                    Some(u) => u.next()[k],
                     None => {
                         match sink_postgres::committed_offset(&s.pool, &s.cfg.group_id, &topic, p)
                             .await

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use playsource_domain::aggregate::Counts;
-use playsource_domain::Ts;
+use playsource_domain::{PerTopic, Topic, Ts};
 use rustc_hash::FxHashMap;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -104,7 +104,7 @@ pub async fn load_snapshot(
     pool: &PgPool,
     group: &str,
     partition: i32,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     format: i32,
 ) -> Result<Option<StoredSnapshot>, Error> {
     let row: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
@@ -114,8 +114,8 @@ pub async fn load_snapshot(
     )
     .bind(group)
     .bind(partition)
-    .bind(&topics[0])
-    .bind(&topics[1])
+    .bind(&topics[Topic::Impressions])
+    .bind(&topics[Topic::Plays])
     .bind(format)
     .fetch_optional(pool)
     .await
@@ -216,7 +216,7 @@ fn ts_utc(ts: Ts) -> DateTime<Utc> {
 pub async fn commit(
     pool: &PgPool,
     group: &str,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     units: &mut Vec<UnitCommit>,
     retrying: bool,
 ) -> Result<CommitOutcome, Error> {
@@ -230,7 +230,7 @@ pub async fn commit_to(
     pool: &PgPool,
     group: &str,
     archive: Option<&str>,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     units: &mut Vec<UnitCommit>,
     retrying: bool,
 ) -> Result<CommitOutcome, Error> {
@@ -347,7 +347,7 @@ async fn already_applied(
 async fn write_all(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     units: &[&UnitCommit],
 ) -> Result<(), Error> {
     let mut counts = Counts::default();
@@ -666,7 +666,7 @@ async fn write_staged(
 async fn write_snapshots(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     units: &[&UnitCommit],
 ) -> Result<(), Error> {
     for u in units {
@@ -682,8 +682,8 @@ async fn write_snapshots(
         )
         .bind(group)
         .bind(u.partition)
-        .bind(&topics[0])
-        .bind(&topics[1])
+        .bind(&topics[Topic::Impressions])
+        .bind(&topics[Topic::Plays])
         .bind(s.impressions_offset)
         .bind(s.plays_offset)
         .bind(crate::snapshot::FORMAT)

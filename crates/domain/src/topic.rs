@@ -195,7 +195,9 @@ impl<T> IndexMut<Topic> for PerTopic<T> {
 impl PerTopic<String> {
     /// The topic whose value is `name` (the role of a configured topic name).
     pub fn find(&self, name: &str) -> Option<Topic> {
-        self.iter().find(|(_, n)| n.as_str() == name).map(|(t, _)| t)
+        self.iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(t, _)| t)
     }
 }
 
@@ -221,7 +223,10 @@ mod tests {
         assert_eq!(names.find("other"), None);
         names[Topic::Plays].push('!');
         assert_eq!(
-            names.iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>(),
+            names
+                .iter()
+                .map(|(t, n)| format!("{t}={n}"))
+                .collect::<Vec<_>>(),
             ["impressions=imps", "plays=plays!"]
         );
         let lens = names.as_ref().map(|n| n.len());
