@@ -5,8 +5,11 @@
 
 mod backpressure;
 mod broker;
+mod context;
+mod idle;
 mod position;
 mod rebuild;
+mod takeover;
 mod unprocessed;
 
 use std::collections::BTreeMap;
@@ -14,94 +17,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use playsource_domain::{Catalog, PerTopic, Topic};
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::align::{Alignment, Change};
+use crate::align::Change;
 use crate::catalog_cache::{held_version, CatalogCache};
 use crate::dlq::Publisher;
 use crate::error::Error;
-use crate::flush::{flush, recover_staging, FlushDone, Shared};
+use crate::flush::{flush, FlushDone, Shared};
 use crate::metrics as m;
 use crate::retry::RetryPolicy;
 use crate::seek;
-use crate::sink_postgres;
 use crate::unit::{Action, Ctx, Phase, Unit};
 use crate::{ExitReason, RunSummary, StreamConfig};
 
-/// A rebalance, as the loop sees it.
-#[derive(Debug)]
-enum RebalanceEvent {
-    Assigned(Vec<(String, i32)>),
-    Revoked(Vec<(String, i32)>),
-}
-
-/// Forwards rebalances to the loop; pauses newly assigned partitions until their unit has been
-/// positioned from Postgres.
-pub(crate) struct StreamContext {
-    events: mpsc::UnboundedSender<RebalanceEvent>,
-}
-
-impl ClientContext for StreamContext {
-    /// Publishes each assigned partition's lag (high watermark minus the consumer's position),
-    /// so lag is visible while consuming, not only when idle.
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        for (topic, t) in &statistics.topics {
-            for (p, part) in &t.partitions {
-                if *p < 0 || !part.desired || part.hi_offset < 0 || part.app_offset < 0 {
-                    continue;
-                }
-                ::metrics::gauge!(m::LAG, "topic" => topic.clone(), "partition" => p.to_string())
-                    .set((part.hi_offset - part.app_offset).max(0) as f64);
-            }
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        // End of partition is expected (`enable.partition.eof`), not an error.
-        if matches!(
-            error,
-            KafkaError::PartitionEOF(_)
-                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
-        ) {
-            tracing::trace!(reason, "end of partition");
-        } else {
-            tracing::error!(error = %error, reason, "Kafka client error");
-        }
-    }
-}
-
-fn list(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
-    tpl.elements()
-        .iter()
-        .map(|e| (e.topic().to_owned(), e.partition()))
-        .collect()
-}
-
-impl ConsumerContext for StreamContext {
-    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let _ = self.events.send(RebalanceEvent::Revoked(list(tpl)));
-        }
-    }
-
-    fn post_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            if let Err(e) = c.pause(tpl) {
-                tracing::warn!(error = %e, "cannot pause newly assigned partitions");
-            }
-            let _ = self.events.send(RebalanceEvent::Assigned(list(tpl)));
-        }
-    }
-}
+use context::RebalanceEvent;
+pub(crate) use context::StreamContext;
 
 pub(crate) type StreamKafka = StreamConsumer<StreamContext>;
 type InFlight = Option<JoinHandle<Result<FlushDone, Error>>>;
@@ -480,60 +417,6 @@ impl Loop {
         Ok(())
     }
 
-    /// Takes the lease, publishes committed staged files, and restores the engine.
-    async fn init_unit(&self, p: i32, assigned: PerTopic<bool>) -> Result<Unit, Error> {
-        let s = &self.shared;
-        let group = &s.cfg.group_id;
-        let epoch = sink_postgres::acquire_lease(&s.pool, group, p, &s.cfg.owner).await?;
-        recover_staging(s, p).await?;
-        let mut low = PerTopic::<i64>::default();
-        for k in assigned.topics() {
-            low[k] = self.low_watermark(&s.topics[k], p).await?;
-        }
-        let mut committed = low;
-        for k in Topic::ALL {
-            if let Some(c) =
-                sink_postgres::committed_offset(&s.pool, group, &s.topics[k], p).await?
-            {
-                if c < low[k] {
-                    ::metrics::counter!(m::RETENTION_LOST, "topic" => s.topics[k].clone(), "partition" => p.to_string())
-                        .increment((low[k] - c) as u64);
-                    tracing::warn!(lost = low[k] - c, topic = %s.topics[k], partition = p, committed = c, earliest = low[k],
-                        "events after the committed offset are no longer retained; continuing from the earliest retained");
-                }
-                committed[k] = c.max(low[k]);
-            }
-        }
-        let mut engine = playsource_domain::Engine::new(s.cfg.attribution);
-        let mut start = low;
-        if let Some(snap) =
-            sink_postgres::load_snapshot(&s.pool, group, p, &s.topics, crate::snapshot::FORMAT)
-                .await?
-        {
-            match crate::snapshot::decode(&snap.state) {
-                Ok(e) if *e.config() == s.cfg.attribution
-                    && snap.impressions_offset >= low.impressions
-                    && snap.plays_offset >= low.plays
-                    && snap.impressions_offset <= committed.impressions
-                    && snap.plays_offset <= committed.plays =>
-                {
-                    engine = e;
-                    start = PerTopic::new(snap.impressions_offset, snap.plays_offset);
-                }
-                Ok(_) => tracing::info!(partition = p, "snapshot does not fit the offsets or configuration; rebuilding from the earliest offsets"),
-                Err(e) => tracing::warn!(partition = p, error = %e, "snapshot unreadable; rebuilding from the earliest offsets"),
-            }
-        }
-        let align = Alignment::new(s.cfg.max_drift);
-        Ok(Unit::new(
-            p, epoch, engine, assigned, start, committed, low, align,
-        ))
-    }
-
-    async fn low_watermark(&self, topic: &str, p: i32) -> Result<i64, Error> {
-        Ok(self.watermarks(topic, p).await?.0)
-    }
-
     async fn watermarks(&self, topic: &str, p: i32) -> Result<(i64, i64), Error> {
         broker::watermarks(Arc::downgrade(&self.consumer), topic, p).await
     }
@@ -597,79 +480,6 @@ impl Loop {
             }
         }
         Ok(())
-    }
-
-    /// With `--exit-when-idle`: nothing arrived for the idle time, every unit is live with
-    /// nothing left to flush, and every assigned topic-partition is read to its end.
-    async fn idle_and_caught_up(&mut self) -> bool {
-        let Some(idle) = self.shared.cfg.exit_when_idle else {
-            return false;
-        };
-        if self.last_message.elapsed() < idle {
-            return false;
-        }
-        if self
-            .units
-            .values()
-            .any(|u| u.phase() != Phase::Live || u.has_changes() || u.seek_probing())
-        {
-            return false;
-        }
-        // Every partition of both topics must be read to its end: by a unit here, or (when this
-        // member holds none, e.g. while a crashed member's session has not expired yet) as
-        // committed in Postgres. Otherwise keep waiting for an assignment.
-        let s = Arc::clone(&self.shared);
-        for k in Topic::ALL {
-            let topic = s.topics[k].clone();
-            let Ok(n) = self.partition_count(&topic).await else {
-                return false;
-            };
-            for p in 0..n {
-                let Ok((low, high)) = self.watermarks(&topic, p).await else {
-                    return false;
-                };
-                if let Some(u) = self.units.get_mut(&p).filter(|u| u.assigned()[k]) {
-                    // Nothing came since a seek at the end: the broker may hide a batch's rest.
-                    let seeks = u.seeks_mut();
-                    let meter = &self.meters.seek_backs[k];
-                    match seek::probe_at_end(&self.consumer, &topic, p, k, low, high, seeks, meter)
-                        .await
-                    {
-                        Ok(false) => {}
-                        Ok(true) => return false,
-                        Err(e) => {
-                            tracing::warn!(error = %e, partition = p, "cannot seek back to the last message");
-                            return false;
-                        }
-                    }
-                }
-                let pos = match self.units.get(&p).filter(|u| u.assigned()[k]) {
-                    Some(u) => u.next()[k],
-                    None => {
-                        match sink_postgres::committed_offset(&s.pool, &s.cfg.group_id, &topic, p)
-                            .await
-                        {
-                            Ok(c) => c.unwrap_or(low),
-                            Err(_) => return false,
-                        }
-                    }
-                };
-                ::metrics::gauge!(m::LAG, "topic" => topic.clone(), "partition" => p.to_string())
-                    .set((high - pos).max(0) as f64);
-                if pos < high {
-                    return false;
-                }
-            }
-        }
-        if !self.ever_assigned && self.started.elapsed() < idle + Duration::from_secs(10) {
-            // Give the group a moment to assign partitions before calling an empty run idle.
-            return false;
-        }
-        true
-    }
-
-    async fn partition_count(&self, topic: &str) -> Result<i32, Error> {
-        broker::partition_count(Arc::downgrade(&self.consumer), topic).await
     }
 
     /// Flushes everything (with snapshots) before returning.
