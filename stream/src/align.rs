@@ -20,18 +20,18 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use playsource_domain::Ts;
+use playsource_domain::{PerTopic, Topic, Ts};
 
-/// The alignment of one unit's two topics (index 0 impressions, 1 plays).
+/// The alignment of one unit's two topics.
 #[derive(Clone, Debug, Default)]
 pub struct Alignment {
     max_drift_ms: Option<i64>,
-    held: [bool; 2],
-    idle: [bool; 2],
+    held: PerTopic<bool>,
+    idle: PerTopic<bool>,
     /// When each topic's last message came.
-    seen: [Option<Instant>; 2],
+    seen: PerTopic<Option<Instant>>,
     /// Messages of a held topic, kept until it is released.
-    kept: [Kept; 2],
+    kept: PerTopic<Kept>,
 }
 
 /// The messages kept of one held topic, in offset order.
@@ -65,9 +65,9 @@ impl KeptMessage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Change {
     /// Keep this topic's messages from now on: it ran too far ahead.
-    pub hold: Option<usize>,
+    pub hold: Option<Topic>,
     /// Process this held topic's kept messages and go on with it.
-    pub release: Option<usize>,
+    pub release: Option<Topic>,
 }
 
 impl Alignment {
@@ -80,13 +80,13 @@ impl Alignment {
     }
 
     /// True while topic `k` is held.
-    pub fn is_held(&self, k: usize) -> bool {
+    pub fn is_held(&self, k: Topic) -> bool {
         self.held[k]
     }
 
     /// True while messages of topic `k` must be kept rather than processed: it is held, or
     /// messages kept earlier are still to be processed first.
-    pub fn must_keep(&self, k: usize) -> bool {
+    pub fn must_keep(&self, k: Topic) -> bool {
         self.held[k] || self.kept[k].paused || !self.kept[k].messages.is_empty()
     }
 
@@ -95,7 +95,7 @@ impl Alignment {
     /// fetched after the topic was paused (read again once the kept ones are processed).
     pub fn keep(
         &mut self,
-        k: usize,
+        k: Topic,
         next: i64,
         offset: i64,
         timestamp: Option<i64>,
@@ -120,21 +120,21 @@ impl Alignment {
 
     /// Bytes of the messages kept.
     pub fn kept_bytes(&self) -> usize {
-        self.kept[0].bytes + self.kept[1].bytes
+        self.kept.values().map(|k| k.bytes).sum()
     }
 
     /// Whether topic `k` is paused at the broker (see [`Alignment::pause`]).
-    pub fn is_paused(&self, k: usize) -> bool {
+    pub fn is_paused(&self, k: Topic) -> bool {
         self.kept[k].paused
     }
 
     /// Marks topic `k` paused at the broker (the kept messages passed the budget).
-    pub fn pause(&mut self, k: usize) {
+    pub fn pause(&mut self, k: Topic) {
         self.kept[k].paused = true;
     }
 
     /// The next kept message of topic `k` to process, unless it is held (again).
-    pub fn next_kept(&mut self, k: usize) -> Option<KeptMessage> {
+    pub fn next_kept(&mut self, k: Topic) -> Option<KeptMessage> {
         if self.held[k] {
             return None;
         }
@@ -146,7 +146,7 @@ impl Alignment {
 
     /// True once topic `k`, paused at the broker, is released and its kept messages are all
     /// processed: read it again from the unit's next offset and resume it (clears the pause).
-    pub fn take_resume(&mut self, k: usize) -> bool {
+    pub fn take_resume(&mut self, k: Topic) -> bool {
         let kept = &mut self.kept[k];
         if self.held[k] || !kept.paused || !kept.messages.is_empty() {
             return false;
@@ -157,11 +157,16 @@ impl Alignment {
 
     /// After a live message of topic `k`, with the unit's greatest event time per topic and
     /// which topics it is assigned.
-    pub fn on_message(&mut self, k: usize, high: [Option<Ts>; 2], assigned: [bool; 2]) -> Change {
+    pub fn on_message(
+        &mut self,
+        k: Topic,
+        high: PerTopic<Option<Ts>>,
+        assigned: PerTopic<bool>,
+    ) -> Change {
         let Some(drift) = self.max_drift_ms else {
             return Change::default();
         };
-        let o = 1 - k;
+        let o = k.other();
         self.idle[k] = false;
         self.seen[k] = Some(Instant::now());
         let mut change = Change::default();
@@ -178,7 +183,7 @@ impl Alignment {
 
     /// At `now`: when a topic is held and the other brought nothing for `idle_after`, the other
     /// is idle; returns the held topic (release it).
-    pub fn release_if_idle(&mut self, now: Instant, idle_after: Duration) -> Option<usize> {
+    pub fn release_if_idle(&mut self, now: Instant, idle_after: Duration) -> Option<Topic> {
         let o = self.waiting_for()?;
         let quiet = self.seen[o].is_none_or(|t| now.saturating_duration_since(t) >= idle_after);
         if quiet {
@@ -190,23 +195,23 @@ impl Alignment {
 
     /// Topic `o` has nothing to give for now: it holds nothing back until its next message.
     /// Returns the other topic when that was held (release it).
-    pub fn on_caught_up(&mut self, o: usize) -> Option<usize> {
+    pub fn on_caught_up(&mut self, o: Topic) -> Option<Topic> {
         self.idle[o] = true;
-        let k = 1 - o;
+        let k = o.other();
         std::mem::take(&mut self.held[k]).then_some(k)
     }
 
     /// The topic waiting for topic `o` to catch up, if any (check whether `o` is read to its end).
-    pub fn waiting_for(&self) -> Option<usize> {
-        (0..2).find(|&k| self.held[k]).map(|k| 1 - k)
+    pub fn waiting_for(&self) -> Option<Topic> {
+        self.held.topics().next().map(Topic::other)
     }
 
     /// Forgets holds and kept messages (the unit seeks both topics itself, e.g. when going
     /// live).
     pub fn reset(&mut self) {
-        self.held = [false; 2];
-        self.idle = [false; 2];
-        self.kept = Default::default();
+        self.held = PerTopic::default();
+        self.idle = PerTopic::default();
+        self.kept = PerTopic::default();
     }
 }
 
@@ -224,7 +229,9 @@ mod tests {
     use super::*;
 
     const MIN: i64 = 60_000;
-    const BOTH: [bool; 2] = [true, true];
+    const BOTH: PerTopic<bool> = PerTopic::new(true, true);
+    const I: Topic = Topic::Impressions;
+    const P: Topic = Topic::Plays;
 
     fn t(min: i64) -> Option<Ts> {
         Some(Ts(min * MIN))
@@ -237,59 +244,92 @@ mod tests {
     #[test]
     fn within_the_drift_nothing_is_held() {
         let mut a = two_minutes();
-        assert_eq!(a.on_message(1, [t(10), t(12)], BOTH), Change::default());
-        assert_eq!(a.on_message(0, [t(14), t(12)], BOTH), Change::default());
+        assert_eq!(
+            a.on_message(P, PerTopic::new(t(10), t(12)), BOTH),
+            Change::default()
+        );
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(14), t(12)), BOTH),
+            Change::default()
+        );
     }
 
     #[test]
     fn a_topic_ahead_is_held_until_the_other_catches_up() {
         let mut a = two_minutes();
-        let c = a.on_message(1, [t(10), t(13)], BOTH);
-        assert_eq!(c.hold, Some(1));
-        assert!(a.is_held(1));
-        assert_eq!(a.waiting_for(), Some(0));
+        let c = a.on_message(P, PerTopic::new(t(10), t(13)), BOTH);
+        assert_eq!(c.hold, Some(P));
+        assert!(a.is_held(P));
+        assert_eq!(a.waiting_for(), Some(I));
         // Impressions move on, still more than two minutes behind: plays stay held.
-        assert_eq!(a.on_message(0, [t(10), t(13)], BOTH), Change::default());
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(10), t(13)), BOTH),
+            Change::default()
+        );
         // Within the drift: released.
-        let c = a.on_message(0, [t(11), t(13)], BOTH);
-        assert_eq!(c.release, Some(1));
-        assert!(!a.is_held(1));
+        let c = a.on_message(I, PerTopic::new(t(11), t(13)), BOTH);
+        assert_eq!(c.release, Some(P));
+        assert!(!a.is_held(P));
     }
 
     #[test]
     fn a_topic_read_to_its_end_holds_nothing_back() {
         let mut a = two_minutes();
-        assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
-        assert_eq!(a.on_caught_up(1), Some(0));
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(30), t(1)), BOTH).hold,
+            Some(I)
+        );
+        assert_eq!(a.on_caught_up(P), Some(I));
         // Idle until its next message: impressions go on however far ahead.
-        assert_eq!(a.on_message(0, [t(90), t(1)], BOTH), Change::default());
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(90), t(1)), BOTH),
+            Change::default()
+        );
         // A new play: no longer idle, and far behind, so impressions are held again.
-        assert_eq!(a.on_message(1, [t(90), t(2)], BOTH), Change::default());
-        assert_eq!(a.on_message(0, [t(91), t(2)], BOTH).hold, Some(0));
+        assert_eq!(
+            a.on_message(P, PerTopic::new(t(90), t(2)), BOTH),
+            Change::default()
+        );
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(91), t(2)), BOTH).hold,
+            Some(I)
+        );
     }
 
     #[test]
     fn a_quiet_topic_is_idle_after_a_while() {
         let mut a = two_minutes();
-        assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(30), t(1)), BOTH).hold,
+            Some(I)
+        );
         let quiet = Duration::from_secs(1);
         let now = Instant::now();
         // Plays never came: idle at once.
-        assert_eq!(a.release_if_idle(now, quiet), Some(0));
-        assert_eq!(a.on_message(1, [t(30), t(2)], BOTH), Change::default());
-        assert_eq!(a.on_message(0, [t(31), t(2)], BOTH).hold, Some(0));
+        assert_eq!(a.release_if_idle(now, quiet), Some(I));
+        assert_eq!(
+            a.on_message(P, PerTopic::new(t(30), t(2)), BOTH),
+            Change::default()
+        );
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(31), t(2)), BOTH).hold,
+            Some(I)
+        );
         // A play just came: not idle yet; a second later it is.
         assert_eq!(a.release_if_idle(Instant::now(), quiet), None);
-        assert_eq!(a.release_if_idle(Instant::now() + quiet, quiet), Some(0));
+        assert_eq!(a.release_if_idle(Instant::now() + quiet, quiet), Some(I));
     }
 
     #[test]
     fn a_topic_that_saw_nothing_is_behind_and_an_unassigned_one_is_ignored() {
         let mut a = two_minutes();
-        assert_eq!(a.on_message(1, [None, t(5)], BOTH).hold, Some(1));
+        assert_eq!(
+            a.on_message(P, PerTopic::new(None, t(5)), BOTH).hold,
+            Some(P)
+        );
         let mut a = two_minutes();
         assert_eq!(
-            a.on_message(1, [None, t(5)], [false, true]),
+            a.on_message(P, PerTopic::new(None, t(5)), PerTopic::new(false, true)),
             Change::default()
         );
     }
@@ -297,58 +337,70 @@ mod tests {
     #[test]
     fn kept_messages_come_back_in_order_once_released_and_never_twice() {
         let mut a = two_minutes();
-        assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
-        assert!(a.must_keep(0) && !a.must_keep(1));
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(30), t(1)), BOTH).hold,
+            Some(I)
+        );
+        assert!(a.must_keep(I) && !a.must_keep(P));
         assert!(
-            !a.keep(0, 10, 9, None, None, Some(b"old")),
+            !a.keep(I, 10, 9, None, None, Some(b"old")),
             "processed already"
         );
-        assert!(a.keep(0, 10, 10, None, Some(b"k"), Some(b"a")));
-        assert!(a.keep(0, 10, 12, None, None, Some(b"b")));
+        assert!(a.keep(I, 10, 10, None, Some(b"k"), Some(b"a")));
+        assert!(a.keep(I, 10, 12, None, None, Some(b"b")));
         assert!(
-            !a.keep(0, 10, 11, None, None, Some(b"again")),
+            !a.keep(I, 10, 11, None, None, Some(b"again")),
             "fetched again after a seek"
         );
         assert!(a.kept_bytes() > 2);
-        assert_eq!(a.next_kept(0).map(|m| m.offset), None, "held");
-        assert_eq!(a.on_message(1, [t(30), t(29)], BOTH).release, Some(0));
-        assert!(a.must_keep(0), "kept ones go first");
-        let m = a.next_kept(0).unwrap();
+        assert_eq!(a.next_kept(I).map(|m| m.offset), None, "held");
+        assert_eq!(
+            a.on_message(P, PerTopic::new(t(30), t(29)), BOTH).release,
+            Some(I)
+        );
+        assert!(a.must_keep(I), "kept ones go first");
+        let m = a.next_kept(I).unwrap();
         assert_eq!(
             (m.offset, m.key.as_deref(), m.payload.as_deref()),
             (10, Some(&b"k"[..]), Some(&b"a"[..]))
         );
-        assert_eq!(a.next_kept(0).map(|m| m.offset), Some(12));
-        assert_eq!(a.next_kept(0).map(|m| m.offset), None);
+        assert_eq!(a.next_kept(I).map(|m| m.offset), Some(12));
+        assert_eq!(a.next_kept(I).map(|m| m.offset), None);
         assert_eq!(a.kept_bytes(), 0);
-        assert!(!a.must_keep(0));
-        assert!(!a.take_resume(0), "never paused");
+        assert!(!a.must_keep(I));
+        assert!(!a.take_resume(I), "never paused");
     }
 
     #[test]
     fn a_paused_topic_drops_later_messages_and_resumes_once_its_kept_ones_are_done() {
         let mut a = two_minutes();
-        assert_eq!(a.on_message(0, [t(30), t(1)], BOTH).hold, Some(0));
-        assert!(a.keep(0, 0, 0, None, None, Some(b"a")));
-        a.pause(0);
+        assert_eq!(
+            a.on_message(I, PerTopic::new(t(30), t(1)), BOTH).hold,
+            Some(I)
+        );
+        assert!(a.keep(I, 0, 0, None, None, Some(b"a")));
+        a.pause(I);
         assert!(
-            !a.keep(0, 0, 1, None, None, Some(b"b")),
+            !a.keep(I, 0, 1, None, None, Some(b"b")),
             "read again after the resume"
         );
-        assert!(!a.take_resume(0), "still held");
-        assert_eq!(a.on_caught_up(1), Some(0));
-        assert!(!a.take_resume(0), "a kept message is still to be processed");
-        assert_eq!(a.next_kept(0).map(|m| m.offset), Some(0));
-        assert!(a.must_keep(0), "paused until resumed");
-        assert!(a.take_resume(0));
-        assert!(!a.take_resume(0), "once");
-        assert!(!a.must_keep(0));
+        assert!(!a.take_resume(I), "still held");
+        assert_eq!(a.on_caught_up(P), Some(I));
+        assert!(!a.take_resume(I), "a kept message is still to be processed");
+        assert_eq!(a.next_kept(I).map(|m| m.offset), Some(0));
+        assert!(a.must_keep(I), "paused until resumed");
+        assert!(a.take_resume(I));
+        assert!(!a.take_resume(I), "once");
+        assert!(!a.must_keep(I));
     }
 
     #[test]
     fn off_holds_nothing() {
         let mut a = Alignment::new(None);
-        assert_eq!(a.on_message(1, [t(0), t(1000)], BOTH), Change::default());
+        assert_eq!(
+            a.on_message(P, PerTopic::new(t(0), t(1000)), BOTH),
+            Change::default()
+        );
         assert_eq!(a.waiting_for(), None);
     }
 }

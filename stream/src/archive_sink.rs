@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use playsource_archive::layout::{date_segment, hour_segment, partition_of};
 use playsource_archive::{ArchiveStore, ImpressionsBuilder, PlaysBuilder};
-use playsource_domain::{Day, Impression, Play};
+use playsource_domain::{Day, Impression, PerTopic, Play, Topic};
 use rustc_hash::FxHashMap;
 
 use crate::error::Error;
@@ -38,13 +38,12 @@ struct Part {
 /// The archive buffers of one unit between flushes.
 #[derive(Default)]
 pub struct ArchiveBuffer {
-    parts: FxHashMap<(u8, Day, u32), Part>,
+    parts: FxHashMap<(Topic, Day, u32), Part>,
 }
 
 /// A buffer ready to be written: where it goes and its rows.
 pub struct PendingFile {
-    /// Topic index: 0 impressions, 1 plays.
-    pub topic: u8,
+    pub topic: Topic,
     pub day: Day,
     pub hour: u32,
     pub first_offset: i64,
@@ -59,19 +58,22 @@ pub struct StagedFile {
     pub staged: String,
     pub final_path: String,
     pub rows: u64,
-    pub topic: u8,
+    pub topic: Topic,
 }
 
 impl ArchiveBuffer {
     /// Buffers one valid impression read at `offset` of partition `p`.
     pub fn push_impression(&mut self, imp: &Impression<'_>, p: i32, offset: i64) {
         let (day, hour) = partition_of(imp.ts);
-        let part = self.parts.entry((0, day, hour)).or_insert_with(|| Part {
-            rows: Rows::Impressions(Box::new(ImpressionsBuilder::with_capacity(256))),
-            first: offset,
-            last: offset,
-            n: 0,
-        });
+        let part = self
+            .parts
+            .entry((Topic::Impressions, day, hour))
+            .or_insert_with(|| Part {
+                rows: Rows::Impressions(Box::new(ImpressionsBuilder::with_capacity(256))),
+                first: offset,
+                last: offset,
+                n: 0,
+            });
         if let Rows::Impressions(b) = &mut part.rows {
             b.push(imp, Some((p, offset)));
             part.last = offset;
@@ -82,12 +84,15 @@ impl ArchiveBuffer {
     /// Buffers one valid play read at `offset` of partition `p`.
     pub fn push_play(&mut self, play: &Play<'_>, p: i32, offset: i64) {
         let (day, hour) = partition_of(play.ts);
-        let part = self.parts.entry((1, day, hour)).or_insert_with(|| Part {
-            rows: Rows::Plays(Box::new(PlaysBuilder::with_capacity(256))),
-            first: offset,
-            last: offset,
-            n: 0,
-        });
+        let part = self
+            .parts
+            .entry((Topic::Plays, day, hour))
+            .or_insert_with(|| Part {
+                rows: Rows::Plays(Box::new(PlaysBuilder::with_capacity(256))),
+                first: offset,
+                last: offset,
+                n: 0,
+            });
         if let Rows::Plays(b) = &mut part.rows {
             b.push(play, Some((p, offset)));
             part.last = offset;
@@ -152,12 +157,12 @@ pub fn write_staged(
     group: &str,
     partition: i32,
     epoch: i64,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     files: Vec<PendingFile>,
 ) -> Result<Vec<StagedFile>, Error> {
     let mut out = Vec::with_capacity(files.len());
     for f in files {
-        let topic = &topics[usize::from(f.topic)];
+        let topic = &topics[f.topic];
         let name = format!("p{partition}-o{}-{}.parquet", f.first_offset, f.last_offset);
         let rel_dir = Path::new(topic)
             .join(date_segment(f.day))
@@ -213,7 +218,7 @@ mod tests {
         buf.push_play(&decode_play(a).unwrap(), 3, 10);
         buf.push_play(&decode_play(b).unwrap(), 3, 11);
         buf.push_play(&decode_play(a).unwrap(), 3, 12);
-        let topics = ["imps".to_string(), "plays".to_string()];
+        let topics = PerTopic::new("imps".to_string(), "plays".to_string());
         let store = ArchiveStore::local(root.path());
         let staged = write_staged(&store, "g/1", 3, 7, &topics, buf.take()).unwrap();
         assert!(buf.is_empty());

@@ -5,103 +5,40 @@
 
 mod backpressure;
 mod broker;
+mod context;
+mod idle;
 mod position;
 mod rebuild;
+mod takeover;
 mod unprocessed;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use playsource_domain::Catalog;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use playsource_domain::{Catalog, PerTopic, Topic};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::align::{Alignment, Change};
+use crate::align::Change;
 use crate::catalog_cache::{held_version, CatalogCache};
 use crate::dlq::Publisher;
 use crate::error::Error;
-use crate::flush::{flush, recover_staging, FlushDone, Shared};
+use crate::flush::{flush, FlushDone, Shared};
 use crate::metrics as m;
 use crate::retry::RetryPolicy;
-use crate::seek::SeekCheck;
-use crate::sink_postgres;
-use crate::unit::{Action, Ctx, Phase, Unit, IMPRESSIONS, PLAYS};
+use crate::seek;
+use crate::unit::{Action, Ctx, Phase, Unit};
 use crate::{ExitReason, RunSummary, StreamConfig};
 
-/// A rebalance, as the loop sees it.
-#[derive(Debug)]
-enum RebalanceEvent {
-    Assigned(Vec<(String, i32)>),
-    Revoked(Vec<(String, i32)>),
-}
-
-/// Forwards rebalances to the loop; pauses newly assigned partitions until their unit has been
-/// positioned from Postgres.
-pub(crate) struct StreamContext {
-    events: mpsc::UnboundedSender<RebalanceEvent>,
-}
-
-impl ClientContext for StreamContext {
-    /// Publishes each assigned partition's lag (high watermark minus the consumer's position),
-    /// so lag is visible while consuming, not only when idle.
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        for (topic, t) in &statistics.topics {
-            for (p, part) in &t.partitions {
-                if *p < 0 || !part.desired || part.hi_offset < 0 || part.app_offset < 0 {
-                    continue;
-                }
-                ::metrics::gauge!(m::LAG, "topic" => topic.clone(), "partition" => p.to_string())
-                    .set((part.hi_offset - part.app_offset).max(0) as f64);
-            }
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        // End of partition is expected (`enable.partition.eof`), not an error.
-        if matches!(
-            error,
-            KafkaError::PartitionEOF(_)
-                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
-        ) {
-            tracing::trace!(reason, "end of partition");
-        } else {
-            tracing::error!(error = %error, reason, "Kafka client error");
-        }
-    }
-}
-
-fn list(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
-    tpl.elements()
-        .iter()
-        .map(|e| (e.topic().to_owned(), e.partition()))
-        .collect()
-}
-
-impl ConsumerContext for StreamContext {
-    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let _ = self.events.send(RebalanceEvent::Revoked(list(tpl)));
-        }
-    }
-
-    fn post_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            if let Err(e) = c.pause(tpl) {
-                tracing::warn!(error = %e, "cannot pause newly assigned partitions");
-            }
-            let _ = self.events.send(RebalanceEvent::Assigned(list(tpl)));
-        }
-    }
-}
+use context::RebalanceEvent;
+pub(crate) use context::StreamContext;
 
 pub(crate) type StreamKafka = StreamConsumer<StreamContext>;
 type InFlight = Option<JoinHandle<Result<FlushDone, Error>>>;
@@ -115,7 +52,7 @@ struct Loop {
     catalog_version: i64,
     cache: CatalogCache,
     /// Units withheld from a flush for a newer catalog version, to rebuild (partition, topics).
-    rebuild: Vec<(i32, [bool; 2])>,
+    rebuild: Vec<(i32, PerTopic<bool>)>,
     meters: m::EventMeters,
     summary: RunSummary,
     last_message: Instant,
@@ -126,7 +63,7 @@ struct Loop {
     /// When the flush in flight started.
     flush_started: Option<Instant>,
     /// Topic-partitions (unit, topic) paused because a flush is taking long.
-    backpressure: Vec<(i32, usize)>,
+    backpressure: Vec<(i32, Topic)>,
 }
 
 /// Runs the loop until shutdown or idleness.
@@ -165,17 +102,17 @@ pub async fn run(
         .set("statistics.interval.ms", "5000")
         .create_with_context(StreamContext { events: tx })
         .map_err(Error::kafka("create the consumer"))?;
-    let topics = [cfg.topics.impressions.clone(), cfg.topics.plays.clone()];
-    if topics[0] == topics[1] {
+    let topics = PerTopic::new(cfg.topics.impressions.clone(), cfg.topics.plays.clone());
+    if topics.impressions == topics.plays {
         return Err(Error::Config(format!(
             "the impressions and plays topics are both `{}`; give them different names",
-            topics[0]
+            topics.impressions
         )));
     }
     check_topics(&cfg.brokers, &topics).await?;
     let dlq_max_bytes = crate::dlq::check_topic(&cfg.brokers, &cfg.topics.dlq).await?;
     consumer
-        .subscribe(&[topics[0].as_str(), topics[1].as_str()])
+        .subscribe(&[topics.impressions.as_str(), topics.plays.as_str()])
         .map_err(Error::kafka("subscribe to the input topics"))?;
     let publisher = Publisher::with_max_bytes(&cfg.brokers, dlq_max_bytes)?;
     let flush_every = cfg.flush_interval.max(Duration::from_millis(10));
@@ -278,39 +215,40 @@ pub async fn run(
 }
 
 /// Both input topics must exist and be co-partitioned (same partition count).
-async fn check_topics(brokers: &str, topics: &[String; 2]) -> Result<(), Error> {
-    playsource_kafka::admin::check_inputs(brokers, &topics[0], &topics[1]).await?;
+async fn check_topics(brokers: &str, topics: &PerTopic<String>) -> Result<(), Error> {
+    playsource_kafka::admin::check_inputs(brokers, &topics.impressions, &topics.plays).await?;
     Ok(())
 }
 
 impl Loop {
-    fn topic_index(&self, topic: &str) -> Option<usize> {
-        self.shared.topics.iter().position(|t| t == topic)
+    /// The role of a configured topic name.
+    fn topic_of(&self, name: &str) -> Option<Topic> {
+        self.shared.topics.find(name)
     }
 
     async fn on_message(
         &mut self,
         msg: &rdkafka::message::BorrowedMessage<'_>,
     ) -> Result<(), Error> {
-        let Some(k) = self.topic_index(msg.topic()) else {
+        let Some(k) = self.topic_of(msg.topic()) else {
             return Ok(());
         };
         let p = msg.partition();
         let Some(unit) = self.units.get_mut(&p) else {
             return Ok(());
         };
-        if let Some(check) = unit.seek_check[k] {
-            unit.seek_check[k] = None;
-            if let Some(again) = check.first_message(msg.offset()) {
-                return self.seek_back(k, p, again).await;
-            }
+        let (topic, seek_backs) = (&self.shared.topics[k], &self.meters.seek_backs[k]);
+        let seeks = unit.seeks_mut();
+        if seek::check_first(&self.consumer, topic, p, k, msg.offset(), seeks, seek_backs).await? {
+            // The broker started past where the unit asked; sought back, read again.
+            return Ok(());
         }
         let timestamp = msg.timestamp().to_millis();
-        if unit.phase() == Phase::Live && unit.align.must_keep(k) {
+        if unit.phase() == Phase::Live && unit.align().must_keep(k) {
             // Held for event-time alignment: kept in order until released.
-            let next = unit.next[k];
+            let next = unit.next()[k];
             if unit
-                .align
+                .align_mut()
                 .keep(k, next, msg.offset(), timestamp, msg.key(), msg.payload())
                 && self.kept_bytes() > self.shared.cfg.align_buffer_bytes
             {
@@ -318,7 +256,7 @@ impl Loop {
             }
             return Ok(());
         }
-        let (live, next) = (unit.phase() == Phase::Live, unit.next[k]);
+        let (live, next) = (unit.phase() == Phase::Live, unit.next()[k]);
         if live && msg.offset() > next {
             // A gap: the position was reset past messages the broker no longer holds?
             self.count_retention_gap(k, p, next, msg.offset());
@@ -335,7 +273,7 @@ impl Loop {
     /// Processes one message of topic `k` of unit `p`; returns what alignment asks for.
     async fn process(
         &mut self,
-        k: usize,
+        k: Topic,
         p: i32,
         offset: i64,
         timestamp: Option<i64>,
@@ -357,16 +295,16 @@ impl Loop {
                 .unwrap_or(i64::MAX),
         };
         // Messages before `next` were processed already (re-read after a seek).
-        let live = unit.phase() == Phase::Live && offset >= unit.next[k];
-        let corrected = unit.corrections;
+        let live = unit.phase() == Phase::Live && offset >= unit.next()[k];
+        let corrected = unit.corrections();
         let action = unit
             .on_message(k, offset, timestamp, key, payload, &ctx)
             .await?;
         if live {
             self.summary.consumed += 1;
-            self.summary.corrections += unit.corrections - corrected;
-            let high = [unit.high_water(0), unit.high_water(1)];
-            return Ok(unit.align.on_message(k, high, unit.assigned));
+            self.summary.corrections += unit.corrections() - corrected;
+            let (high, assigned) = (unit.high_water(), unit.assigned());
+            return Ok(unit.align_mut().on_message(k, high, assigned));
         }
         match action {
             Action::None => {}
@@ -379,13 +317,13 @@ impl Loop {
             }
             Action::GoLive => {
                 unit.go_live();
-                self.summary.replayed += unit.replayed;
-                let at = unit.committed;
-                let assigned = unit.assigned;
+                self.summary.replayed += unit.replayed();
+                let at = unit.committed();
+                let assigned = unit.assigned();
                 tracing::info!(
                     partition = p,
-                    impressions = at[0],
-                    plays = at[1],
+                    impressions = at.impressions,
+                    plays = at.plays,
                     "partition rebuilt; live"
                 );
                 self.position(p, assigned, at).await?;
@@ -396,7 +334,7 @@ impl Loop {
 
     /// Counts (off the loop) the messages between `next` and `offset` of topic `k` of unit `p`
     /// that the broker no longer retains.
-    fn count_retention_gap(&self, k: usize, p: i32, next: i64, offset: i64) {
+    fn count_retention_gap(&self, k: Topic, p: i32, next: i64, offset: i64) {
         let consumer = Arc::clone(&self.consumer);
         let topic = self.shared.topics[k].clone();
         tokio::task::spawn_blocking(move || {
@@ -415,7 +353,7 @@ impl Loop {
 
     /// Bytes of the messages kept for alignment, all units.
     fn kept_bytes(&self) -> usize {
-        self.units.values().map(|u| u.align.kept_bytes()).sum()
+        self.units.values().map(|u| u.align().kept_bytes()).sum()
     }
 }
 
@@ -450,15 +388,15 @@ impl Loop {
             RebalanceEvent::Assigned(parts) => {
                 self.ever_assigned = true;
                 self.wait_in_flight(in_flight).await?;
-                let mut by_p: BTreeMap<i32, [bool; 2]> = BTreeMap::new();
+                let mut by_p: BTreeMap<i32, PerTopic<bool>> = BTreeMap::new();
                 for (t, p) in &parts {
-                    if let Some(k) = self.topic_index(t) {
+                    if let Some(k) = self.topic_of(t) {
                         by_p.entry(*p).or_default()[k] = true;
                     }
                 }
                 tracing::info!(partitions = ?by_p.keys().collect::<Vec<_>>(), "partitions assigned");
                 for (p, assigned) in by_p {
-                    if !(assigned[0] && assigned[1]) {
+                    if !assigned.all() {
                         tracing::warn!(partition = p, "only one topic of this partition is assigned here; are both topics co-partitioned with the same partition count?");
                     }
                     let shared = Arc::clone(&self.shared);
@@ -466,73 +404,17 @@ impl Loop {
                         .retry
                         .run("take over a partition", |_| self.init_unit(p, assigned))
                         .await?;
-                    let at = unit.next;
+                    let at = unit.next();
                     let live = unit.phase() == Phase::Live;
                     self.units.insert(p, unit);
                     // Seek each topic to where the unit starts reading.
                     self.position(p, assigned, at).await?;
                     let u = &self.units[&p];
-                    tracing::info!(partition = p, epoch = u.epoch, from = ?at, committed = ?u.committed, live, "unit assigned");
+                    tracing::info!(partition = p, epoch = u.epoch(), from = ?at, committed = ?u.committed(), live, "unit assigned");
                 }
             }
         }
         Ok(())
-    }
-
-    /// Takes the lease, publishes committed staged files, and restores the engine.
-    async fn init_unit(&self, p: i32, assigned: [bool; 2]) -> Result<Unit, Error> {
-        let s = &self.shared;
-        let group = &s.cfg.group_id;
-        let epoch = sink_postgres::acquire_lease(&s.pool, group, p, &s.cfg.owner).await?;
-        recover_staging(s, p).await?;
-        let mut low = [0i64; 2];
-        for k in 0..2 {
-            if assigned[k] {
-                low[k] = self.low_watermark(&s.topics[k], p).await?;
-            }
-        }
-        let mut committed = low;
-        for k in 0..2 {
-            if let Some(c) =
-                sink_postgres::committed_offset(&s.pool, group, &s.topics[k], p).await?
-            {
-                if c < low[k] {
-                    ::metrics::counter!(m::RETENTION_LOST, "topic" => s.topics[k].clone(), "partition" => p.to_string())
-                        .increment((low[k] - c) as u64);
-                    tracing::warn!(lost = low[k] - c, topic = %s.topics[k], partition = p, committed = c, earliest = low[k],
-                        "events after the committed offset are no longer retained; continuing from the earliest retained");
-                }
-                committed[k] = c.max(low[k]);
-            }
-        }
-        let mut engine = playsource_domain::Engine::new(s.cfg.attribution);
-        let mut start = low;
-        if let Some(snap) =
-            sink_postgres::load_snapshot(&s.pool, group, p, &s.topics, crate::snapshot::FORMAT)
-                .await?
-        {
-            match crate::snapshot::decode(&snap.state) {
-                Ok(e) if *e.config() == s.cfg.attribution
-                    && snap.impressions_offset >= low[0]
-                    && snap.plays_offset >= low[1]
-                    && snap.impressions_offset <= committed[0]
-                    && snap.plays_offset <= committed[1] =>
-                {
-                    engine = e;
-                    start = [snap.impressions_offset, snap.plays_offset];
-                }
-                Ok(_) => tracing::info!(partition = p, "snapshot does not fit the offsets or configuration; rebuilding from the earliest offsets"),
-                Err(e) => tracing::warn!(partition = p, error = %e, "snapshot unreadable; rebuilding from the earliest offsets"),
-            }
-        }
-        let mut unit = Unit::new(p, epoch, engine, assigned, start, committed);
-        unit.low = low;
-        unit.align = Alignment::new(s.cfg.max_drift);
-        Ok(unit)
-    }
-
-    async fn low_watermark(&self, topic: &str, p: i32) -> Result<i64, Error> {
-        Ok(self.watermarks(topic, p).await?.0)
     }
 
     async fn watermarks(&self, topic: &str, p: i32) -> Result<(i64, i64), Error> {
@@ -573,12 +455,12 @@ impl Loop {
         self.summary.flushes += 1;
         for (p, epoch) in &done.fenced {
             // Only the unit of the fenced epoch: a newer one may have been built meanwhile.
-            if self.units.get(p).is_none_or(|u| u.epoch != *epoch) {
+            if self.units.get(p).is_none_or(|u| u.epoch() != *epoch) {
                 continue;
             }
             self.units.remove(p);
             let mut tpl = TopicPartitionList::new();
-            for t in &self.shared.topics {
+            for t in self.shared.topics.values() {
                 tpl.add_partition(t, *p);
             }
             let _ = self.consumer.pause(&tpl);
@@ -598,77 +480,6 @@ impl Loop {
             }
         }
         Ok(())
-    }
-
-    /// With `--exit-when-idle`: nothing arrived for the idle time, every unit is live with
-    /// nothing left to flush, and every assigned topic-partition is read to its end.
-    async fn idle_and_caught_up(&mut self) -> bool {
-        let Some(idle) = self.shared.cfg.exit_when_idle else {
-            return false;
-        };
-        if self.last_message.elapsed() < idle {
-            return false;
-        }
-        if self.units.values().any(|u| {
-            u.phase() != Phase::Live
-                || u.has_changes()
-                || u.seek_check.iter().flatten().any(SeekCheck::probed)
-        }) {
-            return false;
-        }
-        // Every partition of both topics must be read to its end: by a unit here, or (when this
-        // member holds none, e.g. while a crashed member's session has not expired yet) as
-        // committed in Postgres. Otherwise keep waiting for an assignment.
-        let s = Arc::clone(&self.shared);
-        for k in [IMPRESSIONS, PLAYS] {
-            let topic = s.topics[k].clone();
-            let Ok(n) = self.partition_count(&topic).await else {
-                return false;
-            };
-            for p in 0..n {
-                let Ok((low, high)) = self.watermarks(&topic, p).await else {
-                    return false;
-                };
-                let pending = self
-                    .units
-                    .get(&p)
-                    .filter(|u| u.assigned[k])
-                    .and_then(|u| u.seek_check[k])
-                    .and_then(|c| c.at_end(low, high));
-                if let Some(again) = pending {
-                    // Nothing came since a seek at the end: look at the last batch again.
-                    if let Err(e) = self.seek_back(k, p, again).await {
-                        tracing::warn!(error = %e, partition = p, "cannot seek back to the last message");
-                    }
-                    return false;
-                }
-                let pos = match self.units.get(&p).filter(|u| u.assigned[k]) {
-                    Some(u) => u.next[k],
-                    None => {
-                        match sink_postgres::committed_offset(&s.pool, &s.cfg.group_id, &topic, p)
-                            .await
-                        {
-                            Ok(c) => c.unwrap_or(low),
-                            Err(_) => return false,
-                        }
-                    }
-                };
-                ::metrics::gauge!(m::LAG, "topic" => topic.clone(), "partition" => p.to_string())
-                    .set((high - pos).max(0) as f64);
-                if pos < high {
-                    return false;
-                }
-            }
-        }
-        if !self.ever_assigned && self.started.elapsed() < idle + Duration::from_secs(10) {
-            // Give the group a moment to assign partitions before calling an empty run idle.
-            return false;
-        }
-        true
-    }
-
-    async fn partition_count(&self, topic: &str) -> Result<i32, Error> {
-        broker::partition_count(Arc::downgrade(&self.consumer), topic).await
     }
 
     /// Flushes everything (with snapshots) before returning.

@@ -28,7 +28,7 @@ pub struct Shared {
     pub cfg: StreamConfig,
     pub pool: PgPool,
     pub publisher: Publisher,
-    pub topics: [String; 2],
+    pub topics: playsource_domain::PerTopic<String>,
     /// How long Postgres and broker outages are ridden through.
     pub retry: RetryPolicy,
 }
@@ -208,7 +208,7 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
                 .await
                 .map_err(|e| Error::Task(e.to_string()))??;
             for f in &c.staged {
-                ::metrics::counter!(m::ARCHIVED_ROWS, "topic" => s.topics[usize::from(f.topic)].clone())
+                ::metrics::counter!(m::ARCHIVED_ROWS, "topic" => s.topics[f.topic].clone())
                     .increment(f.rows);
             }
             let staged: Vec<String> = c.staged.iter().map(|f| f.staged.clone()).collect();

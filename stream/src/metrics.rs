@@ -2,6 +2,7 @@
 //! configured name), `partition` (the unit), `source` (`sop`/`sod`), `outcome`.
 
 use metrics::Counter;
+use playsource_domain::PerTopic;
 
 /// Messages read from an input topic (counter; `topic`).
 pub const CONSUMED: &str = "playsource_stream_consumed_total";
@@ -78,17 +79,17 @@ pub const BACKPRESSURE_PAUSED: &str = "playsource_stream_backpressure_paused";
 pub const RETRIES: &str = "playsource_stream_retries_total";
 
 /// The per-event counters, registered once (a `counter!` with labels per event would build and
-/// look up its key every time). Index `k` is the topic (impressions 0, plays 1).
+/// look up its key every time).
 #[derive(Clone)]
 pub struct EventMeters {
-    pub consumed: [Counter; 2],
-    pub replayed: [Counter; 2],
-    pub rejected: [Counter; 2],
-    pub future_rejected: [Counter; 2],
-    pub too_late: [Counter; 2],
-    pub duplicates: [Counter; 2],
-    pub seek_backs: [Counter; 2],
-    pub holds: [Counter; 2],
+    pub consumed: PerTopic<Counter>,
+    pub replayed: PerTopic<Counter>,
+    pub rejected: PerTopic<Counter>,
+    pub future_rejected: PerTopic<Counter>,
+    pub too_late: PerTopic<Counter>,
+    pub duplicates: PerTopic<Counter>,
+    pub seek_backs: PerTopic<Counter>,
+    pub holds: PerTopic<Counter>,
     /// `[sop, sod][attributed, unattributed]`.
     pub attributions: [[Counter; 2]; 2],
     pub corrections: Counter,
@@ -98,9 +99,11 @@ pub struct EventMeters {
 
 impl EventMeters {
     /// Registers the counters of the two input topics.
-    pub fn new(topics: &[String; 2]) -> EventMeters {
+    pub fn new(topics: &PerTopic<String>) -> EventMeters {
         let per_topic = |name: &'static str| {
-            [0, 1].map(|k| metrics::counter!(name, "topic" => topics[k].clone()))
+            topics
+                .as_ref()
+                .map(|t| metrics::counter!(name, "topic" => t.clone()))
         };
         let attributed = |source: &'static str| {
             ["attributed", "unattributed"]

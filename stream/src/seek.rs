@@ -1,5 +1,10 @@
-//! Positioning a topic-partition at an offset, and checking that the broker really starts there.
+//! Positioning a topic-partition at an offset, and checking that the broker really starts there:
+//! a broker quirk kept at the edge. The consumer loop calls three entry points and knows nothing
+//! of step-backs: [`seek_and_resume`] (seek where a unit starts reading), [`check_first`] (judge
+//! each message against the seek before it) and [`probe_at_end`] (before `--exit-when-idle`
+//! calls a partition read to its end). A unit only stores its pending checks ([`Seeks`]).
 //!
+//! **Why** (tansu 0.6):
 //! Kafka answers a fetch at an offset inside a record batch with the whole batch, and the client
 //! drops the records before the offset. Some Kafka-protocol brokers (tansu 0.6) answer it with the
 //! *next* batch instead, or with nothing when the offset is inside the last batch, so a unit
@@ -11,30 +16,153 @@
 //! skip only when the next batch arrives (then handled as above); before `--exit-when-idle` calls
 //! a partition read to its end, a seek that brought nothing while at or past the high watermark
 //! is repeated once at the last message. On a broker that starts where it is asked, this costs at
-//! most one re-read message per seek.
+//! most one re-read message per seek. Each step back is counted in
+//! `playsource_stream_seek_backs_total{topic}`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use metrics::Counter;
+use playsource_domain::{PerTopic, Topic};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::consumer::StreamKafka;
+use crate::error::Error;
+
+/// A unit's seeks whose first message is still to be checked, per topic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seeks(PerTopic<Option<SeekCheck>>);
+
+impl Seeks {
+    /// True while a seek at the end was repeated at the last message (a message is on its way).
+    pub fn probing(&self) -> bool {
+        self.0.values().flatten().any(SeekCheck::probed)
+    }
+
+    /// Records the seeks [`seek_and_resume`] started (topics it did not seek keep theirs).
+    pub fn record(&mut self, started: Seeks) {
+        for (k, check) in started.0.iter() {
+            if check.is_some() {
+                self.0[k] = *check;
+            }
+        }
+    }
+}
+
+/// Seeks each topic-partition of partition `p` that `at` names to its offset (or to the earliest
+/// retained offset `low` when that is later) and resumes them, on a blocking thread; returns the
+/// checks to [`Seeks::record`] in the unit.
+pub(crate) async fn seek_and_resume(
+    consumer: Arc<StreamKafka>,
+    topics: &PerTopic<String>,
+    p: i32,
+    at: PerTopic<Option<i64>>,
+    low: PerTopic<i64>,
+) -> Result<Seeks, Error> {
+    let checks = at.map_with(|k, at| at.map(|want| SeekCheck::new(want, low[k])));
+    let topics = topics.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), Error> {
+        let mut tpl = TopicPartitionList::new();
+        for (k, check) in checks.iter() {
+            let Some(check) = check else {
+                continue;
+            };
+            seek_blocking(consumer.as_ref(), &topics[k], p, check.sought)
+                .map_err(Error::kafka("seek to the committed offset"))?;
+            tpl.add_partition(&topics[k], p);
+        }
+        consumer
+            .resume(&tpl)
+            .map_err(Error::kafka("resume a partition"))
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))??;
+    Ok(Seeks(checks))
+}
+
+/// Judges a message of topic `k` (named `topic`) of partition `p` at `offset` against the seek
+/// before it, if one is still to be checked. `Ok(true)`: the broker started after the offset
+/// asked for; the topic-partition was sought back further (counted in `seek_backs`) and the
+/// message must be dropped.
+pub(crate) async fn check_first(
+    consumer: &Arc<StreamKafka>,
+    topic: &str,
+    p: i32,
+    k: Topic,
+    offset: i64,
+    seeks: &mut Seeks,
+    seek_backs: &Counter,
+) -> Result<bool, Error> {
+    let Some(check) = seeks.0[k].take() else {
+        return Ok(false);
+    };
+    let Some(again) = check.first_message(offset) else {
+        return Ok(false);
+    };
+    seek_back(consumer, topic, p, again, seek_backs).await?;
+    seeks.0[k] = Some(again);
+    Ok(true)
+}
+
+/// Before a topic-partition is called read to its end (`--exit-when-idle`): nothing came since
+/// the seek of topic `k` and its watermarks are `low`..`high`. When a broker may be hiding the
+/// rest of its last batch, seeks to the last message (once). `Ok(true)`: sought; wait for it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn probe_at_end(
+    consumer: &Arc<StreamKafka>,
+    topic: &str,
+    p: i32,
+    k: Topic,
+    low: i64,
+    high: i64,
+    seeks: &mut Seeks,
+    seek_backs: &Counter,
+) -> Result<bool, Error> {
+    let Some(again) = seeks.0[k].and_then(|c| c.at_end(low, high)) else {
+        return Ok(false);
+    };
+    seek_back(consumer, topic, p, again, seek_backs).await?;
+    seeks.0[k] = Some(again);
+    Ok(true)
+}
+
+/// The broker skipped past where the unit asked to start: seek back further.
+async fn seek_back(
+    consumer: &Arc<StreamKafka>,
+    topic: &str,
+    p: i32,
+    check: SeekCheck,
+    seek_backs: &Counter,
+) -> Result<(), Error> {
+    let consumer = Arc::clone(consumer);
+    let topic = topic.to_owned();
+    seek_backs.increment(1);
+    tracing::debug!(topic = %topic, partition = p, want = check.want, sought = check.sought,
+        "the broker started after the offset asked for; seeking back");
+    tokio::task::spawn_blocking(move || seek_blocking(consumer.as_ref(), &topic, p, check.sought))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::kafka("seek back to the committed offset"))
+}
+
 /// A seek still waiting for its first message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SeekCheck {
+struct SeekCheck {
     /// The offset the unit wants to read from.
-    pub want: i64,
+    want: i64,
     /// The offset sought.
-    pub sought: i64,
+    sought: i64,
     /// The earliest retained offset (as known to the unit).
-    pub low: i64,
+    low: i64,
     /// Already sought back from the high watermark (see [`SeekCheck::at_end`]).
     probed: bool,
 }
 
 impl SeekCheck {
     /// A seek to `want` on a partition whose earliest retained offset is `low`.
-    pub fn new(want: i64, low: i64) -> SeekCheck {
+    fn new(want: i64, low: i64) -> SeekCheck {
         SeekCheck {
             want,
             sought: want.max(low),
@@ -46,7 +174,7 @@ impl SeekCheck {
     /// Judges the first message fetched after the seek, at `offset`: `None` accepts it; `Some`
     /// is the next check when the broker skipped past `want` — seek to its `sought` and drop
     /// the message.
-    pub fn first_message(&self, offset: i64) -> Option<SeekCheck> {
+    fn first_message(&self, offset: i64) -> Option<SeekCheck> {
         if offset <= self.want || self.sought <= self.low {
             return None;
         }
@@ -58,7 +186,7 @@ impl SeekCheck {
     }
 
     /// True once repeated at the last message: a message is on its way.
-    pub fn probed(&self) -> bool {
+    fn probed(&self) -> bool {
         self.probed
     }
 
@@ -66,7 +194,7 @@ impl SeekCheck {
     /// `want` is at or past `high`, a broker that answers a fetch inside its last batch with
     /// nothing may be hiding the batch's rest, so seek to the last message (once). `None`: keep
     /// waiting.
-    pub fn at_end(&self, low: i64, high: i64) -> Option<SeekCheck> {
+    fn at_end(&self, low: i64, high: i64) -> Option<SeekCheck> {
         if self.probed || high <= low || self.want < high || self.sought < high {
             return None;
         }
@@ -80,7 +208,7 @@ impl SeekCheck {
 
 /// Seeks `topic`/`p` to `offset`, blocking; retries while the partition has no fetch position
 /// yet (right after an assignment).
-pub fn seek_blocking<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+fn seek_blocking<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
     consumer: &C,
     topic: &str,
     p: i32,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use playsource_domain::aggregate::Counts;
-use playsource_domain::Ts;
+use playsource_domain::{PerTopic, Topic, Ts};
 use playsource_store::leases::{self, Offset, Staged};
 use playsource_store::{feeder, progress, realtime};
 use rustc_hash::FxHashMap;
@@ -63,12 +63,18 @@ pub async fn load_snapshot(
     pool: &PgPool,
     group: &str,
     partition: i32,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     format: i32,
 ) -> Result<Option<StoredSnapshot>, Error> {
-    leases::load_snapshot(pool, group, partition, [&topics[0], &topics[1]], format)
-        .await
-        .map_err(Error::db("read a snapshot"))
+    leases::load_snapshot(
+        pool,
+        group,
+        partition,
+        [&topics[Topic::Impressions], &topics[Topic::Plays]],
+        format,
+    )
+    .await
+    .map_err(Error::db("read a snapshot"))
 }
 
 /// Staged archive files committed but not yet moved: (staged, final) relative paths.
@@ -135,7 +141,7 @@ pub struct CommitOutcome {
 pub async fn commit(
     pool: &PgPool,
     group: &str,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     units: &mut Vec<UnitCommit>,
     retrying: bool,
 ) -> Result<CommitOutcome, Error> {
@@ -149,7 +155,7 @@ pub async fn commit_to(
     pool: &PgPool,
     group: &str,
     archive: Option<&str>,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     units: &mut Vec<UnitCommit>,
     retrying: bool,
 ) -> Result<CommitOutcome, Error> {
@@ -251,7 +257,7 @@ async fn write_all(
     conn: &mut PgConnection,
     group: &str,
     archive: Option<&str>,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     units: &[&UnitCommit],
 ) -> Result<(), Error> {
     let mut counts = Counts::default();
@@ -333,7 +339,7 @@ pub async fn committed_partitions(pool: &PgPool, group: &str) -> Result<Vec<(Str
 async fn write_snapshots(
     conn: &mut PgConnection,
     group: &str,
-    topics: &[String; 2],
+    topics: &PerTopic<String>,
     units: &[&UnitCommit],
 ) -> Result<(), Error> {
     for u in units {
@@ -342,7 +348,7 @@ async fn write_snapshots(
             conn,
             group,
             u.partition,
-            [&topics[0], &topics[1]],
+            [&topics[Topic::Impressions], &topics[Topic::Plays]],
             crate::snapshot::FORMAT,
             s,
         )

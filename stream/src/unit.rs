@@ -14,7 +14,7 @@ use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::catalog::enrich;
 use playsource_domain::{
     check_not_future, decode_impression, decode_play, Catalog, Engine, EnrichedPlay, Output,
-    Rejection, Ts, Verdict,
+    PerTopic, Rejection, Topic, Ts, Verdict,
 };
 use rdkafka::producer::DeliveryFuture;
 
@@ -23,13 +23,8 @@ use crate::archive_sink::{ArchiveBuffer, PendingFile};
 use crate::dlq;
 use crate::error::Error;
 use crate::metrics as m;
-use crate::seek::SeekCheck;
+use crate::seek::Seeks;
 use crate::sink_postgres::{OffsetRow, SnapshotRow, TooLate, UnitCommit};
-
-/// Index of the impressions topic in per-topic arrays.
-pub const IMPRESSIONS: usize = 0;
-/// Index of the plays topic in per-topic arrays.
-pub const PLAYS: usize = 1;
 
 /// Where a unit is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,14 +41,14 @@ pub enum Action {
     /// Nothing.
     None,
     /// This topic finished replaying before the other: pause it.
-    PauseTopic(usize),
+    PauseTopic(Topic),
     /// Both topics replayed: seek both to the committed offsets and resume.
     GoLive,
 }
 
 /// Shared, read-only things a unit needs per message.
 pub struct Ctx<'a> {
-    pub topics: &'a [String; 2],
+    pub topics: &'a PerTopic<String>,
     pub dlq_topic: &'a str,
     pub publisher: &'a dlq::Publisher,
     pub catalog: &'a Catalog,
@@ -87,26 +82,26 @@ pub struct CatalogUse {
 
 /// The state of one partition unit.
 pub struct Unit {
-    pub partition: i32,
-    pub epoch: i64,
+    partition: i32,
+    epoch: i64,
     engine: Engine,
     phase: Phase,
     /// Which of the two topic-partitions this consumer is assigned.
-    pub assigned: [bool; 2],
+    assigned: PerTopic<bool>,
     /// Next offset to process per topic.
-    pub next: [i64; 2],
+    next: PerTopic<i64>,
     /// Next offset committed to Postgres per topic (replay target while replaying).
-    pub committed: [i64; 2],
+    committed: PerTopic<i64>,
     /// Per topic, a seek whose first message is still to be checked.
-    pub seek_check: [Option<SeekCheck>; 2],
+    seeks: Seeks,
     /// Earliest retained offset per topic when the unit was taken.
-    pub low: [i64; 2],
+    low: PerTopic<i64>,
     /// Event-time alignment of the two topics (live only).
-    pub align: Alignment,
+    align: Alignment,
     /// Provisional attributions corrected live.
-    pub corrections: u64,
-    replay_done: [bool; 2],
-    high_water: [Option<Ts>; 2],
+    corrections: u64,
+    replay_done: PerTopic<bool>,
+    high_water: PerTopic<Option<Ts>>,
     counts: Counts,
     too_late: TooLate,
     archive: ArchiveBuffer,
@@ -114,30 +109,30 @@ pub struct Unit {
     enriched: Vec<(String, Vec<u8>)>,
     outs: Vec<Output>,
     catalog_use: Option<CatalogUse>,
-    snapshot_at: [i64; 2],
+    snapshot_at: PerTopic<i64>,
     last_snapshot: Instant,
     /// Events processed live since the last flush.
-    pub since_flush: u64,
+    since_flush: u64,
     /// Events re-read to rebuild the engine.
-    pub replayed: u64,
+    replayed: u64,
 }
 
 impl Unit {
     /// A unit resuming at `start` (where `engine` stands) with `committed` offsets already in
-    /// the view.
+    /// the view; `low` are the earliest retained offsets, `align` its event-time alignment.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         partition: i32,
         epoch: i64,
         engine: Engine,
-        assigned: [bool; 2],
-        start: [i64; 2],
-        committed: [i64; 2],
+        assigned: PerTopic<bool>,
+        start: PerTopic<i64>,
+        committed: PerTopic<i64>,
+        low: PerTopic<i64>,
+        align: Alignment,
     ) -> Unit {
-        let replay_done = [
-            !assigned[0] || start[0] >= committed[0],
-            !assigned[1] || start[1] >= committed[1],
-        ];
-        let phase = if replay_done[0] && replay_done[1] {
+        let replay_done = PerTopic::from_fn(|k| !assigned[k] || start[k] >= committed[k]);
+        let phase = if replay_done.all() {
             Phase::Live
         } else {
             Phase::Replaying
@@ -145,7 +140,7 @@ impl Unit {
         Unit {
             partition,
             epoch,
-            high_water: [engine.impressions_high_water(), engine.plays_high_water()],
+            high_water: high_waters(&engine),
             engine,
             phase,
             assigned,
@@ -155,9 +150,9 @@ impl Unit {
                 start
             },
             committed,
-            seek_check: [None; 2],
-            low: [0; 2],
-            align: Alignment::default(),
+            seeks: Seeks::default(),
+            low,
+            align,
             corrections: 0,
             replay_done,
             counts: Counts::default(),
@@ -180,8 +175,68 @@ impl Unit {
     }
 
     /// Whether topic `k` finished replaying (always true when live).
-    pub fn replay_done(&self, k: usize) -> bool {
+    pub fn replay_done(&self, k: Topic) -> bool {
         self.replay_done[k]
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The lease epoch the unit holds the partition with.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
+
+    /// Which of the two topic-partitions this consumer is assigned.
+    pub fn assigned(&self) -> PerTopic<bool> {
+        self.assigned
+    }
+
+    /// Next offset to process per topic.
+    pub fn next(&self) -> PerTopic<i64> {
+        self.next
+    }
+
+    /// Next offset committed to Postgres per topic (the replay target while replaying).
+    pub fn committed(&self) -> PerTopic<i64> {
+        self.committed
+    }
+
+    /// Earliest retained offset per topic when the unit was taken.
+    pub fn low(&self) -> PerTopic<i64> {
+        self.low
+    }
+
+    /// The seeks whose first message is still to be checked ([`crate::seek`]).
+    pub fn seeks_mut(&mut self) -> &mut Seeks {
+        &mut self.seeks
+    }
+
+    /// Whether a seek at the end of a topic-partition is waiting for its message.
+    pub fn seek_probing(&self) -> bool {
+        self.seeks.probing()
+    }
+
+    /// Event-time alignment of the two topics (live only).
+    pub fn align(&self) -> &Alignment {
+        &self.align
+    }
+
+    /// Event-time alignment of the two topics, to hold, keep, release or pause.
+    pub fn align_mut(&mut self) -> &mut Alignment {
+        &mut self.align
+    }
+
+    /// Provisional attributions corrected live so far.
+    pub fn corrections(&self) -> u64 {
+        self.corrections
+    }
+
+    /// Events re-read to rebuild the engine.
+    pub fn replayed(&self) -> u64 {
+        self.replayed
     }
 
     /// The engine (for snapshots and stats).
@@ -193,18 +248,15 @@ impl Unit {
     pub fn go_live(&mut self) {
         self.phase = Phase::Live;
         self.align.reset();
-        self.replay_done = [true, true];
+        self.replay_done = PerTopic::both(true);
         self.next = self.committed;
-        self.high_water = [
-            self.engine.impressions_high_water(),
-            self.engine.plays_high_water(),
-        ];
+        self.high_water = high_waters(&self.engine);
     }
 
     /// Handles one message of topic `k` at `offset`.
     pub async fn on_message(
         &mut self,
-        k: usize,
+        k: Topic,
         offset: i64,
         timestamp: Option<i64>,
         key: Option<&[u8]>,
@@ -227,7 +279,7 @@ impl Unit {
 
     fn replay(
         &mut self,
-        k: usize,
+        k: Topic,
         offset: i64,
         msg_ts: Option<Ts>,
         payload: Option<&[u8]>,
@@ -245,7 +297,7 @@ impl Unit {
         // (docs/stream.md, "Events from the future").
         let clock = msg_ts.unwrap_or_else(clock_now);
         let mf = ctx.max_future_ms;
-        if k == IMPRESSIONS {
+        if k == Topic::Impressions {
             if let Ok(imp) = decode_impression(payload) {
                 if check_not_future(imp.ts, msg_ts, clock, mf).is_ok() {
                     self.engine.on_impression(&imp, &mut self.outs);
@@ -267,9 +319,9 @@ impl Unit {
         Action::None
     }
 
-    fn mark_replayed(&mut self, k: usize) -> Action {
+    fn mark_replayed(&mut self, k: Topic) -> Action {
         self.replay_done[k] = true;
-        if self.replay_done[0] && self.replay_done[1] {
+        if self.replay_done.all() {
             Action::GoLive
         } else {
             Action::PauseTopic(k)
@@ -278,7 +330,7 @@ impl Unit {
 
     async fn live(
         &mut self,
-        k: usize,
+        k: Topic,
         offset: i64,
         msg_ts: Option<Ts>,
         key: Option<&[u8]>,
@@ -300,7 +352,7 @@ impl Unit {
                 field: "(message)",
                 rule: "must be a JSON object, got an empty (null) message value".into(),
             })
-        } else if k == IMPRESSIONS {
+        } else if k == Topic::Impressions {
             decode_impression(bytes)
                 .and_then(|imp| not_future(imp.ts).map(|()| imp))
                 .map(|imp| {
@@ -345,7 +397,7 @@ impl Unit {
 
     fn observe(
         &mut self,
-        k: usize,
+        k: Topic,
         ts: Ts,
         verdict: Verdict,
         country: &str,
@@ -425,7 +477,10 @@ impl Unit {
     pub fn has_changes(&self) -> bool {
         self.phase == Phase::Live
             && (self.since_flush > 0
-                || (0..2).any(|k| self.assigned[k] && self.next[k] != self.committed[k]))
+                || self
+                    .assigned
+                    .topics()
+                    .any(|k| self.next[k] != self.committed[k]))
     }
 
     /// Whether a snapshot is due (`interval` elapsed and the offsets moved since the last one).
@@ -436,9 +491,14 @@ impl Unit {
     }
 
     /// Takes what the next flush commits; `snapshot` also encodes the engine at these offsets.
-    pub fn take_flush(&mut self, topics: &[String; 2], snapshot: bool) -> Result<UnitFlush, Error> {
-        let offsets = (0..2)
-            .filter(|&k| self.assigned[k])
+    pub fn take_flush(
+        &mut self,
+        topics: &PerTopic<String>,
+        snapshot: bool,
+    ) -> Result<UnitFlush, Error> {
+        let offsets = self
+            .assigned
+            .topics()
             .map(|k| OffsetRow {
                 topic: topics[k].clone(),
                 next_offset: self.next[k],
@@ -453,8 +513,8 @@ impl Unit {
             self.snapshot_at = self.next;
             self.last_snapshot = Instant::now();
             Some(SnapshotRow {
-                impressions_offset: self.next[IMPRESSIONS],
-                plays_offset: self.next[PLAYS],
+                impressions_offset: self.next[Topic::Impressions],
+                plays_offset: self.next[Topic::Plays],
                 state,
             })
         } else {
@@ -480,13 +540,13 @@ impl Unit {
         })
     }
 
-    fn record_gauges(&self, topics: &[String; 2]) {
+    fn record_gauges(&self, topics: &PerTopic<String>) {
         let p = self.partition.to_string();
         let s = self.engine.stats();
         ::metrics::gauge!(m::STATE_KEYS, "partition" => p.clone()).set(s.keys as f64);
         ::metrics::gauge!(m::STATE_BYTES, "partition" => p.clone()).set(s.bytes as f64);
         ::metrics::gauge!(m::PENDING_PLAYS, "partition" => p.clone()).set(s.pending_plays as f64);
-        for (topic, hw) in topics.iter().zip(self.high_water) {
+        for (topic, hw) in topics.values().zip(self.high_water.values()) {
             if let Some(h) = hw {
                 ::metrics::gauge!(m::WATERMARK_MS, "topic" => topic.clone(), "partition" => p.clone())
                     .set(h.0 as f64);
@@ -495,9 +555,14 @@ impl Unit {
     }
 
     /// Greatest event time seen per topic.
-    pub fn high_water(&self, k: usize) -> Option<Ts> {
-        self.high_water[k]
+    pub fn high_water(&self) -> PerTopic<Option<Ts>> {
+        self.high_water
     }
+}
+
+/// The engine's greatest event time per topic.
+fn high_waters(engine: &Engine) -> PerTopic<Option<Ts>> {
+    PerTopic::new(engine.impressions_high_water(), engine.plays_high_water())
 }
 
 /// The receiving clock, for the future rule.

@@ -119,7 +119,7 @@ fn a_publish_cut_short_on_s3_is_finished_by_the_next_owner() {
     buf.push_play(&decode_play(a.as_bytes()).unwrap(), 3, 10);
     buf.push_play(&decode_play(b.as_bytes()).unwrap(), 3, 11);
     buf.push_play(&decode_play(c.as_bytes()).unwrap(), 3, 12);
-    let topics = ["imps".to_string(), "plays".to_string()];
+    let topics = playsource_domain::PerTopic::new("imps".to_string(), "plays".to_string());
     let committed = write_staged(&store, "g", 3, 7, &topics, buf.take()).unwrap();
     assert_eq!(committed.len(), 2);
     // A later flush that never committed (the owner died before its transaction).

@@ -158,7 +158,7 @@ fn commit_of(partition: i32, epoch: i64, next: i64) -> UnitCommit {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_stale_epoch_cannot_commit(pool: PgPool) {
-    let topics = ["impressions".to_string(), "plays".to_string()];
+    let topics = playsource_domain::PerTopic::new("impressions".to_string(), "plays".to_string());
     let old = sink_postgres::acquire_lease(&pool, "g", 3, "old-owner")
         .await
         .unwrap();
@@ -218,7 +218,7 @@ async fn a_stale_epoch_cannot_commit(pool: PgPool) {
 /// COMMIT) adds nothing twice: the landed unit is recognised by its stored offsets.
 #[sqlx::test(migrations = "../migrations")]
 async fn a_retried_commit_that_had_landed_is_not_added_twice(pool: PgPool) {
-    let topics = ["impressions".to_string(), "plays".to_string()];
+    let topics = playsource_domain::PerTopic::new("impressions".to_string(), "plays".to_string());
     let e3 = sink_postgres::acquire_lease(&pool, "g", 3, "me")
         .await
         .unwrap();
@@ -330,7 +330,7 @@ async fn a_staging_write_racing_a_takeover_is_fenced_not_fatal(pool: PgPool) {
     let cfg = config(&t, "g-race", archive.path());
     let shared = Arc::new(Shared {
         publisher: Publisher::new(BROKERS).unwrap(),
-        topics: [t.impressions.clone(), t.plays.clone()],
+        topics: playsource_domain::PerTopic::new(t.impressions.clone(), t.plays.clone()),
         pool: pool.clone(),
         retry: RetryPolicy {
             budget: Duration::from_secs(5),

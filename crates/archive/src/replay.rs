@@ -23,41 +23,16 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use playsource_domain::{Day, MemberId, Ts, HOUR_MS};
+use playsource_domain::{Day, MemberId, PerTopic, Ts, HOUR_MS};
 
 use crate::error::Error;
 use crate::layout::{date_segment, parse_date_segment, parse_hour_segment, ArchiveLayout};
 use crate::read::{list_files, ImpressionReader, PlayReader, ReadStats};
 use crate::store::ArchiveStore;
 
-/// One of the two input topics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Topic {
-    /// `impressions` (sorts first: at the same instant an impression is handed out before a play).
-    Impressions,
-    /// `plays`.
-    Plays,
-}
-
-impl Topic {
-    /// Both topics.
-    pub const ALL: [Topic; 2] = [Topic::Impressions, Topic::Plays];
-
-    /// The role's name: `impressions` or `plays`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Topic::Impressions => "impressions",
-            Topic::Plays => "plays",
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            Topic::Impressions => 0,
-            Topic::Plays => 1,
-        }
-    }
-}
+/// One of the two input topics (impressions sort first: at the same instant an impression is
+/// handed out before a play).
+pub use playsource_domain::Topic;
 
 /// The files of one partition of one topic and the event-time window the layout gives them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,7 +193,7 @@ pub struct EventTimeMerge {
     seq: u64,
     latest: Option<Ts>,
     out_of_order: u64,
-    stats: [ReadStats; 2],
+    stats: PerTopic<ReadStats>,
     files: u64,
     /// Where relative file paths are read from ([`EventTimeMerge::in_store`]).
     store: Option<ArchiveStore>,
@@ -291,7 +266,7 @@ impl EventTimeMerge {
         let range = self.range.clone();
         let buffer = &mut self.buffer;
         let seq = &mut self.seq;
-        let stats = &mut self.stats[p.topic.index()];
+        let stats = &mut self.stats[p.topic];
         let mut push = |topic, ts, member_id, json| {
             buffer.push((
                 ReplayEvent {
@@ -336,7 +311,7 @@ impl EventTimeMerge {
 
     /// What reading `topic`'s files gave so far (rows, in range, invalid rows skipped).
     pub fn stats(&self, topic: Topic) -> &ReadStats {
-        &self.stats[topic.index()]
+        &self.stats[topic]
     }
 
     /// Events handed out after an event with a later `ts` (rows filed in a later partition

@@ -25,12 +25,7 @@ use playsource_archive::{write::writer_properties, Error, ImpressionsBuilder, Pl
 
 use common::{impression, play, DAY0};
 
-/// Which reader a file is for.
-#[derive(Clone, Copy, Debug)]
-enum Topic {
-    Impressions,
-    Plays,
-}
+use playsource_domain::Topic;
 
 /// Reads a whole file the way the batch layer does; stops at the first error.
 fn read_all(topic: Topic, path: &Path) -> Result<ReadStats, Error> {

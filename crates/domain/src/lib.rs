@@ -10,6 +10,7 @@ pub mod enriched;
 pub mod event;
 pub mod ids;
 pub mod time;
+pub mod topic;
 
 pub use attribution::{
     Attribution, AttributionConfig, Engine, ImpressionRecord, Output, PlayRecord, Verdict,
@@ -22,3 +23,4 @@ pub use event::{
 };
 pub use ids::{EventKey, Interner, MemberId, Sym, VideoId};
 pub use time::{Day, TimeError, Ts, DAY_MS, HOUR_MS};
+pub use topic::{PerTopic, Topic};

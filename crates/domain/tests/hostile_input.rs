@@ -339,11 +339,7 @@ fn bad_values(field: &str) -> Vec<&'static str> {
 
 // ------------------------------------------------------------------ event properties
 
-#[derive(Clone, Copy)]
-enum Topic {
-    Impressions,
-    Plays,
-}
+use playsource_domain::Topic;
 
 proptest! {
     #[test]

@@ -3,11 +3,7 @@
 use playsource_domain::{Impression, MemberId, Play, Ts};
 
 /// Which input topic a message goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Topic {
-    Impressions,
-    Plays,
-}
+pub use playsource_domain::Topic;
 
 /// What a message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

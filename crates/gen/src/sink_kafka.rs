@@ -6,7 +6,7 @@ use playsource_kafka::Topics;
 use rdkafka::producer::FutureProducer;
 
 use crate::error::Error;
-use crate::message::{Counts, Topic};
+use crate::message::Counts;
 use crate::metrics;
 use crate::progress::Progress;
 use crate::traffic::Traffic;
@@ -36,10 +36,7 @@ pub async fn produce_with(
     let names = vec![topics.impressions.clone(), topics.plays.clone()];
     let mut pipeline: Pipeline<()> = Pipeline::new(producer.clone(), names, rate);
     for msg in traffic.by_ref() {
-        let topic = match msg.topic {
-            Topic::Impressions => 0,
-            Topic::Plays => 1,
-        };
+        let topic = msg.topic.index();
         let key = msg.key_string();
         if pipeline
             .send(topic, key.as_bytes(), &msg.payload, ())

@@ -8,6 +8,8 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::TopicPartitionList;
 
+use playsource_domain::PerTopic;
+
 use super::Loop;
 use crate::error::Error;
 use crate::metrics as m;
@@ -35,9 +37,9 @@ impl Loop {
             if u.phase() != Phase::Live {
                 continue;
             }
-            for k in 0..2 {
+            for k in u.assigned().topics() {
                 // Topics already paused for alignment are resumed by alignment.
-                if u.assigned[k] && !u.align.is_paused(k) {
+                if !u.align().is_paused(k) {
                     tpl.add_partition(&self.shared.topics[k], *p);
                     paused.push((*p, k));
                 }
@@ -53,7 +55,7 @@ impl Loop {
         for (p, k) in &paused {
             if let Some(u) = self.units.get_mut(p) {
                 // Messages fetched before the pause took effect are dropped and read again.
-                u.align.pause(*k);
+                u.align_mut().pause(*k);
             }
         }
         tracing::warn!(partitions = paused.len(), secs = started.elapsed().as_secs(),
@@ -73,11 +75,9 @@ impl Loop {
             let Some(u) = self.units.get_mut(&p) else {
                 continue;
             };
-            if u.align.take_resume(k) {
-                let next = u.next;
-                let mut only = [false; 2];
-                only[k] = true;
-                self.position(p, only, next).await?;
+            if u.align_mut().take_resume(k) {
+                let next = u.next();
+                self.position(p, PerTopic::only(k), next).await?;
             }
         }
         tracing::info!("flush finished; reading again");

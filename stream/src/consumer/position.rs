@@ -1,16 +1,17 @@
-//! Where the consumer reads: checked seeks (see [`crate::seek`]) and event-time alignment holds
+//! Where the consumer reads: checked seeks (through [`crate::seek`]) and event-time alignment holds
 //! and releases (see [`crate::align`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use playsource_domain::{PerTopic, Topic};
 use rdkafka::consumer::Consumer;
 use rdkafka::TopicPartitionList;
 
 use super::Loop;
 use crate::align::Change;
 use crate::error::Error;
-use crate::seek::{seek_blocking, SeekCheck};
+use crate::seek;
 
 impl Loop {
     /// Seeks the unit's assigned topic-partitions to `at`, checked (see [`crate::seek`]), and
@@ -18,35 +19,18 @@ impl Loop {
     pub(super) async fn position(
         &mut self,
         p: i32,
-        assigned: [bool; 2],
-        at: [i64; 2],
+        assigned: PerTopic<bool>,
+        at: PerTopic<i64>,
     ) -> Result<(), Error> {
-        let low = self.units.get(&p).map_or([0; 2], |u| u.low);
-        let checks = [0, 1].map(|k| assigned[k].then(|| SeekCheck::new(at[k], low[k])));
+        let low = self
+            .units
+            .get(&p)
+            .map_or_else(PerTopic::default, |u| u.low());
+        let at = at.map_with(|k, at| assigned[k].then_some(at));
         let consumer = Arc::clone(&self.consumer);
-        let topics = self.shared.topics.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), Error> {
-            let mut tpl = TopicPartitionList::new();
-            for k in 0..2 {
-                let Some(check) = checks[k] else {
-                    continue;
-                };
-                seek_blocking(consumer.as_ref(), &topics[k], p, check.sought)
-                    .map_err(Error::kafka("seek to the committed offset"))?;
-                tpl.add_partition(&topics[k], p);
-            }
-            consumer
-                .resume(&tpl)
-                .map_err(Error::kafka("resume a partition"))
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
+        let started = seek::seek_and_resume(consumer, &self.shared.topics, p, at, low).await?;
         if let Some(u) = self.units.get_mut(&p) {
-            for k in 0..2 {
-                if assigned[k] {
-                    u.seek_check[k] = checks[k];
-                }
-            }
+            u.seeks_mut().record(started);
         }
         Ok(())
     }
@@ -67,7 +51,11 @@ impl Loop {
                 continue;
             };
             tracing::debug!(topic = %self.shared.topics[k], partition = p, "released");
-            while let Some(m) = self.units.get_mut(&p).and_then(|u| u.align.next_kept(k)) {
+            while let Some(m) = self
+                .units
+                .get_mut(&p)
+                .and_then(|u| u.align_mut().next_kept(k))
+            {
                 let next = self
                     .process(
                         k,
@@ -85,12 +73,10 @@ impl Loop {
             let Some(u) = self.units.get_mut(&p) else {
                 return Ok(());
             };
-            if u.align.take_resume(k) {
-                let next = u.next;
-                let mut only = [false; 2];
-                only[k] = true;
+            if u.align_mut().take_resume(k) {
+                let next = u.next();
                 tracing::debug!(topic = %self.shared.topics[k], partition = p, from = next[k], "resumed");
-                self.position(p, only, next).await?;
+                self.position(p, PerTopic::only(k), next).await?;
             }
         }
         Ok(())
@@ -98,7 +84,7 @@ impl Loop {
 
     /// The messages kept for alignment passed the budget: pause held topic `k` of unit `p` at
     /// the broker (read again from the unit's next offset once its kept ones are processed).
-    pub(super) fn pause_kept(&mut self, p: i32, k: usize) {
+    pub(super) fn pause_kept(&mut self, p: i32, k: Topic) {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&self.shared.topics[k], p);
         if let Err(e) = self.consumer.pause(&tpl) {
@@ -107,7 +93,7 @@ impl Loop {
             return;
         }
         if let Some(u) = self.units.get_mut(&p) {
-            u.align.pause(k);
+            u.align_mut().pause(k);
         }
         self.summary.align_pauses += 1;
         tracing::debug!(topic = %self.shared.topics[k], partition = p, "alignment buffer full; paused");
@@ -118,10 +104,14 @@ impl Loop {
         ::metrics::gauge!(crate::metrics::ALIGN_KEPT_BYTES).set(self.kept_bytes() as f64);
         let now = Instant::now();
         let idle_after = (self.shared.cfg.flush_interval * 2).max(Duration::from_millis(500));
-        let released: Vec<(i32, usize)> = self
+        let released: Vec<(i32, Topic)> = self
             .units
             .iter_mut()
-            .filter_map(|(p, u)| u.align.release_if_idle(now, idle_after).map(|k| (*p, k)))
+            .filter_map(|(p, u)| {
+                u.align_mut()
+                    .release_if_idle(now, idle_after)
+                    .map(|k| (*p, k))
+            })
             .collect();
         for (p, k) in released {
             let change = Change {
@@ -129,30 +119,6 @@ impl Loop {
                 release: Some(k),
             };
             self.align(p, change).await?;
-        }
-        Ok(())
-    }
-
-    /// The broker skipped past where the unit asked to start: seek back further.
-    pub(super) async fn seek_back(
-        &mut self,
-        k: usize,
-        p: i32,
-        check: SeekCheck,
-    ) -> Result<(), Error> {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = self.shared.topics[k].clone();
-        self.meters.seek_backs[k].increment(1);
-        tracing::debug!(topic = %topic, partition = p, want = check.want, sought = check.sought,
-            "the broker started after the offset asked for; seeking back");
-        tokio::task::spawn_blocking(move || {
-            seek_blocking(consumer.as_ref(), &topic, p, check.sought)
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::kafka("seek back to the committed offset"))?;
-        if let Some(u) = self.units.get_mut(&p) {
-            u.seek_check[k] = Some(check);
         }
         Ok(())
     }

@@ -23,13 +23,13 @@ impl Loop {
             self.catalog_version = held_version(&self.catalog);
         }
         for (p, epoch) in &stale.units {
-            let Some(u) = self.units.get(p).filter(|u| u.epoch == *epoch) else {
+            let Some(u) = self.units.get(p).filter(|u| u.epoch() == *epoch) else {
                 continue;
             };
-            let assigned = u.assigned;
+            let assigned = u.assigned();
             self.units.remove(p);
             let mut tpl = TopicPartitionList::new();
-            for t in &self.shared.topics {
+            for t in self.shared.topics.values() {
                 tpl.add_partition(t, *p);
             }
             let _ = self.consumer.pause(&tpl);
@@ -51,8 +51,8 @@ impl Loop {
                 .retry
                 .run("rebuild a partition", |_| self.init_unit(p, assigned))
                 .await?;
-            let at = unit.next;
-            tracing::info!(partition = p, epoch = unit.epoch, from = ?at, committed = ?unit.committed,
+            let at = unit.next();
+            tracing::info!(partition = p, epoch = unit.epoch(), from = ?at, committed = ?unit.committed(),
                 "unit rebuilt with the new catalog version");
             self.units.insert(p, unit);
             self.position(p, assigned, at).await?;

@@ -41,7 +41,7 @@ pub(super) struct Watch {
     pub consumer: Weak<super::StreamKafka>,
     pub pool: PgPool,
     pub group: String,
-    pub topics: [String; 2],
+    pub topics: playsource_domain::PerTopic<String>,
     pub session_timeout: Duration,
 }
 
@@ -77,7 +77,7 @@ impl Watch {
         let limit = self.session_timeout * 2;
         let moved = committed(&self.pool, &self.group).await?;
         let mut found = BTreeSet::new();
-        for topic in &self.topics {
+        for topic in self.topics.values() {
             let mut count = 0u32;
             for p in 0..self.partition_count(topic).await? {
                 let (low, high) = self.watermarks(topic, p).await?;
@@ -143,11 +143,11 @@ impl super::Loop {
             .get()
             .into_iter()
             .filter(|(topic, p)| {
-                let k = self.topic_index(topic);
+                let k = self.topic_of(topic);
                 !self
                     .units
                     .get(p)
-                    .is_some_and(|u| k.is_some_and(|k| u.assigned[k]))
+                    .is_some_and(|u| k.is_some_and(|k| u.assigned()[k]))
             })
             .map(|(topic, p)| format!("{topic}/{p}"))
             .collect();

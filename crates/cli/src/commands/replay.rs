@@ -36,6 +36,15 @@ pub enum TopicChoice {
     Plays,
 }
 
+impl From<TopicChoice> for Topic {
+    fn from(c: TopicChoice) -> Topic {
+        match c {
+            TopicChoice::Impressions => Topic::Impressions,
+            TopicChoice::Plays => Topic::Plays,
+        }
+    }
+}
+
 /// Flags of `playsource replay`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -118,16 +127,12 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let topics = args.kafka.topics();
     let roles: Vec<(Topic, String)> = [
-        (
-            Topic::Impressions,
-            TopicChoice::Impressions,
-            &topics.impressions,
-        ),
-        (Topic::Plays, TopicChoice::Plays, &topics.plays),
+        (Topic::Impressions, &topics.impressions),
+        (Topic::Plays, &topics.plays),
     ]
     .into_iter()
-    .filter(|(_, choice, _)| args.topic.is_none_or(|t| t == *choice))
-    .map(|(t, _, name)| (t, name.clone()))
+    .filter(|(t, _)| args.topic.is_none_or(|c| Topic::from(c) == *t))
+    .map(|(t, name)| (t, name.clone()))
     .collect();
     for (_, name) in &roles {
         check_topic_dir(name)?;
@@ -157,7 +162,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         let total = sent[0] + sent[1];
         let per_topic = roles
             .iter()
-            .map(|(t, n)| format!("{} to `{n}`", sent[topic_index(*t)]))
+            .map(|(t, n)| format!("{} to `{n}`", sent[t.index()]))
             .collect::<Vec<_>>()
             .join(", ");
         let (verb, to) = if args.dry_run {
@@ -251,20 +256,13 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One archived event as a message to topic `topic_index(e.topic)`, tagged with its event time.
+/// One archived event as a message to topic `e.topic.index()`, tagged with its event time.
 fn message(e: ReplayEvent) -> Message<Ts> {
     Message {
-        topic: topic_index(e.topic),
+        topic: e.topic.index(),
         key: e.key().into_bytes(),
         payload: e.json.into_bytes(),
         tag: e.ts,
-    }
-}
-
-fn topic_index(t: Topic) -> usize {
-    match t {
-        Topic::Impressions => 0,
-        Topic::Plays => 1,
     }
 }
 
