@@ -84,9 +84,18 @@ say "gen --to kafka ($EVENTS events)"
 "$BIN" gen --to kafka "${workload[@]}" >"$BENCH_WORK/produce.log" 2>&1 ||
     { cat "$BENCH_WORK/produce.log" >&2; die "gen --to kafka failed"; }
 say "$(grep '^gen: produced' "$BENCH_WORK/produce.log")"
+# The second stream gets a database of its own: one realtime view is fed by one consumer group.
+base="${DATABASE_URL%%\?*}"
+declare -A STREAM_DB=(
+    [stream-local]="$DATABASE_URL"
+    [stream-s3]="${base}_s3${DATABASE_URL#"$base"}"
+)
+drop_database "${STREAM_DB[stream-s3]}"
+"$BIN" init --database-url "${STREAM_DB[stream-s3]}" >"$BENCH_WORK/init-s3.log" 2>&1 ||
+    { cat "$BENCH_WORK/init-s3.log" >&2; die "playsource init of the second database failed"; }
 for kind in stream-local stream-s3; do
     say "$kind: stream --exit-when-idle $IDLE --archive ${ARCHIVE[$kind]}"
-    timed "write-$kind" "$BIN" stream --archive "${ARCHIVE[$kind]}" --group-id "$PLAYSOURCE_GROUP_ID-$kind" \
+    DATABASE_URL="${STREAM_DB[$kind]}" timed "write-$kind" "$BIN" stream --archive "${ARCHIVE[$kind]}" --group-id "$PLAYSOURCE_GROUP_ID-$kind" \
         --exit-when-idle "$IDLE" --metrics-listen "127.0.0.1:$(free_port)" >"$BENCH_WORK/write-$kind.log" 2>&1 ||
         { tail -n 20 "$BENCH_WORK/write-$kind.log" >&2; die "stream failed ($kind)"; }
     say "$(grep 'playsource stream: idle' "$BENCH_WORK/write-$kind.log" || true)"
