@@ -13,18 +13,18 @@
 //!
 //! Files are read a row group at a time, so memory stays bounded by the state above.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use playsource_archive::read::{self, ImpressionReader, PlayReader, ReadStats};
+use playsource_archive::read::{ImpressionReader, PlayReader, ReadStats};
+use playsource_archive::ArchiveStore;
 use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::attribution::bulk::Bulk;
 use playsource_domain::{AttributionConfig, Catalog, Day, EventKey, Impression, Play};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::enriched::{PartWriter, StagedDir};
+use crate::enriched::StagedDir;
 use crate::error::Error;
 
 /// Member shards: each has its own [`Bulk`] behind a lock, so threads rarely wait for each other.
@@ -32,14 +32,31 @@ const SHARDS: usize = 64;
 /// A play's position in the day's input: file index in the high bits, row in the low 40.
 const ROW_BITS: u32 = 40;
 
-/// The files of one day.
+/// One input file of a day: its path relative to the archive root, as
+/// [`ArchiveStore::list_data_files`] gives it, and its size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputFile {
+    pub rel: String,
+    pub size: u64,
+}
+
+impl InputFile {
+    /// The file's name (its last path segment).
+    pub fn name(&self) -> &str {
+        self.rel.rsplit('/').next().unwrap_or(&self.rel)
+    }
+}
+
+/// The files of one day, in the archive they are read from.
 #[derive(Clone, Debug)]
 pub struct DayPlan {
     pub day: Day,
+    /// The archive (a local folder or an object store).
+    pub store: ArchiveStore,
     /// `plays` files of the day, sorted (their order decides which copy of a repeat counts).
-    pub plays_files: Vec<PathBuf>,
+    pub plays_files: Vec<InputFile>,
     /// `impressions` files of the lookback days through the day.
-    pub impression_files: Vec<PathBuf>,
+    pub impression_files: Vec<InputFile>,
 }
 
 /// How to compute.
@@ -102,6 +119,7 @@ pub fn compute_day(
     let imp_bytes = total_bytes(&plan.impression_files);
     let bar = progress_bar(opts.progress, day, 2 * plays_bytes + imp_bytes);
     let threads = opts.threads.max(1);
+    let store = &plan.store;
     let mine = |m: playsource_domain::MemberId| opts.members.is_none_or(|s| s.owns_member(m));
 
     // Pass 1: pairs with a play, and the first copy of every play event_id.
@@ -112,8 +130,8 @@ pub fn compute_day(
         &bar,
         day,
         Firsts::default,
-        |st, i, path| {
-            for batch in PlayReader::open(path)? {
+        |st, i, file| {
+            for batch in PlayReader::open_in(store, &file.rel)? {
                 let batch = batch?;
                 let base = batch.first_row();
                 let Firsts {
@@ -148,7 +166,7 @@ pub fn compute_day(
         .map(|_| Mutex::new(Bulk::new(opts.attribution)))
         .collect();
     bar.set_message(format!("{day}: impressions (2/3)"));
-    let imp_files: &[PathBuf] = if pairs.is_empty() {
+    let imp_files: &[InputFile] = if pairs.is_empty() {
         bar.inc(imp_bytes);
         &[]
     } else {
@@ -161,8 +179,8 @@ pub fn compute_day(
         &bar,
         day,
         ImpState::default,
-        |st, _, path| {
-            for batch in ImpressionReader::open(path)? {
+        |st, _, file| {
+            for batch in ImpressionReader::open_in(store, &file.rel)? {
                 let batch = batch?;
                 let mut per_shard: Vec<Vec<Impression<'_>>> = vec![Vec::new(); SHARDS];
                 batch.for_each(Some(&imp_range), &mut st.stats, |_, imp| {
@@ -206,9 +224,9 @@ pub fn compute_day(
         &bar,
         day,
         PlayState::default,
-        |st, i, path| {
-            let mut out = staged.map(|s| PartWriter::new(s.part_path(i)));
-            for batch in PlayReader::open(path)? {
+        |st, i, file| {
+            let mut out = staged.map(|s| s.part_writer(i));
+            for batch in PlayReader::open_in(store, &file.rel)? {
                 let batch = batch?;
                 let base = batch.first_row();
                 let mut per_shard: Vec<Vec<Play<'_>>> = vec![Vec::new(); SHARDS];
@@ -264,7 +282,7 @@ pub fn compute_day(
     if let Some(s) = staged {
         if enriched_rows == 0 {
             // An empty day still gets one (empty) file, so readers find the schema.
-            PartWriter::new(s.part_path(0)).close(true)?;
+            s.part_writer(0).close(true)?;
         }
     }
     Ok(DayResult {
@@ -325,7 +343,7 @@ struct PlayState {
 /// Runs `work(state, file_index, path)` for every file on `threads` scoped threads (each with its
 /// own state from `init`), files handed out one at a time. The first error stops the others.
 fn for_each_file<T, I, W>(
-    files: &[PathBuf],
+    files: &[InputFile],
     threads: usize,
     bar: &ProgressBar,
     day: Day,
@@ -335,7 +353,7 @@ fn for_each_file<T, I, W>(
 where
     T: Send,
     I: Fn() -> T + Sync,
-    W: Fn(&mut T, usize, &Path) -> Result<(), Error> + Sync,
+    W: Fn(&mut T, usize, &InputFile) -> Result<(), Error> + Sync,
 {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -350,12 +368,12 @@ where
                             break;
                         }
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = files.get(i) else { break };
-                        if let Err(e) = work(&mut state, i, path) {
+                        let Some(file) = files.get(i) else { break };
+                        if let Err(e) = work(&mut state, i, file) {
                             failed.store(true, Ordering::Relaxed);
                             return Err(e);
                         }
-                        bar.inc(file_bytes(path));
+                        bar.inc(file.size);
                     }
                     Ok(state)
                 })
@@ -381,12 +399,8 @@ where
     })
 }
 
-fn file_bytes(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-fn total_bytes(files: &[PathBuf]) -> u64 {
-    files.iter().map(|p| file_bytes(p)).sum()
+fn total_bytes(files: &[InputFile]) -> u64 {
+    files.iter().map(|f| f.size).sum()
 }
 
 fn progress_bar(enabled: bool, day: Day, total: u64) -> ProgressBar {
@@ -403,9 +417,10 @@ fn progress_bar(enabled: bool, day: Day, total: u64) -> ProgressBar {
     bar
 }
 
-/// The plays and impressions files a day needs, from the archive layout.
+/// The plays and impressions files a day needs, as the archive lists them
+/// ([`ArchiveStore::list_data_files`]), with their sizes.
 pub fn plan_day(
-    layout: &playsource_archive::ArchiveLayout,
+    store: &ArchiveStore,
     impressions_topic: &str,
     plays_topic: &str,
     day: Day,
@@ -413,9 +428,18 @@ pub fn plan_day(
 ) -> Result<DayPlan, Error> {
     let range = cfg.impression_range(day);
     let first_day = range.start.day();
+    let with_sizes = |rels: Vec<String>| -> Result<Vec<InputFile>, Error> {
+        let sizes = store.sizes(&rels)?;
+        Ok(rels
+            .into_iter()
+            .zip(sizes)
+            .map(|(rel, size)| InputFile { rel, size })
+            .collect())
+    };
     Ok(DayPlan {
         day,
-        plays_files: read::list_files(layout, plays_topic, day..=day)?,
-        impression_files: read::list_files(layout, impressions_topic, first_day..=day)?,
+        store: store.clone(),
+        plays_files: with_sizes(store.list_data_files(plays_topic, day..=day)?)?,
+        impression_files: with_sizes(store.list_data_files(impressions_topic, first_day..=day)?)?,
     })
 }

@@ -4,9 +4,14 @@
 //! impressions), `ts` columns as UTC millisecond timestamps.
 //!
 //! A run writes its files into a fresh folder under `enriched_plays/_staging/` (which Spark,
-//! DuckDB and pyarrow skip) and swaps it into place by renames once the batch view is published,
-//! so the final folder is never seen half-written.
+//! DuckDB and pyarrow skip) and swaps it into place once the batch view is published. On a local
+//! root the swap is two renames, so the final folder is never seen half-written. On an object
+//! store (no folder rename there) each staged file is copied over the same name in
+//! `date=D/` (each copy is atomic: a reader sees the old file or the new one), then the old files
+//! the new run did not write are deleted; a reader listing the folder during the swap may see
+//! some old files beside new ones, which hold the same rows when the inputs did not change.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::BufWriter;
@@ -19,8 +24,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
-use playsource_archive::layout::ENRICHED_DIR;
-use playsource_archive::ArchiveLayout;
+use playsource_archive::layout::{date_segment, ENRICHED_DIR};
+use playsource_archive::ArchiveStore;
 use playsource_domain::attribution::{Attribution, ImpressionRecord, PlayRecord};
 use playsource_domain::catalog::Enrichment;
 use playsource_domain::{Day, Interner, UNATTRIBUTED};
@@ -206,18 +211,46 @@ impl EnrichedBuilder {
     }
 }
 
-/// Streams enriched plays into one Parquet file, created on the first row.
+/// Where a part file's bytes go: a local file, or memory until it is PUT whole to an object
+/// store.
+enum Sink {
+    File(BufWriter<File>),
+    Memory(Vec<u8>),
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Memory(v) => v.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// Streams enriched plays into one Parquet file, created on the first row: locally straight to
+/// disk; on an object store encoded in memory and written with one PUT on close.
 pub(crate) struct PartWriter {
+    store: ArchiveStore,
+    rel: String,
     path: PathBuf,
     builder: EnrichedBuilder,
-    writer: Option<ArrowWriter<BufWriter<File>>>,
+    writer: Option<ArrowWriter<Sink>>,
     rows: u64,
 }
 
 impl PartWriter {
-    pub(crate) fn new(path: PathBuf) -> PartWriter {
+    fn new(store: ArchiveStore, rel: String) -> PartWriter {
         PartWriter {
-            path,
+            path: store.describe(&rel),
+            store,
+            rel,
             builder: EnrichedBuilder::new(),
             writer: None,
             rows: 0,
@@ -250,10 +283,15 @@ impl PartWriter {
         let writer = match &mut self.writer {
             Some(w) => w,
             None => {
-                let file = File::create(&self.path)
-                    .map_err(Error::io("create the enriched plays file", &self.path))?;
+                let sink = match self.store.local_root() {
+                    Some(_) => Sink::File(BufWriter::new(
+                        File::create(&self.path)
+                            .map_err(Error::io("create the enriched plays file", &self.path))?,
+                    )),
+                    None => Sink::Memory(Vec::new()),
+                };
                 let w = ArrowWriter::try_new(
-                    BufWriter::new(file),
+                    sink,
                     enriched_schema(),
                     Some(playsource_archive::write::writer_properties()),
                 )
@@ -268,8 +306,9 @@ impl PartWriter {
         parquet_err(&self.path, cause)
     }
 
-    /// Writes what is buffered, closes and fsyncs the file; with `even_if_empty`, a file with no
-    /// rows is still written (so readers find the schema). Returns the rows written.
+    /// Writes what is buffered and closes the file (fsynced locally, PUT on an object store);
+    /// with `even_if_empty`, a file with no rows is still written (so readers find the schema).
+    /// Returns the rows written.
     pub(crate) fn close(mut self, even_if_empty: bool) -> Result<u64, Error> {
         if self.builder.rows > 0 || (self.writer.is_none() && even_if_empty) {
             self.flush()?;
@@ -277,11 +316,15 @@ impl PartWriter {
         let Some(writer) = self.writer.take() else {
             return Ok(0);
         };
-        let buf = writer.into_inner().map_err(|e| self.parquet_err(e))?;
-        let file = buf
-            .into_inner()
-            .map_err(|e| Error::io("write", &self.path)(e.into_error()))?;
-        file.sync_all().map_err(Error::io("fsync", &self.path))?;
+        match writer.into_inner().map_err(|e| self.parquet_err(e))? {
+            Sink::File(buf) => {
+                let file = buf
+                    .into_inner()
+                    .map_err(|e| Error::io("write", &self.path)(e.into_error()))?;
+                file.sync_all().map_err(Error::io("fsync", &self.path))?;
+            }
+            Sink::Memory(data) => self.store.put_bytes(&self.rel, data)?,
+        }
         Ok(self.rows)
     }
 }
@@ -297,116 +340,141 @@ fn parquet_err(path: &Path, cause: parquet::errors::ParquetError) -> Error {
 /// A run's enriched plays folder, staged until [`StagedDir::commit`] swaps it into place.
 /// Dropped without commit, it is removed.
 pub struct StagedDir {
-    staging: PathBuf,
-    final_dir: PathBuf,
+    store: ArchiveStore,
+    /// Relative to the archive root: `enriched_plays/_staging/date=D-<uuid>`.
+    staging: String,
+    /// Relative to the archive root: `enriched_plays/date=D`.
+    final_dir: String,
     committed: bool,
 }
 
 impl StagedDir {
     /// A new, empty staging folder for `day`.
-    pub fn create(layout: &ArchiveLayout, day: Day) -> Result<StagedDir, Error> {
-        let final_dir = layout.enriched_dir(day);
-        let root = layout.topic_dir(ENRICHED_DIR).join(STAGING_DIR);
-        let staging = root.join(format!("date={day}-{}", uuid::Uuid::new_v4().simple()));
-        fs::create_dir_all(&staging).map_err(Error::io("create the folder", &staging))?;
+    pub fn create(store: &ArchiveStore, day: Day) -> Result<StagedDir, Error> {
+        let final_dir = format!("{ENRICHED_DIR}/{}", date_segment(day));
+        let staging = format!(
+            "{ENRICHED_DIR}/{STAGING_DIR}/date={day}-{}",
+            uuid::Uuid::new_v4().simple()
+        );
+        store.create_dir(&staging)?;
         Ok(StagedDir {
+            store: store.clone(),
             staging,
             final_dir,
             committed: false,
         })
     }
 
-    /// The staging folder.
-    pub fn path(&self) -> &Path {
-        &self.staging
+    /// The staging folder (a local path, or the URL of the prefix).
+    pub fn path(&self) -> PathBuf {
+        self.store.describe(&self.staging)
     }
 
     /// The folder the files will be visible in after commit.
-    pub fn final_dir(&self) -> &Path {
-        &self.final_dir
+    pub fn final_dir(&self) -> PathBuf {
+        self.store.describe(&self.final_dir)
     }
 
-    /// The path of the staged part file `n`.
-    pub(crate) fn part_path(&self, n: usize) -> PathBuf {
-        self.staging.join(format!("part-{n:05}.parquet"))
+    /// A writer of the staged part file `n`.
+    pub(crate) fn part_writer(&self, n: usize) -> PartWriter {
+        PartWriter::new(
+            self.store.clone(),
+            format!("{}/part-{n:05}.parquet", self.staging),
+        )
     }
 
     /// Keeps the staged folder (a shard's part, see [`crate::shard`]) instead of removing it
-    /// when dropped, and returns its path.
+    /// when dropped, and returns its path (as [`StagedDir::path`]).
     pub(crate) fn keep(mut self) -> PathBuf {
         self.committed = true;
-        self.staging.clone()
+        self.path()
     }
 
-    /// Links (or, across file systems, copies) every `*.parquet` file of `from` into this staged
-    /// folder, each name prefixed with `prefix`.
-    pub(crate) fn take_files_of(&self, from: &Path, prefix: &str) -> Result<(), Error> {
-        let entries =
-            fs::read_dir(from).map_err(Error::io("list the shard's enriched plays in", from))?;
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(Error::io("list the shard's enriched plays in", from))?;
-            if let Some(name) = entry.file_name().to_str() {
-                if name.ends_with(".parquet") {
-                    names.push(name.to_string());
-                }
+    /// Links or copies every `*.parquet` file directly in the folder `from` (relative to the
+    /// archive root) into this staged folder, each name prefixed with `prefix`.
+    pub(crate) fn take_files_of(&self, from: &str, prefix: &str) -> Result<(), Error> {
+        for (rel, _) in self.store.list(from)? {
+            let Some(name) = rel.strip_prefix(&format!("{}/", from.trim_matches('/'))) else {
+                continue;
+            };
+            if name.contains('/') || !name.ends_with(".parquet") {
+                continue;
             }
-        }
-        names.sort();
-        for name in names {
-            let (src, dst) = (
-                from.join(&name),
-                self.staging.join(format!("{prefix}{name}")),
-            );
-            if fs::hard_link(&src, &dst).is_err() {
-                fs::copy(&src, &dst)
-                    .map_err(Error::io("copy a shard's enriched plays to", &dst))?;
-            }
+            self.store
+                .copy_file(&rel, &format!("{}/{prefix}{name}", self.staging))?;
         }
         Ok(())
     }
 
-    /// Makes the staged files the day's enriched plays: the old folder (if any) is renamed away,
-    /// the staged one renamed into place, the parents fsynced and the old folder removed. Readers
-    /// see the old files or the new ones, never a mix or a partial folder.
+    /// Makes the staged files the day's enriched plays. Locally the old folder (if any) is
+    /// renamed away, the staged one renamed into place, the parents fsynced and the old folder
+    /// removed: readers see the old files or the new ones, never a mix or a partial folder. On an
+    /// object store see the module documentation.
     pub fn commit(mut self) -> Result<PathBuf, Error> {
-        sync_dir(&self.staging)?;
-        let parent = self
-            .final_dir
+        match self.store.local_root().map(Path::to_path_buf) {
+            Some(root) => self.commit_local(&root)?,
+            None => self.commit_remote()?,
+        }
+        Ok(self.final_dir())
+    }
+
+    fn commit_remote(&mut self) -> Result<(), Error> {
+        let old: Vec<String> = self
+            .store
+            .list(&self.final_dir)?
+            .into_iter()
+            .map(|(rel, _)| rel)
+            .collect();
+        let mut new = BTreeSet::new();
+        for (rel, _) in self.store.list(&self.staging)? {
+            let name = rel.rsplit('/').next().unwrap_or_default().to_owned();
+            let to = format!("{}/{name}", self.final_dir);
+            self.store.copy_file(&rel, &to)?;
+            new.insert(to);
+        }
+        self.committed = true;
+        for rel in old.iter().filter(|rel| !new.contains(*rel)) {
+            if let Err(e) = self.store.delete(rel) {
+                tracing::warn!(error = %e, "could not remove a previous enriched plays file; delete it by hand");
+            }
+        }
+        if let Err(e) = self.store.delete_dir(&self.staging) {
+            tracing::warn!(error = %e, "could not remove the staged enriched plays; delete the folder by hand");
+        }
+        Ok(())
+    }
+
+    fn commit_local(&mut self, root: &Path) -> Result<(), Error> {
+        let (staging, final_dir) = (root.join(&self.staging), root.join(&self.final_dir));
+        sync_dir(&staging)?;
+        let parent = final_dir
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let staging_root = self
-            .staging
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let staging_root = staging.parent().map(Path::to_path_buf).unwrap_or_default();
         let old = staging_root.join(format!(
             "old-{}",
-            self.staging
+            staging
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("date")
         ));
-        let had_old = match fs::rename(&self.final_dir, &old) {
+        let had_old = match fs::rename(&final_dir, &old) {
             Ok(()) => true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => {
                 return Err(Error::io(
                     "move away the previous enriched plays",
-                    &self.final_dir,
+                    &final_dir,
                 )(e))
             }
         };
-        if let Err(e) = fs::rename(&self.staging, &self.final_dir) {
+        if let Err(e) = fs::rename(&staging, &final_dir) {
             if had_old {
                 // Put the previous files back so the day keeps its last good output.
-                let _ = fs::rename(&old, &self.final_dir);
+                let _ = fs::rename(&old, &final_dir);
             }
-            return Err(Error::io(
-                "move the new enriched plays into",
-                &self.final_dir,
-            )(e));
+            return Err(Error::io("move the new enriched plays into", &final_dir)(e));
         }
         self.committed = true;
         sync_dir(&parent)?;
@@ -416,14 +484,14 @@ impl StagedDir {
                 tracing::warn!(path = %old.display(), error = %e, "could not remove the previous enriched plays; delete the folder by hand");
             }
         }
-        Ok(self.final_dir.clone())
+        Ok(())
     }
 }
 
 impl Drop for StagedDir {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = fs::remove_dir_all(&self.staging);
+            let _ = self.store.delete_dir(&self.staging);
         }
     }
 }

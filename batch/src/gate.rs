@@ -20,7 +20,7 @@ pub fn complete_point(day: Day, opts: &BatchOptions) -> DateTime<Utc> {
 
 /// The partitions behind for `day` (empty: complete).
 pub async fn behind(pool: &PgPool, opts: &BatchOptions, day: Day) -> Result<Vec<Behind>, Error> {
-    let archive = progress::archive_key(&opts.archive);
+    let archive = progress::archive_key(&opts.archive.location());
     let topics = [opts.impressions_topic.as_str(), opts.plays_topic.as_str()];
     Ok(progress::behind(pool, &archive, &topics, complete_point(day, opts)).await?)
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use playsource_archive::ArchiveLayout;
+use playsource_archive::ArchiveStore;
 use playsource_domain::aggregate::{HourlyRow, VideoDayRow};
 use playsource_domain::Day;
 use playsource_store::batch as store;
@@ -58,7 +58,7 @@ pub enum Recorded {
 /// day's advisory lock, so of shards finishing together exactly one publishes.
 pub async fn record_part(
     pool: &PgPool,
-    archive: &Path,
+    archive: &ArchiveStore,
     rows: &PartRows<'_>,
     plays_topic: &str,
     allow_empty: bool,
@@ -97,7 +97,7 @@ pub async fn record_part(
     let have = u32::try_from(parts.len()).unwrap_or(u32::MAX);
     if have < shard.count {
         tx.commit().await.map_err(Error::db(w("commit")))?;
-        remove_old(old_dir, rows.enriched_dir);
+        remove_old(archive, old_dir, rows.enriched_dir);
         return Ok(Recorded::Waiting { parts: have });
     }
 
@@ -113,25 +113,27 @@ pub async fn record_part(
             count: shard.count,
         });
     }
-    let layout = ArchiveLayout::new(archive);
     let dirs: Vec<(u32, PathBuf)> = parts
         .iter()
         .map(|(index, dir)| (*index as u32, PathBuf::from(dir)))
         .collect();
     let staged = {
-        let dirs = dirs.clone();
+        let (dirs, store) = (dirs.clone(), archive.clone());
         tokio::task::spawn_blocking(move || -> Result<StagedDir, Error> {
-            let staged = StagedDir::create(&layout, day)?;
+            let staged = StagedDir::create(&store, day)?;
             for (i, dir) in &dirs {
-                if !dir.is_dir() {
-                    return Err(Error::ShardFilesMissing {
-                        day,
-                        index: *i,
-                        count: shard.count,
-                        path: dir.clone(),
-                    });
+                let missing = || Error::ShardFilesMissing {
+                    day,
+                    index: *i,
+                    count: shard.count,
+                    path: dir.clone(),
+                };
+                // Recorded as the shard saw the archive: its path or URL under this root.
+                let rel = store.rel_of(dir).ok_or_else(missing)?;
+                if !store.dir_exists(&rel)? {
+                    return Err(missing());
                 }
-                staged.take_files_of(dir, &format!("shard-{i:05}-"))?;
+                staged.take_files_of(&rel, &format!("shard-{i:05}-"))?;
             }
             Ok(staged)
         })
@@ -152,16 +154,19 @@ pub async fn record_part(
         .map_err(Error::db(w("remove the published parts")))?;
     tx.commit().await.map_err(Error::db(w("commit")))?;
 
+    let store = archive.clone();
     let enriched_dir = tokio::task::spawn_blocking(move || {
         let final_dir = staged.commit()?;
         for (_, dir) in dirs {
-            let _ = std::fs::remove_dir_all(dir);
+            if let Some(rel) = store.rel_of(&dir) {
+                let _ = store.delete_dir(&rel);
+            }
         }
         Ok::<_, Error>(final_dir)
     })
     .await
     .map_err(|_| Error::Worker { day })??;
-    remove_old(old_dir, rows.enriched_dir);
+    remove_old(archive, old_dir, rows.enriched_dir);
     Ok(Recorded::Published(DayPublished {
         published,
         plays,
@@ -171,11 +176,13 @@ pub async fn record_part(
 }
 
 /// Removes the enriched plays of a shard's replaced part (not the new one).
-fn remove_old(old: Option<String>, new: &Path) {
+fn remove_old(archive: &ArchiveStore, old: Option<String>, new: &Path) {
     if let Some(old) = old {
         let old = PathBuf::from(old);
         if old != new {
-            let _ = std::fs::remove_dir_all(&old);
+            if let Some(rel) = archive.rel_of(&old) {
+                let _ = archive.delete_dir(&rel);
+            }
         }
     }
 }

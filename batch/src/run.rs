@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use playsource_archive::layout::date_segment;
 use playsource_archive::read::ReadStats;
-use playsource_archive::ArchiveLayout;
+use playsource_archive::ArchiveStore;
 use playsource_domain::{AttributionConfig, Catalog, Day};
 use sqlx::PgPool;
 
@@ -19,8 +20,8 @@ use crate::publish::{publish_day, DayRows, Published};
 /// Everything a batch run needs besides the database.
 #[derive(Clone, Debug)]
 pub struct BatchOptions {
-    /// The archive root (`--archive`).
-    pub archive: PathBuf,
+    /// The archive (`--archive`): a local folder or an object store.
+    pub archive: ArchiveStore,
     /// The impressions topic, which names its archive folder.
     pub impressions_topic: String,
     /// The plays topic, which names its archive folder and its `rt_too_late` rows.
@@ -38,7 +39,7 @@ pub struct BatchOptions {
 
 impl BatchOptions {
     /// Options with the default rules, every core and no progress bar.
-    pub fn new(archive: impl Into<PathBuf>) -> BatchOptions {
+    pub fn new(archive: impl Into<ArchiveStore>) -> BatchOptions {
         BatchOptions {
             archive: archive.into(),
             impressions_topic: "impressions".into(),
@@ -76,7 +77,7 @@ pub struct DaySummary {
     pub video_rows: usize,
     /// `--force` published the day although these partitions were behind (empty: complete).
     pub forced_past: Vec<playsource_store::progress::Behind>,
-    /// Where the day's enriched plays now are.
+    /// Where the day's enriched plays now are (a local path, or the URL of the prefix).
     pub enriched_dir: PathBuf,
     pub elapsed: Duration,
 }
@@ -121,7 +122,7 @@ async fn run_day_inner(
         tracing::warn!(%day, "the day is not over yet (UTC): the batch view will miss what is still to come; re-run it tomorrow");
     }
     let forced_past = crate::gate::check(pool, opts, day).await?;
-    let layout = ArchiveLayout::new(&opts.archive);
+    let store = opts.archive.clone();
     let compute_opts = ComputeOptions {
         attribution: opts.attribution,
         threads: opts.threads,
@@ -135,8 +136,8 @@ async fn run_day_inner(
     );
     let cfg = opts.attribution;
     let (result, staged) = tokio::task::spawn_blocking(move || -> Result<(DayResult, StagedDir), Error> {
-        let plan = plan_day(&layout, &imp_topic, &plays_topic, day, &cfg)?;
-        let plays_dir = layout.day_dir(&plays_topic, day);
+        let plan = plan_day(&store, &imp_topic, &plays_topic, day, &cfg)?;
+        let plays_dir = store.describe(&format!("{plays_topic}/{}", date_segment(day)));
         if plan.plays_files.is_empty() && !allow_empty {
             return Err(Error::MissingDay {
                 day,
@@ -144,9 +145,9 @@ async fn run_day_inner(
             });
         }
         if plan.impression_files.is_empty() {
-            tracing::warn!(%day, folder = %layout.topic_dir(&imp_topic).display(), "no impressions archived for the lookback days: every play will be unattributed");
+            tracing::warn!(%day, folder = %store.describe(&imp_topic).display(), "no impressions archived for the lookback days: every play will be unattributed");
         }
-        let staged = StagedDir::create(&layout, day)?;
+        let staged = StagedDir::create(&store, day)?;
         let result = compute_day(&plan, &catalog, &compute_opts, Some(&staged))?;
         if result.plays_counted == 0 && !allow_empty && !plan.plays_files.is_empty() {
             return Err(Error::EmptyDay {

@@ -22,18 +22,16 @@
 //!
 //! `--shard 1/1` is the one-machine run ([`crate::run_day`]).
 
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use playsource_archive::layout::stream_file_partition;
+use playsource_archive::layout::{date_segment, stream_file_partition};
 use playsource_archive::read::ReadStats;
-use playsource_archive::ArchiveLayout;
 use playsource_domain::{Catalog, Day, MemberId};
 use sqlx::PgPool;
 
-use crate::compute::{compute_day, plan_day, ComputeOptions, DayPlan};
+use crate::compute::{compute_day, plan_day, ComputeOptions, DayPlan, InputFile};
 use crate::enriched::StagedDir;
 use crate::error::Error;
 use crate::metrics as m;
@@ -109,11 +107,7 @@ pub fn share_of(plan: &DayPlan, shard: Shard) -> Share {
             members: None,
         };
     }
-    let partition = |p: &PathBuf| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .and_then(stream_file_partition)
-    };
+    let partition = |f: &InputFile| stream_file_partition(f.name());
     let all_stream = plan
         .plays_files
         .iter()
@@ -125,7 +119,7 @@ pub fn share_of(plan: &DayPlan, shard: Shard) -> Share {
             members: Some(shard),
         };
     }
-    let mine = |files: &[PathBuf]| -> Vec<PathBuf> {
+    let mine = |files: &[InputFile]| -> Vec<InputFile> {
         files
             .iter()
             .filter(|p| partition(p).is_some_and(|n| shard.owns_partition(n)))
@@ -135,6 +129,7 @@ pub fn share_of(plan: &DayPlan, shard: Shard) -> Share {
     Share {
         plan: DayPlan {
             day: plan.day,
+            store: plan.store.clone(),
             plays_files: mine(&plan.plays_files),
             impression_files: mine(&plan.impression_files),
         },
@@ -144,7 +139,7 @@ pub fn share_of(plan: &DayPlan, shard: Shard) -> Share {
 
 /// A fingerprint of a day's listing (each file's path under the archive root and size, FNV-1a
 /// 64): shards that saw the same files agree on it, and only their parts are merged.
-pub fn listing_fingerprint(root: &Path, plan: &DayPlan) -> String {
+pub fn listing_fingerprint(plan: &DayPlan) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes {
@@ -155,11 +150,9 @@ pub fn listing_fingerprint(root: &Path, plan: &DayPlan) -> String {
     for (tag, files) in [(b"P", &plan.plays_files), (b"I", &plan.impression_files)] {
         eat(tag);
         for f in files {
-            let rel = f.strip_prefix(root).unwrap_or(f);
-            eat(rel.to_string_lossy().as_bytes());
+            eat(f.rel.as_bytes());
             eat(&[0]);
-            let len = std::fs::metadata(f).map_or(0, |m| m.len());
-            eat(&len.to_le_bytes());
+            eat(&f.size.to_le_bytes());
         }
     }
     format!(
@@ -226,7 +219,7 @@ async fn run_shard_inner(
 ) -> Result<ShardSummary, Error> {
     let started = Instant::now();
     let forced_past = crate::gate::check(pool, opts, day).await?;
-    let layout = ArchiveLayout::new(&opts.archive);
+    let store = opts.archive.clone();
     let (imp_topic, plays_topic, allow_empty) = (
         opts.impressions_topic.clone(),
         opts.plays_topic.clone(),
@@ -235,16 +228,16 @@ async fn run_shard_inner(
     let cfg = opts.attribution;
     let (threads, progress) = (opts.threads, opts.progress);
     let (share, inputs, result, staged) = tokio::task::spawn_blocking(move || {
-        let plan = plan_day(&layout, &imp_topic, &plays_topic, day, &cfg)?;
+        let plan = plan_day(&store, &imp_topic, &plays_topic, day, &cfg)?;
         if plan.plays_files.is_empty() && !allow_empty {
             return Err(Error::MissingDay {
                 day,
-                looked_in: layout.day_dir(&plays_topic, day),
+                looked_in: store.describe(&format!("{plays_topic}/{}", date_segment(day))),
             });
         }
-        let inputs = listing_fingerprint(layout.root(), &plan);
+        let inputs = listing_fingerprint(&plan);
         let share = share_of(&plan, shard);
-        let staged = StagedDir::create(&layout, day)?;
+        let staged = StagedDir::create(&store, day)?;
         let compute_opts = ComputeOptions {
             attribution: cfg,
             threads,
@@ -273,7 +266,9 @@ async fn run_shard_inner(
         match record_part(pool, &opts.archive, &rows, &opts.plays_topic, allow_empty).await {
             Ok(r) => r,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&staged);
+                if let Some(rel) = opts.archive.rel_of(&staged) {
+                    let _ = opts.archive.delete_dir(&rel);
+                }
                 return Err(e);
             }
         };

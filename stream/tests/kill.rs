@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use playsource_archive::store::test_support;
 use playsource_domain::Ts;
 use sqlx::PgPool;
 
@@ -36,6 +37,9 @@ async fn kill_9_mid_run_with_the_archive_on_s3_loses_nothing(pool: PgPool) {
 }
 
 async fn kill_9_rounds(pool: PgPool, s3: bool) {
+    if s3 && test_support::skip("kill_9_mid_run_with_the_archive_on_s3_loses_nothing") {
+        return;
+    }
     let t = topics(if s3 { "kill-s3" } else { "kill" });
     create_topics(&t).await;
     let w = workload(
@@ -51,21 +55,13 @@ async fn kill_9_rounds(pool: PgPool, s3: bool) {
         .unwrap();
     let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
     let archive = tempfile::tempdir().unwrap();
-    let endpoint =
-        std::env::var("PLAYSOURCE_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
-    let bucket = std::env::var("PLAYSOURCE_S3_BUCKET").unwrap_or_else(|_| "playsource-test".into());
     let aws: Vec<(&str, String)> = if s3 {
-        vec![
-            ("AWS_ENDPOINT_URL", endpoint),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_REGION", "us-east-1".into()),
-        ]
+        test_support::aws_env()
     } else {
         Vec::new()
     };
     let location = if s3 {
-        format!("s3://{bucket}/kill-{}", t.plays)
+        format!("s3://{}/kill-{}", test_support::bucket(), t.plays)
     } else {
         archive.path().display().to_string()
     };

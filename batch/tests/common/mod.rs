@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use playsource_archive::{ArchiveLayout, ImpressionsWriter, PlaysWriter};
+use playsource_archive::{ArchiveStore, ImpressionsWriter, PlaysWriter};
 use playsource_domain::aggregate::{HourlyRow, VideoDayRow};
 use playsource_domain::{Catalog, Day, Impression, Kind, MemberId, Play, Ts, VideoId, VideoMeta};
 use rand::seq::SliceRandom;
@@ -160,8 +160,17 @@ pub fn write_archive(
     plays: &[Play<'_>],
     files: usize,
 ) {
-    let layout = ArchiveLayout::new(root);
-    let mut iw = ImpressionsWriter::new(layout.clone(), "impressions").unwrap();
+    write_archive_in(&ArchiveStore::local(root), impressions, plays, files);
+}
+
+/// [`write_archive`] into any archive (a local folder or an object store).
+pub fn write_archive_in(
+    store: &ArchiveStore,
+    impressions: &[Impression<'_>],
+    plays: &[Play<'_>],
+    files: usize,
+) {
+    let mut iw = ImpressionsWriter::in_store(store.clone(), "impressions").unwrap();
     for (n, chunk) in impressions
         .chunks(impressions.len().div_ceil(files).max(1))
         .enumerate()
@@ -171,7 +180,7 @@ pub fn write_archive(
         }
         iw.flush(&format!("part-{n}")).unwrap();
     }
-    let mut pw = PlaysWriter::new(layout, "plays").unwrap();
+    let mut pw = PlaysWriter::in_store(store.clone(), "plays").unwrap();
     for (n, chunk) in plays.chunks(plays.len().div_ceil(files).max(1)).enumerate() {
         for p in chunk {
             pw.push(p, None);

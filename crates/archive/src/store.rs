@@ -11,6 +11,10 @@
 //! conditional PUT (`If-None-Match: *`, object_store's `PutMode::Create`), so a file name is
 //! written at most once even when two processes race for it.
 
+mod files;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
 use std::fs;
 use std::future::Future;
 use std::ops::RangeInclusive;
@@ -516,7 +520,11 @@ impl Remote {
                 source: "the object-store client was shut down".into(),
             }));
         };
-        match futures::executor::block_on(rt.spawn(fut)) {
+        // Unconstrained: called from inside a tokio task (e.g. a test's or the CLI's runtime),
+        // awaiting the JoinHandle would spend that task's cooperative budget, and once it is
+        // spent tokio defers the wake-up to a scheduler this thread is blocking: a hang after
+        // about 128 requests in one poll.
+        match futures::executor::block_on(tokio::task::unconstrained(rt.spawn(fut))) {
             Ok(result) => result.map_err(err),
             Err(join) => Err(err(object_store::Error::Generic {
                 store: "archive",

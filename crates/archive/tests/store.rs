@@ -5,46 +5,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
-use object_store::aws::AmazonS3Builder;
 use playsource_archive::read::{PlayReader, ReadStats};
-use playsource_archive::store::{is_url, ArchiveStore};
+use playsource_archive::store::{is_url, test_support, ArchiveStore};
 use playsource_archive::{Error, PlaysBuilder};
 use playsource_domain::{decode_play, Day};
 
-fn s3_endpoint() -> String {
-    std::env::var("PLAYSOURCE_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into())
-}
-
-fn s3_bucket() -> String {
-    std::env::var("PLAYSOURCE_S3_BUCKET").unwrap_or_else(|_| "playsource-test".into())
-}
-
-/// A fresh prefix of the test bucket on the S3 server.
-fn s3_store(test: &str) -> ArchiveStore {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("store-{test}-{}-{nanos}", std::process::id());
-    let bucket = s3_bucket();
-    let s3 = AmazonS3Builder::new()
-        .with_endpoint(s3_endpoint())
-        .with_bucket_name(&bucket)
-        .with_region("us-east-1")
-        .with_access_key_id("test")
-        .with_secret_access_key("test")
-        .with_allow_http(true)
-        .build()
-        .unwrap();
-    ArchiveStore::remote(
-        Arc::new(s3),
-        prefix.clone(),
-        &format!("s3://{bucket}/{prefix}"),
-    )
-    .unwrap()
+/// A fresh prefix of the test bucket on the S3 server (the shared set-up of
+/// `playsource_archive::store::test_support`); `None` when the S3 tests are skipped.
+fn s3_store(test: &str) -> Option<ArchiveStore> {
+    test_support::fresh_archive(&format!("store-{test}")).map(|(_, store)| store)
 }
 
 fn plays(ids: &[&str]) -> RecordBatch {
@@ -169,7 +139,8 @@ fn local_delete_dir_and_move() {
 
 #[test]
 fn s3_delete_dir_and_move() {
-    check_delete_dir(&s3_store("deldir"));
+    let Some(s3) = s3_store("deldir") else { return };
+    check_delete_dir(&s3);
 }
 
 /// Replay plans and reads an object-store archive as it does the same archive on disk.
@@ -178,7 +149,7 @@ fn replay_reads_an_s3_archive_like_a_local_one() {
     use playsource_archive::replay::{plan, plan_in, EventTimeMerge, Topic};
     use playsource_archive::{ArchiveLayout, PlaysWriter};
     let dir = tempfile::tempdir().unwrap();
-    let s3 = s3_store("replay");
+    let Some(s3) = s3_store("replay") else { return };
     for store in [ArchiveStore::local(dir.path()), s3.clone()] {
         let mut w = PlaysWriter::in_store(store, "plays").unwrap();
         for (i, hour) in [7, 8, 8, 9].into_iter().enumerate() {
@@ -219,7 +190,8 @@ fn local_put_list_read() {
 
 #[test]
 fn s3_put_list_read() {
-    check_put_list_read(&s3_store("list"));
+    let Some(s3) = s3_store("list") else { return };
+    check_put_list_read(&s3);
 }
 
 #[test]
@@ -230,7 +202,8 @@ fn local_put_if_absent_writes_a_name_once() {
 
 #[test]
 fn s3_put_if_absent_writes_a_name_once() {
-    check_put_if_absent(&s3_store("absent"));
+    let Some(s3) = s3_store("absent") else { return };
+    check_put_if_absent(&s3);
 }
 
 #[test]
@@ -241,7 +214,10 @@ fn local_missing_file_is_a_clear_error() {
 
 #[test]
 fn s3_missing_file_is_a_clear_error() {
-    check_missing_file(&s3_store("missing"));
+    let Some(s3) = s3_store("missing") else {
+        return;
+    };
+    check_missing_file(&s3);
 }
 
 #[test]
@@ -270,4 +246,70 @@ fn locations() {
         s3.describe("plays/x.parquet"),
         std::path::PathBuf::from("s3://bucket/some/prefix/plays/x.parquet")
     );
+}
+
+/// What the batch layer needs besides reading: sizes of listed files (one listing per folder on
+/// an object store), copies, whole-file writes, folders, and described paths back to relative
+/// ones.
+fn check_batch_ops(store: &ArchiveStore) {
+    let (a, b) = (
+        "plays/date=2026-11-21/hour=07/a.parquet",
+        "plays/date=2026-11-21/hour=08/b.parquet",
+    );
+    store.put_parquet(a, &[plays(&["a1", "a2"])]).unwrap();
+    store.put_parquet(b, &[plays(&["b1"])]).unwrap();
+    let listed = store.list("plays").unwrap();
+    let rels = vec![
+        b.to_owned(),
+        a.to_owned(),
+        "plays/date=2026-11-21/hour=09/gone.parquet".to_owned(),
+    ];
+    let sizes = store.sizes(&rels).unwrap();
+    assert_eq!(sizes[0], listed[1].1);
+    assert_eq!(sizes[1], listed[0].1);
+    assert_eq!(sizes[2], 0, "a file gone counts 0");
+    assert!(sizes[0] > 0);
+
+    store.copy_file(a, "copies/x/a.parquet").unwrap();
+    assert_eq!(read_ids(store, "copies/x/a.parquet"), ["a1", "a2"]);
+    store.copy_file(b, "copies/x/a.parquet").unwrap();
+    assert_eq!(
+        read_ids(store, "copies/x/a.parquet"),
+        ["b1"],
+        "a copy replaces"
+    );
+    assert_eq!(read_ids(store, a), ["a1", "a2"], "the source stays");
+
+    store.put_bytes("raw/one.bin", b"hello".to_vec()).unwrap();
+    store.put_bytes("raw/one.bin", b"again".to_vec()).unwrap();
+    assert_eq!(&store.get("raw/one.bin").unwrap()[..], b"again");
+    assert_eq!(
+        store.list("raw").unwrap().len(),
+        1,
+        "no temporary file left"
+    );
+
+    store.create_dir("empty/dir").unwrap();
+    assert!(store.dir_exists("copies/x").unwrap());
+    assert!(!store.dir_exists("nothing/here").unwrap());
+    let described = store.describe("copies/x");
+    assert_eq!(store.rel_of(&described).as_deref(), Some("copies/x"));
+    assert_eq!(
+        store.rel_of(std::path::Path::new("/elsewhere/copies/x")),
+        None
+    );
+}
+
+#[test]
+fn local_batch_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    check_batch_ops(&ArchiveStore::local(dir.path()));
+}
+
+#[test]
+fn s3_batch_ops() {
+    let Some(s3) = s3_store("batchops") else {
+        return;
+    };
+    check_batch_ops(&s3);
 }

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use playsource_archive::{ArchiveLayout, ImpressionsWriter, PlaysWriter};
+use playsource_archive::store::test_support;
+use playsource_archive::{ArchiveStore, ImpressionsWriter, PlaysWriter};
 use playsource_domain::{decode_impression, decode_play};
 use sqlx::PgPool;
 
@@ -39,19 +40,23 @@ fn text(b: &[u8]) -> String {
 
 /// Archives the batch layer's golden case `rules_edges` (day 2026-11-21).
 fn write_golden(archive: &Path) {
+    write_golden_in(&ArchiveStore::local(archive));
+}
+
+/// [`write_golden`] into any archive (a local folder or an object store).
+fn write_golden_in(store: &ArchiveStore) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../batch/tests/golden/rules_edges");
     let read = |name: &str| -> Vec<String> {
         let v: Vec<serde_json::Value> =
             serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
         v.iter().map(|e| e.to_string()).collect()
     };
-    let layout = ArchiveLayout::new(archive);
-    let mut iw = ImpressionsWriter::new(layout.clone(), "impressions").unwrap();
+    let mut iw = ImpressionsWriter::in_store(store.clone(), "impressions").unwrap();
     for s in read("impressions.json") {
         iw.push(&decode_impression(s.as_bytes()).unwrap(), None);
     }
     iw.flush("part-0").unwrap();
-    let mut pw = PlaysWriter::new(layout, "plays").unwrap();
+    let mut pw = PlaysWriter::in_store(store.clone(), "plays").unwrap();
     for s in read("plays.json") {
         pw.push(&decode_play(s.as_bytes()).unwrap(), None);
     }
@@ -332,4 +337,74 @@ async fn batch_shards_record_parts_and_the_last_publishes(pool: PgPool) {
         );
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
+}
+
+/// `batch` and `audit` over an archive on the S3 test server, configured as users configure it
+/// (`--archive s3://...`, the `AWS_*` variables): the day is published, its enriched plays land
+/// in the bucket, and the audit reads the views as for a local archive.
+#[sqlx::test(migrations = "../../migrations")]
+async fn batch_and_audit_over_an_s3_archive(pool: PgPool) {
+    let Some((url, store)) = test_support::fresh_archive("cli-batch") else {
+        return;
+    };
+    write_golden_in(&store);
+    let db = url_of(&pool).await;
+    let run_s3 = |args: &[&str]| -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", &db)
+            .env("PLAYSOURCE_ARCHIVE", &url)
+            .envs(test_support::aws_env())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run_s3(&["batch", "--date", "2026-11-21", "--no-progress"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(" 7 plays (1 repeats left out"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "enriched plays in {url}/enriched_plays/date=2026-11-21"
+        )),
+        "{stdout}"
+    );
+    let enriched = store.list("enriched_plays/date=2026-11-21").unwrap();
+    assert!(!enriched.is_empty());
+    assert!(store.list("enriched_plays/_staging").unwrap().is_empty());
+
+    for sql in [
+        "INSERT INTO rt_hourly SELECT * FROM batch_hourly",
+        "INSERT INTO rt_video_daily SELECT * FROM batch_video_daily",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let out = run_s3(&["audit", "--date", "2026-11-21"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("no drift"));
+
+    // Three shards over the same bucket: the last publishes the same rows.
+    let before: i64 = sqlx::query_scalar("SELECT sum(plays)::int8 FROM batch_hourly")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let out = run_s3(&[
+            "batch",
+            "--date",
+            "2026-11-21",
+            "--shard",
+            &shard,
+            "--no-progress",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).contains("published generation"), i == 3);
+    }
+    let after: i64 = sqlx::query_scalar("SELECT sum(plays)::int8 FROM batch_hourly")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    assert!(store.list("enriched_plays/_staging").unwrap().is_empty());
 }

@@ -1,9 +1,11 @@
 //! The deployment files are safe to run as shipped (issue #15):
 //!
 //! - `docker-compose.yml` publishes no port on every interface, serve connects as the read-only
-//!   role `playsource_reader`, no password is written in the file (only `${VAR:?message}`
-//!   substitutions, which Compose fills from `.env` and refuses to run without), and
-//!   `.env.example` names every variable the file uses, with no value for the required ones;
+//!   role `playsource_reader`, no password or object-store key is written in the file (only
+//!   `${VAR:?message}` substitutions, which Compose fills from `.env` and refuses to run
+//!   without), `.env.example` names every variable the file uses, with no value for the required
+//!   ones, and the stream and batch services share the archive through the `minio` service with
+//!   credentials of their own (not MinIO's root user);
 //! - the Kubernetes manifests of `deploy/kubernetes` parse, the stream's static membership comes
 //!   from the pod name, serve reads as `playsource_reader`, and passwords come only from the
 //!   Secret.
@@ -148,7 +150,8 @@ fn is_required_substitution(value: &str) -> bool {
 
 fn names_a_secret(key: &str) -> bool {
     let key = key.to_ascii_uppercase();
-    ["PASSWORD", "PASSWD", "SECRET", "TOKEN"]
+    // ACCESS_KEY: an object store's key id (AWS_ACCESS_KEY_ID) is half of a credential.
+    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "ACCESS_KEY"]
         .iter()
         .any(|word| key.contains(word))
 }
@@ -225,6 +228,64 @@ fn compose_holds_no_literal_password() {
         "docker-compose.yml writes these secrets in the file (or lets them default); use \
          ${{VAR:?message}} and name VAR in .env.example: {literal:?}"
     );
+}
+
+#[test]
+fn compose_shares_the_archive_through_minio() {
+    let compose = compose();
+    let minio = &compose["services"]["minio"];
+    assert!(
+        minio["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("minio/minio")),
+        "docker-compose.yml has no minio service"
+    );
+    assert!(
+        minio["healthcheck"]["test"].is_array(),
+        "minio needs a healthcheck"
+    );
+    let root = environment(minio);
+    for key in ["MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"] {
+        let value = root.get(key).map(String::as_str).unwrap_or_default();
+        assert!(
+            is_required_substitution(value),
+            "minio: {key} must come from .env (${{{key}:?...}}), not {value:?}"
+        );
+    }
+    let buckets = &compose["services"]["createbuckets"];
+    assert_eq!(
+        buckets["depends_on"]["minio"]["condition"], "service_healthy",
+        "createbuckets must wait for a healthy minio"
+    );
+    let archive_users = [
+        "stream",
+        "batch",
+        "batch-shard-1",
+        "batch-shard-2",
+        "batch-shard-3",
+    ];
+    for name in archive_users {
+        let service = &compose["services"][name];
+        let env = environment(service);
+        let get = |k: &str| env.get(k).map(String::as_str).unwrap_or_default();
+        assert!(
+            get("PLAYSOURCE_ARCHIVE").starts_with("s3://"),
+            "{name}: PLAYSOURCE_ARCHIVE {:?} is not in the object store",
+            get("PLAYSOURCE_ARCHIVE")
+        );
+        assert_eq!(get("AWS_ENDPOINT_URL"), "http://minio:9000", "{name}");
+        for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let value = get(key);
+            assert!(
+                is_required_substitution(value) && !value.contains("MINIO_ROOT"),
+                "{name}: {key} must be playsource's own MinIO user from .env, not {value:?}"
+            );
+        }
+        assert_eq!(
+            service["depends_on"]["createbuckets"]["condition"], "service_completed_successfully",
+            "{name} must wait for the bucket"
+        );
+    }
 }
 
 #[test]

@@ -161,23 +161,9 @@ fn a_topic_name_that_is_not_a_folder_is_refused() {
 /// server `scripts/services.sh` starts (`PLAYSOURCE_S3_ENDPOINT`, bucket `PLAYSOURCE_S3_BUCKET`).
 #[test]
 fn gen_to_an_s3_archive_writes_the_local_files() {
-    let endpoint =
-        std::env::var("PLAYSOURCE_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
-    let bucket = std::env::var("PLAYSOURCE_S3_BUCKET").unwrap_or_else(|_| "playsource-test".into());
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ] {
-        std::env::set_var(k, v);
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let url = format!("s3://{bucket}/gen-{}-{nanos}", std::process::id());
-    let s3 = playsource_archive::ArchiveStore::open(&url).unwrap();
+    let Some((url, s3)) = playsource_archive::store::test_support::fresh_archive("gen") else {
+        return;
+    };
     let report = write_archive(
         Traffic::new(&cfg()).unwrap(),
         s3.clone(),

@@ -116,7 +116,7 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("the catalog is empty: every play gets genre `unknown`; load it with `playsource catalog load FILE.csv`");
     }
     let opts = BatchOptions {
-        archive: args.archive.local_dir("batch")?,
+        archive: args.archive.store()?,
         impressions_topic: args.topics.impressions_topic.clone(),
         plays_topic: args.topics.plays_topic.clone(),
         attribution: AttributionConfig::default(),

@@ -69,8 +69,8 @@ impl KafkaArgs {
 pub struct ArchiveArgs {
     /// Root of the Parquet archive: a local directory, or an object-store URL
     /// (`s3://bucket/prefix`, configured by the AWS_* variables; AWS_ENDPOINT_URL for an
-    /// S3-compatible server). Object stores are supported by `stream`, `replay` and
-    /// `gen --to archive` so far; `batch` and `demo` need a local directory.
+    /// S3-compatible server). Object stores are supported by `stream`, `batch`, `replay` and
+    /// `gen --to archive`; `demo` (a local showcase) needs a local directory.
     #[arg(long, env = "PLAYSOURCE_ARCHIVE", default_value = "./data/archive")]
     pub archive: PathBuf,
 }
@@ -84,7 +84,7 @@ impl ArchiveArgs {
     }
 
     /// The archive as a local directory; an object-store URL is refused with a clear error by
-    /// the commands that do not read object stores yet.
+    /// the commands that work on a local directory only (`demo`).
     pub fn local_dir(&self, command: &str) -> anyhow::Result<PathBuf> {
         if playsource_archive::store::is_url(&self.archive.to_string_lossy()) {
             anyhow::bail!(
