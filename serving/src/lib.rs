@@ -9,7 +9,7 @@
 //!
 //! See `docs/serving.md` for operations (read-only role, limits, cache).
 //!
-//! Modules import one way only (checked by `serving/scripts/import_cycles.py`): a request flows
+//! Modules import one way only (checked by `scripts/import_cycles.py`, run by `scripts/test.sh`): a request flows
 //! `params` (parse, validate) → the handler's plan (`api::views`: cacheable? replica?) → a source
 //! (`replica` in memory, or `merge`, the SQL reference path) → `series_json` (render) → `cache`;
 //! below them all sit `error`, `model` and `metrics` (names only, importing nothing of the

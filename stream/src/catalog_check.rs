@@ -10,7 +10,7 @@ use playsource_domain::Catalog;
 use sqlx::PgPool;
 
 use crate::error::Error;
-use crate::flush::Shared;
+use crate::flush::shared::Shared;
 use crate::metrics as m;
 use crate::unit::{CatalogUse, UnitFlush};
 

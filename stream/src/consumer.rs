@@ -5,10 +5,11 @@
 
 mod backpressure;
 mod broker;
-mod context;
+pub(crate) mod context;
 mod idle;
 mod position;
 mod rebuild;
+mod state;
 mod takeover;
 mod unprocessed;
 
@@ -16,55 +17,29 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use playsource_domain::{Catalog, PerTopic, Topic};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use playsource_domain::{PerTopic, Topic};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::align::Change;
 use crate::catalog_cache::{held_version, CatalogCache};
+use crate::config::{ExitReason, RunSummary, StreamConfig};
 use crate::dlq::Publisher;
 use crate::error::Error;
 use crate::flush::{flush, FlushDone, Shared};
 use crate::metrics as m;
 use crate::retry::RetryPolicy;
 use crate::seek;
-use crate::unit::{Action, Ctx, Phase, Unit};
-use crate::{ExitReason, RunSummary, StreamConfig};
+use crate::unit::{Action, Ctx, Phase};
 
 use context::RebalanceEvent;
-pub(crate) use context::StreamContext;
-
-pub(crate) type StreamKafka = StreamConsumer<StreamContext>;
-type InFlight = Option<JoinHandle<Result<FlushDone, Error>>>;
-
-struct Loop {
-    shared: Arc<Shared>,
-    consumer: Arc<StreamKafka>,
-    units: BTreeMap<i32, Unit>,
-    catalog: Arc<Catalog>,
-    /// The highest catalog version id `catalog` holds.
-    catalog_version: i64,
-    cache: CatalogCache,
-    /// Units withheld from a flush for a newer catalog version, to rebuild (partition, topics).
-    rebuild: Vec<(i32, PerTopic<bool>)>,
-    meters: m::EventMeters,
-    summary: RunSummary,
-    last_message: Instant,
-    started: Instant,
-    ever_assigned: bool,
-    /// The latest check for partitions nobody processes.
-    unprocessed: unprocessed::Unprocessed,
-    /// When the flush in flight started.
-    flush_started: Option<Instant>,
-    /// Topic-partitions (unit, topic) paused because a flush is taking long.
-    backpressure: Vec<(i32, Topic)>,
-}
+pub(crate) use context::{StreamContext, StreamKafka};
+use state::{InFlight, Loop};
 
 /// Runs the loop until shutdown or idleness.
 pub async fn run(

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use sqlx::PgPool;
+pub mod shared;
+
+pub use shared::Shared;
 
 use crate::archive_sink;
-use crate::dlq::Publisher;
 use crate::error::Error;
 use crate::metrics as m;
-use crate::retry::{Backoff, RetryPolicy};
+use crate::retry::Backoff;
 use crate::sink_postgres::{self, OffsetRow};
 use crate::unit::UnitFlush;
-use crate::StreamConfig;
 
 /// What a finished flush reports back to the loop.
 pub struct FlushDone {
@@ -21,16 +21,6 @@ pub struct FlushDone {
     pub fenced: Vec<(i32, i64)>,
     /// Units withheld because a newer catalog version applies to them, to rebuild.
     pub stale: crate::catalog_check::Withheld,
-}
-
-/// Things the flush task needs.
-pub struct Shared {
-    pub cfg: StreamConfig,
-    pub pool: PgPool,
-    pub publisher: Publisher,
-    pub topics: playsource_domain::PerTopic<String>,
-    /// How long Postgres and broker outages are ridden through.
-    pub retry: RetryPolicy,
 }
 
 /// Publishes committed staged files of a newly owned unit and clears its staging folder.

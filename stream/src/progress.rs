@@ -12,7 +12,9 @@ use sqlx::PgPool;
 
 use crate::error::Error;
 use crate::sink_postgres;
-use crate::{CancellationToken, StreamConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::StreamConfig;
 
 /// How often the watcher looks (a few metadata requests per partition each time).
 pub const CHECK_EVERY: Duration = Duration::from_secs(10);

@@ -28,7 +28,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::consumer::StreamKafka;
+use crate::consumer::context::StreamKafka;
 use crate::error::Error;
 
 /// A unit's seeks whose first message is still to be checked, per topic.

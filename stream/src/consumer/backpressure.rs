@@ -10,7 +10,7 @@ use rdkafka::TopicPartitionList;
 
 use playsource_domain::PerTopic;
 
-use super::Loop;
+use super::state::Loop;
 use crate::error::Error;
 use crate::metrics as m;
 use crate::unit::Phase;

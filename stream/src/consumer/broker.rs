@@ -10,7 +10,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 
-use super::StreamKafka;
+use super::context::StreamKafka;
 use crate::error::Error;
 
 /// How long one metadata request may take.

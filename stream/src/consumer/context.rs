@@ -2,12 +2,15 @@
 //! partitions until their unit is positioned from Postgres), publishes per-partition lag from
 //! librdkafka's statistics, and logs client errors (end of partition is not one).
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::metrics as m;
+
+/// The stream's Kafka consumer.
+pub(crate) type StreamKafka = StreamConsumer<StreamContext>;
 
 /// A rebalance, as the loop sees it.
 #[derive(Debug)]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use playsource_domain::Topic;
 
-use super::{broker, Loop};
+use super::broker;
+use super::state::Loop;
 use crate::error::Error;
 use crate::metrics as m;
 use crate::seek;
@@ -84,5 +85,35 @@ impl Loop {
 
     async fn partition_count(&self, topic: &str) -> Result<i32, Error> {
         broker::partition_count(Arc::downgrade(&self.consumer), topic).await
+    }
+}
+
+impl Loop {
+    /// With `--exit-when-idle`, when idle: stops with [`Error::Unprocessed`] if partitions that
+    /// are not assigned here go unprocessed (rather than waiting for them forever).
+    pub(super) fn give_up_if_stranded(&self) -> Result<(), Error> {
+        let Some(idle) = self.shared.cfg.exit_when_idle else {
+            return Ok(());
+        };
+        if self.last_message.elapsed() < idle {
+            return Ok(());
+        }
+        let stranded: Vec<String> = self
+            .unprocessed
+            .get()
+            .into_iter()
+            .filter(|(topic, p)| {
+                let k = self.topic_of(topic);
+                !self
+                    .units
+                    .get(p)
+                    .is_some_and(|u| k.is_some_and(|k| u.assigned()[k]))
+            })
+            .map(|(topic, p)| format!("{topic}/{p}"))
+            .collect();
+        if stranded.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Unprocessed(stranded.join(", ")))
     }
 }

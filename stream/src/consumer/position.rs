@@ -8,7 +8,7 @@ use playsource_domain::{PerTopic, Topic};
 use rdkafka::consumer::Consumer;
 use rdkafka::TopicPartitionList;
 
-use super::Loop;
+use super::state::Loop;
 use crate::align::Change;
 use crate::error::Error;
 use crate::seek;

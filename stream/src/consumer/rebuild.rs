@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rdkafka::consumer::Consumer;
 use rdkafka::TopicPartitionList;
 
-use super::Loop;
+use super::state::Loop;
 use crate::catalog_cache::held_version;
 use crate::catalog_check::Withheld;
 use crate::error::Error;

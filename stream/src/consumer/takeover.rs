@@ -5,7 +5,7 @@
 
 use playsource_domain::{PerTopic, Topic};
 
-use super::Loop;
+use super::state::Loop;
 use crate::align::Alignment;
 use crate::error::Error;
 use crate::flush::recover_staging;

@@ -38,7 +38,7 @@ impl Unprocessed {
 pub(super) struct Watch {
     /// Weak: the last reference to the consumer must not be dropped on a runtime thread (its
     /// close blocks); each use upgrades it inside `spawn_blocking`.
-    pub consumer: Weak<super::StreamKafka>,
+    pub consumer: Weak<super::context::StreamKafka>,
     pub pool: PgPool,
     pub group: String,
     pub topics: playsource_domain::PerTopic<String>,
@@ -126,34 +126,4 @@ async fn committed(
         .into_iter()
         .map(|(t, p, o, s)| ((t, p), (o, s)))
         .collect())
-}
-
-impl super::Loop {
-    /// With `--exit-when-idle`, when idle: stops with [`Error::Unprocessed`] if partitions that
-    /// are not assigned here go unprocessed (rather than waiting for them forever).
-    pub(super) fn give_up_if_stranded(&self) -> Result<(), Error> {
-        let Some(idle) = self.shared.cfg.exit_when_idle else {
-            return Ok(());
-        };
-        if self.last_message.elapsed() < idle {
-            return Ok(());
-        }
-        let stranded: Vec<String> = self
-            .unprocessed
-            .get()
-            .into_iter()
-            .filter(|(topic, p)| {
-                let k = self.topic_of(topic);
-                !self
-                    .units
-                    .get(p)
-                    .is_some_and(|u| k.is_some_and(|k| u.assigned()[k]))
-            })
-            .map(|(topic, p)| format!("{topic}/{p}"))
-            .collect();
-        if stranded.is_empty() {
-            return Ok(());
-        }
-        Err(Error::Unprocessed(stranded.join(", ")))
-    }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Finds import cycles between the files of serving/src: every `crate::`/`super::` path (in `use`
-lines and inline, outside comments and test modules) and paths into declared child modules.
-Usage: python3 serving/scripts/import_cycles.py [serving/src] [-v]; exits 1 and names each cycle."""
+"""Finds import cycles between the files of one crate's src folder (serving/src, stream/src): every
+`crate::`/`super::` path (in `use` lines and inline, outside comments and test modules) and paths
+into declared child modules. Run by scripts/test.sh for serving and stream (issue #20: modules
+import one way only).
+Usage: python3 scripts/import_cycles.py SRC_DIR [-v]; exits 1 and names each cycle."""
 import os, re, sys
 root = sys.argv[1] if len(sys.argv) > 1 else 'serving/src'
 files = {}
