@@ -11,10 +11,6 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
-use arrow::util::display::array_value_to_string;
 use chrono::{DateTime, Utc};
 use common::*;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -47,53 +43,12 @@ fn enriched_batches(store: &ArchiveStore, d: Day) -> Vec<arrow::array::RecordBat
 
 /// Every enriched row of `d` as text, sorted.
 fn enriched_rows(store: &ArchiveStore, d: Day) -> Vec<String> {
-    let mut rows = Vec::new();
-    for b in enriched_batches(store, d) {
-        for row in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| {
-                    let c = match c.data_type() {
-                        DataType::Timestamp(..) => cast(c, &DataType::Int64).unwrap(),
-                        _ => c.clone(),
-                    };
-                    array_value_to_string(&c, row).unwrap()
-                })
-                .collect();
-            rows.push(cells.join("|"));
-        }
-    }
-    rows.sort();
-    rows
+    rows_as_text(&enriched_batches(store, d))
 }
 
 /// The sources of every enriched play of `d`, sorted.
-fn enriched_attributions(store: &ArchiveStore, d: Day) -> Vec<NaiveAttribution> {
-    let mut out = Vec::new();
-    for b in enriched_batches(store, d) {
-        let col = |name: &str| b.column_by_name(name).unwrap().as_string::<i32>().clone();
-        let (id, sop, sop_id, sod, sod_id) = (
-            col("event_id"),
-            col("sop_row"),
-            col("sop_event_id"),
-            col("sod_row"),
-            col("sod_event_id"),
-        );
-        let opt =
-            |a: &arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_owned());
-        for i in 0..b.num_rows() {
-            out.push(NaiveAttribution {
-                play_event_id: id.value(i).to_owned(),
-                sop_row: sop.value(i).to_owned(),
-                sop_event_id: opt(&sop_id, i),
-                sod_row: sod.value(i).to_owned(),
-                sod_event_id: opt(&sod_id, i),
-            });
-        }
-    }
-    out.sort();
-    out
+fn enriched_attributions_of(store: &ArchiveStore, d: Day) -> Vec<NaiveAttribution> {
+    enriched_attributions(&enriched_batches(store, d))
 }
 
 /// The batch view of `d` and its enriched rows.
@@ -166,7 +121,7 @@ async fn batch_over_an_s3_archive_equals_the_reference_and_the_local_run(pool: P
     assert_eq!(first.plays as i64, expected.total());
     assert_eq!(on_s3, on_disk, "S3 against the same archive on disk");
     assert_eq!(
-        enriched_attributions(&store, d),
+        enriched_attributions_of(&store, d),
         reference::attribute(&cfg, &w.impressions, &plays_of_d)
     );
     assert_eq!(staging_left(&store), 0);

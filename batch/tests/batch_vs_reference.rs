@@ -7,9 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
 use common::*;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use playsource_batch::{run_day, BatchOptions};
 use playsource_domain::attribution::reference::{self, NaiveAttribution};
 use playsource_domain::{AttributionConfig, Play};
@@ -17,38 +15,7 @@ use sqlx::PgPool;
 
 /// (event_id, sop_row, sop_event_id, sod_row, sod_event_id) of every enriched play, sorted.
 fn read_enriched(files: &[std::path::PathBuf]) -> Vec<NaiveAttribution> {
-    let mut out = Vec::new();
-    for f in files {
-        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for b in r {
-            let b = b.unwrap();
-            let col = |name: &str| b.column_by_name(name).unwrap().as_string::<i32>().clone();
-            let (id, sop, sop_id, sod, sod_id) = (
-                col("event_id"),
-                col("sop_row"),
-                col("sop_event_id"),
-                col("sod_row"),
-                col("sod_event_id"),
-            );
-            let opt = |a: &arrow::array::StringArray, i: usize| {
-                a.is_valid(i).then(|| a.value(i).to_owned())
-            };
-            for i in 0..b.num_rows() {
-                out.push(NaiveAttribution {
-                    play_event_id: id.value(i).to_owned(),
-                    sop_row: sop.value(i).to_owned(),
-                    sop_event_id: opt(&sop_id, i),
-                    sod_row: sod.value(i).to_owned(),
-                    sod_event_id: opt(&sod_id, i),
-                });
-            }
-        }
-    }
-    out.sort();
-    out
+    enriched_attributions(&read_batches(files))
 }
 
 #[sqlx::test(migrations = "../migrations")]

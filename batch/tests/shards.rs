@@ -10,11 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
-use arrow::util::display::array_value_to_string;
 use common::*;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use playsource_archive::{ArchiveLayout, ImpressionsWriter, PlaysWriter};
 use playsource_batch::{run_day, run_shard, BatchOptions, Error, Shard};
 use playsource_domain::aggregate::{HourlyRow, VideoDayRow};
@@ -70,33 +66,7 @@ async fn view(pool: &PgPool, root: &Path, d: Day) -> (i64, View) {
 }
 
 fn enriched_rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    for f in parquet_files(dir) {
-        let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in r {
-            let batch = batch.unwrap();
-            for row in 0..batch.num_rows() {
-                let cells: Vec<String> = batch
-                    .columns()
-                    .iter()
-                    .map(|c| {
-                        // Timestamps as their integer (display needs chrono-tz for "UTC").
-                        let c = match c.data_type() {
-                            DataType::Timestamp(..) => cast(c, &DataType::Int64).unwrap(),
-                            _ => c.clone(),
-                        };
-                        array_value_to_string(&c, row).unwrap()
-                    })
-                    .collect();
-                rows.push(cells.join("|"));
-            }
-        }
-    }
-    rows.sort();
-    rows
+    rows_as_text(&read_batches(&parquet_files(dir)))
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {

@@ -272,3 +272,79 @@ pub async fn batch_day(pool: &PgPool, d: Day) -> Option<(i64, i64, i64, i64)> {
     .await
     .unwrap()
 }
+
+/// Every row of `batches` as text (cells joined by `|`, timestamps as their integer: display
+/// would need chrono-tz for "UTC"), sorted.
+pub fn rows_as_text(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
+    use arrow::compute::cast;
+    use arrow::datatypes::DataType;
+    use arrow::util::display::array_value_to_string;
+    let mut rows = Vec::new();
+    for b in batches {
+        for row in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| {
+                    let c = match c.data_type() {
+                        DataType::Timestamp(..) => cast(c, &DataType::Int64).unwrap(),
+                        _ => c.clone(),
+                    };
+                    array_value_to_string(&c, row).unwrap()
+                })
+                .collect();
+            rows.push(cells.join("|"));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The record batches of Parquet files on local disk.
+pub fn read_batches(files: &[PathBuf]) -> Vec<arrow::array::RecordBatch> {
+    let mut out = Vec::new();
+    for f in files {
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(f).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        out.extend(r.map(Result::unwrap));
+    }
+    out
+}
+
+/// (event_id, sop_row, sop_event_id, sod_row, sod_event_id) of every enriched play in
+/// `batches`, sorted.
+pub fn enriched_attributions(
+    batches: &[arrow::array::RecordBatch],
+) -> Vec<playsource_domain::attribution::reference::NaiveAttribution> {
+    use arrow::array::{Array, AsArray};
+    let mut out = Vec::new();
+    for b in batches {
+        let col = |name: &str| b.column_by_name(name).unwrap().as_string::<i32>().clone();
+        let (id, sop, sop_id, sod, sod_id) = (
+            col("event_id"),
+            col("sop_row"),
+            col("sop_event_id"),
+            col("sod_row"),
+            col("sod_event_id"),
+        );
+        let opt =
+            |a: &arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_owned());
+        for i in 0..b.num_rows() {
+            out.push(
+                playsource_domain::attribution::reference::NaiveAttribution {
+                    play_event_id: id.value(i).to_owned(),
+                    sop_row: sop.value(i).to_owned(),
+                    sop_event_id: opt(&sop_id, i),
+                    sod_row: sod.value(i).to_owned(),
+                    sod_event_id: opt(&sod_id, i),
+                },
+            );
+        }
+    }
+    out.sort();
+    out
+}
