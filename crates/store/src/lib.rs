@@ -5,6 +5,7 @@
 //! (`$1::text[]::numeric[]`), read them back as `video_id::text`.
 
 pub mod catalog;
+pub mod compaction;
 mod connect;
 mod error;
 pub mod feeder;
