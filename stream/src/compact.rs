@@ -81,7 +81,8 @@ impl Tracker {
         for (&p, u) in units.iter() {
             for &(k, day, hour) in &u.hours {
                 let end = day.start().0 + i64::from(hour + 1) * HOUR_MS;
-                let closed = u.high_water[usize::from(k)].is_some_and(|hw| hw.0 >= end + lateness_ms);
+                let closed =
+                    u.high_water[usize::from(k)].is_some_and(|hw| hw.0 >= end + lateness_ms);
                 if all || closed {
                     out.push((p, u.epoch, (k, day, hour)));
                     if out.len() >= max {
@@ -178,7 +179,10 @@ async fn run(s: &Shared, due: Vec<(i32, i64, Hour)>) {
         match compact_hour(s, p, epoch, hour).await {
             Ok(true) => s.compaction.done(p, hour),
             Ok(false) => {
-                tracing::info!(partition = p, "another owner holds this partition; leaving its pending archive files to it");
+                tracing::info!(
+                    partition = p,
+                    "another owner holds this partition; leaving its pending archive files to it"
+                );
                 s.compaction.forget(p, epoch);
             }
             Err(e) => {
@@ -203,7 +207,9 @@ async fn compact_hour(s: &Shared, p: i32, epoch: i64, (k, day, hour): Hour) -> R
     let topic = s.topics[usize::from(k)].clone();
     let partition = u32::try_from(p).unwrap_or_default();
     let written = tokio::task::spawn_blocking(move || {
-        write_published(&store, &topic, day, hour, partition, &|| crash_point("compact-write"))
+        write_published(&store, &topic, day, hour, partition, &|| {
+            crash_point("compact-write")
+        })
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))?;
@@ -215,7 +221,8 @@ async fn compact_hour(s: &Shared, p: i32, epoch: i64, (k, day, hour): Hour) -> R
     released?;
     crash_point("compact-written");
     if published.written {
-        ::metrics::counter!(m::COMPACTIONS, "topic" => s.topics[usize::from(k)].clone()).increment(1);
+        ::metrics::counter!(m::COMPACTIONS, "topic" => s.topics[usize::from(k)].clone())
+            .increment(1);
     }
     let store = s.cfg.archive.clone();
     let covered = published.covered;

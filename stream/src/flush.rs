@@ -236,9 +236,8 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
                 .filter_map(|o| o.high_water)
                 .max()
         });
-        let hours = crate::compact::hours_of(
-            c.staged.iter().map(|f| (f.topic, f.final_path.clone())),
-        );
+        let hours =
+            crate::compact::hours_of(c.staged.iter().map(|f| (f.topic, f.final_path.clone())));
         s.compaction.note(c.partition, c.epoch, high_water, &hours);
         committed.push((c.partition, c.offsets));
     }
