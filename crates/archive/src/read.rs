@@ -171,11 +171,27 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Er
 }
 
 fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenFile, Error> {
-    let file = File::open(path).map_err(|cause| Error::Io {
-        action: "open",
-        path: path.to_path_buf(),
-        cause,
-    })?;
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(cause) => {
+            // A pending file compacted since it was listed: read it from the published file.
+            let pending = path.iter().position(|c| c == crate::compact::PENDING_DIR);
+            if let (Some(i), std::io::ErrorKind::NotFound) = (pending, cause.kind()) {
+                let root: PathBuf = path.iter().take(i).collect();
+                let rel: Vec<String> = path
+                    .iter()
+                    .skip(i)
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .collect();
+                return open_in_store(&ArchiveStore::local(root), &rel.join("/"), wanted, optional);
+            }
+            return Err(Error::Io {
+                action: "open",
+                path: path.to_path_buf(),
+                cause,
+            });
+        }
+    };
     guarded(path, || open_parquet(path, file, wanted, optional, None))
 }
 
