@@ -108,7 +108,7 @@ fn duckdb_ids(archive: &Path, topic: &str) -> BTreeMap<String, usize> {
     let python = std::env::var("PLAYSOURCE_PYTHON").unwrap_or_else(|_| "python3".into());
     let glob = archive.join(topic).join("*/*/*.parquet");
     let script = format!(
-        "import duckdb\nfor (i,) in duckdb.sql(\"SELECT event_id FROM read_parquet('{}', hive_partitioning=true)\").fetchall():\n    print(i)\n",
+        "import duckdb, glob\np = '{}'\nif glob.glob(p):\n    for (i,) in duckdb.sql(f\"SELECT event_id FROM read_parquet('{{p}}', hive_partitioning=true)\").fetchall():\n        print(i)\n",
         glob.display()
     );
     let out = Command::new(&python)
@@ -254,6 +254,13 @@ async fn killed_at(pool: PgPool, point: &str, seed: u64) {
             assert!(
                 want[k].get(id).is_some_and(|m| n <= m),
                 "{id} archived {n} times after a kill at {point}"
+            );
+        }
+        // DuckDB over the published layout: whole files only, no row twice.
+        for (id, n) in duckdb_ids(archive.path(), topic) {
+            assert!(
+                want[k].get(&id).is_some_and(|m| n <= *m),
+                "DuckDB sees {id} {n} times after a kill at {point}"
             );
         }
     }
