@@ -4,7 +4,8 @@
 //! unit's staging folder `<archive>/_staging/<group>/p<p>/e<epoch>/...` (readers skip folders
 //! starting with `_`), named by its offset range, so the name is deterministic. The flush
 //! transaction lists the staged files in `stream_archive_staged`; after the commit they are
-//! renamed into `<archive>/<topic>/date=D/hour=H/` and the rows deleted. A new owner of the
+//! renamed into the pending area `<archive>/_pending/<topic>/date=D/hour=H/` and the rows
+//! deleted; `crate::compact` later publishes each hour as one file per partition. A new owner of the
 //! partition renames what is listed (committed but not yet moved) and deletes every other staged
 //! file (never committed), so each event reaches the archive once and no reader sees half a file.
 //! The archive is a local folder or an object store ([`ArchiveStore`]): on an object store a
@@ -12,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
+use playsource_archive::compact::PENDING_DIR;
 use playsource_archive::layout::{date_segment, hour_segment, partition_of};
 use playsource_archive::{ArchiveStore, ImpressionsBuilder, PlaysBuilder};
 use playsource_domain::{Day, Impression, PerTopic, Play, Topic};
@@ -171,7 +173,7 @@ pub fn write_staged(
             .join(format!("e{epoch}"))
             .join(&rel_dir)
             .join(&name);
-        let final_path = rel_dir.join(&name);
+        let final_path = Path::new(PENDING_DIR).join(&rel_dir).join(&name);
         let batch = match f.builder {
             Rows::Impressions(mut b) => b.finish(),
             Rows::Plays(mut b) => b.finish(),
@@ -225,7 +227,7 @@ mod tests {
         assert_eq!(staged.len(), 2);
         assert_eq!(
             staged[0].final_path,
-            "plays/date=2026-11-21/hour=10/p3-o10-12.parquet"
+            "_pending/plays/date=2026-11-21/hour=10/p3-o10-12.parquet"
         );
         assert_eq!(staged[0].rows, 2);
         assert!(staged[0].staged.starts_with("_staging/g_1/p3/e7/plays/"));

@@ -114,6 +114,7 @@ pub async fn run(
             publisher,
             topics,
             retry,
+            compaction: Default::default(),
         }),
         consumer,
         units: BTreeMap::new(),
@@ -161,6 +162,12 @@ pub async fn run(
                 lp.release_behind_idle().await?;
                 if in_flight.is_none() {
                     in_flight = lp.start_flush(false)?;
+                    // Caught up: publish the open archive hours too (crate::compact).
+                    if in_flight.is_none()
+                        && lp.last_message.elapsed() >= crate::compact::idle_after(flush_every)
+                    {
+                        in_flight = crate::flush::spawn_idle_compaction(&lp.shared);
+                    }
                 } else {
                     lp.apply_backpressure();
                 }
@@ -461,6 +468,8 @@ impl Loop {
     async fn finish(&mut self, in_flight: &mut InFlight) -> Result<(), Error> {
         self.wait_in_flight(in_flight).await?;
         *in_flight = self.start_flush(true)?;
-        self.wait_in_flight(in_flight).await
+        self.wait_in_flight(in_flight).await?;
+        crate::compact::everything(&self.shared).await;
+        Ok(())
     }
 }

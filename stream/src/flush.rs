@@ -8,6 +8,8 @@ pub mod shared;
 
 pub use shared::Shared;
 
+use playsource_domain::PerTopic;
+
 use crate::archive_sink;
 use crate::error::Error;
 use crate::metrics as m;
@@ -35,14 +37,27 @@ pub async fn recover_staging(s: &Shared, p: i32) -> Result<(), Error> {
     let root = s.cfg.archive.clone();
     let g = group.clone();
     let pairs = files.clone();
-    tokio::task::spawn_blocking(move || {
+    let topics = s.topics.clone();
+    let hours = tokio::task::spawn_blocking(move || {
         archive_sink::publish(&root, &pairs)?;
-        archive_sink::clear_staging(&root, &g, p)
+        archive_sink::clear_staging(&root, &g, p)?;
+        crate::compact::pending_hours_of(&root, &topics, p)
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
     let staged: Vec<String> = files.into_iter().map(|(s, _)| s).collect();
-    forget_staged(s, p, &staged).await
+    forget_staged(s, p, &staged).await?;
+    // Pending files an earlier owner left: compacted once closed, idle or at exit.
+    if let Some(epoch) = s
+        .retry
+        .run("read a partition lease", |_| {
+            sink_postgres::lease_epoch(&s.pool, group, p)
+        })
+        .await?
+    {
+        s.compaction.note(p, epoch, PerTopic::default(), &hours);
+    }
+    Ok(())
 }
 
 /// Whether `epoch` still holds the lease of partition `p` (riding through a Postgres outage).
@@ -204,11 +219,42 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
             let staged: Vec<String> = c.staged.iter().map(|f| f.staged.clone()).collect();
             forget_staged(s, c.partition, &staged).await?;
         }
+        let high_water = PerTopic::from_fn(|k| {
+            c.offsets
+                .iter()
+                .filter(|o| o.topic == s.topics[k])
+                .filter_map(|o| o.high_water)
+                .max()
+        });
+        let hours =
+            crate::compact::hours_of(c.staged.iter().map(|f| (f.topic, f.final_path.clone())));
+        s.compaction.note(c.partition, c.epoch, high_water, &hours);
         committed.push((c.partition, c.offsets));
     }
+    // Hours past the event time by the allowed lateness: published now (bounded per flush).
+    crate::compact::after_flush(s).await;
     Ok(FlushDone {
         committed,
         fenced,
         stale,
     })
+}
+
+/// The idle compaction (`crate::compact`) as a job of the flush task, so the loop waits for it
+/// as for a flush; `None` when there is nothing to compact.
+pub fn spawn_idle_compaction(
+    s: &Arc<Shared>,
+) -> Option<tokio::task::JoinHandle<Result<FlushDone, Error>>> {
+    if !s.compaction.has_work() {
+        return None;
+    }
+    let s = Arc::clone(s);
+    Some(tokio::spawn(async move {
+        crate::compact::everything(&s).await;
+        Ok(FlushDone {
+            committed: Vec::new(),
+            fenced: Vec::new(),
+            stale: Default::default(),
+        })
+    }))
 }

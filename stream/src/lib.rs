@@ -26,6 +26,7 @@ pub mod align;
 pub mod archive_sink;
 pub mod catalog_cache;
 pub mod catalog_check;
+pub mod compact;
 pub mod config;
 pub mod consumer;
 pub mod dlq;

@@ -52,6 +52,10 @@ pub const CATALOG_LOOKUPS: &str = "playsource_stream_catalog_lookups_total";
 pub const CATALOG_VIDEOS: &str = "playsource_stream_catalog_videos";
 /// Archive rows written (counter; `topic`).
 pub const ARCHIVED_ROWS: &str = "playsource_stream_archived_rows_total";
+/// Archive hours compacted into their one published file per topic-partition (counter; `topic`).
+pub const COMPACTIONS: &str = "playsource_stream_archive_compactions_total";
+/// Archive compactions that failed (counter); their files stay pending and readable.
+pub const COMPACTION_FAILURES: &str = "playsource_stream_archive_compaction_failures_total";
 /// Enriched plays published (counter).
 pub const ENRICHED: &str = "playsource_stream_enriched_published_total";
 
@@ -154,6 +158,14 @@ pub fn describe() {
         "Events more than the allowed lateness behind their topic-partition."
     );
     describe_counter!(DUPLICATES, "Redelivered plays left out.");
+    describe_counter!(
+        COMPACTIONS,
+        "Archive hours rewritten as their one published file per topic-partition."
+    );
+    describe_counter!(
+        COMPACTION_FAILURES,
+        "Archive compactions that failed; their files stay pending and readable."
+    );
     describe_counter!(
         ATTRIBUTIONS,
         "First attributions of plays, by source and outcome."

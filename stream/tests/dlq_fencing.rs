@@ -57,7 +57,7 @@ async fn malformed_messages_go_to_the_dlq_and_neighbours_are_counted(pool: PgPoo
     assert_views_exact(&pool, &w).await;
     assert_eq!(summary.consumed as usize, imps.len() + plays.len() + 1);
     // The archive holds only the valid messages.
-    let (_, imp_rows) = parquet_rows(&archive.path().join(&t.impressions));
+    let (_, imp_rows) = topic_rows(archive.path(), &t.impressions);
     assert_eq!(imp_rows as usize, w.impressions.len());
 
     // Every rejected message is on the DLQ with its key, bytes and headers.
@@ -337,6 +337,7 @@ async fn a_staging_write_racing_a_takeover_is_fenced_not_fatal(pool: PgPool) {
             cancel: Default::default(),
         },
         cfg,
+        compaction: Default::default(),
     });
     let old = sink_postgres::acquire_lease(&pool, "g-race", 2, "old-owner")
         .await

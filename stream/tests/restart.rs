@@ -211,8 +211,8 @@ async fn a_committed_offset_inside_a_record_batch_resumes_exactly_there(pool: Pg
         total - skipped,
         "read live from exactly the committed offsets"
     );
-    let (_, imp_rows) = parquet_rows(&archive.path().join(&t.impressions));
-    let (_, play_rows) = parquet_rows(&archive.path().join(&t.plays));
+    let (_, imp_rows) = topic_rows(archive.path(), &t.impressions);
+    let (_, play_rows) = topic_rows(archive.path(), &t.plays);
     assert_eq!(
         imp_rows + play_rows,
         total - skipped,

@@ -55,8 +55,8 @@ async fn interleaved_production_gives_the_reference_views(pool: PgPool) {
     assert_eq!(stored as usize, imps.len() + plays.len());
 
     // Archive: each valid message once, nothing left in staging.
-    let (imp_files, imp_rows) = parquet_rows(&archive.path().join(&t.impressions));
-    let (_, play_rows) = parquet_rows(&archive.path().join(&t.plays));
+    let (imp_files, imp_rows) = topic_rows(archive.path(), &t.impressions);
+    let (_, play_rows) = topic_rows(archive.path(), &t.plays);
     assert!(!imp_files.is_empty());
     assert_eq!(imp_rows as usize, imps.len());
     assert_eq!(play_rows as usize, plays.len());

@@ -56,6 +56,17 @@ pub enum Error {
     Location { location: String, message: String },
 }
 
+impl Error {
+    /// Whether the error says a file does not exist (locally or in the object store).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Error::Io { cause, .. } => cause.kind() == std::io::ErrorKind::NotFound,
+            Error::Store { cause, .. } => matches!(cause, object_store::Error::NotFound { .. }),
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,9 +127,23 @@ pub fn check_file_stem(stem: &str) -> Result<(), Error> {
     }
 }
 
-/// The Kafka partition of a file the stream wrote (`p<partition>-o<first>-<last>.parquet`, see
-/// the stream's archive sink), or `None` for a file named otherwise (written by another tool).
+/// The Kafka partition of a file the stream wrote: a flush's file
+/// (`p<partition>-o<first>-<last>.parquet`, see the stream's archive sink) or an hour's compacted
+/// file (`p<partition>.parquet`, see [`crate::compact`]); `None` for a file named otherwise
+/// (written by another tool).
 pub fn stream_file_partition(name: &str) -> Option<u32> {
+    if let Some((p, _, _)) = stream_file_range(name) {
+        return Some(p);
+    }
+    let p = name.strip_suffix(".parquet")?.strip_prefix('p')?;
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
+}
+
+/// The partition and offset range of a flush's file, `p<partition>-o<first>-<last>.parquet`.
+pub fn stream_file_range(name: &str) -> Option<(u32, i64, i64)> {
     let stem = name.strip_suffix(".parquet")?;
     let (p, rest) = stem.strip_prefix('p')?.split_once("-o")?;
     let (first, last) = rest.split_once('-')?;
@@ -137,7 +151,7 @@ pub fn stream_file_partition(name: &str) -> Option<u32> {
     if !(digits(p) && digits(first) && digits(last)) {
         return None;
     }
-    p.parse().ok()
+    Some((p.parse().ok()?, first.parse().ok()?, last.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -202,8 +216,14 @@ mod tests {
     fn stream_file_names_say_their_partition() {
         assert_eq!(stream_file_partition("p3-o42-97.parquet"), Some(3));
         assert_eq!(stream_file_partition("p12-o0-0.parquet"), Some(12));
+        assert_eq!(stream_file_partition("p7.parquet"), Some(7));
+        assert_eq!(stream_file_range("p3-o42-97.parquet"), Some((3, 42, 97)));
+        assert_eq!(stream_file_range("p7.parquet"), None);
         for other in [
             "part-0.parquet",
+            "p.parquet",
+            "px.parquet",
+            "p7.csv",
             "p3-o42.parquet",
             "p-o1-2.parquet",
             "p3-o4-x.parquet",

@@ -12,11 +12,14 @@
 //! - [`store`]: where the archive lives, a local folder or an object store (`s3://...`);
 //! - [`write`]: crash-safe Parquet writes and the [`PartitionedWriter`] that buffers one topic
 //!   by (day, hour);
+//! - [`compact`]: the pending area and the compaction of an hour into one file per
+//!   topic-partition;
 //! - [`read`]: reading the archive back, including files written by other tools;
 //! - [`replay`]: an event-time range of both topics back in event-time order, hour by hour
 //!   (`playsource replay`).
 
 pub mod builders;
+pub mod compact;
 pub mod error;
 pub mod layout;
 pub mod metrics;

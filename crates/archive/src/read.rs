@@ -18,6 +18,7 @@ mod list;
 mod tests;
 
 pub use self::list::list_files;
+pub(crate) use self::list::walk_dir;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -25,9 +26,12 @@ use std::fs::File;
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 
+use arrow::array::Int64Array;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowFilter,
+};
 use parquet::arrow::ProjectionMask;
 use playsource_domain::{Day, Impression, MemberId, Play, Rejection, Ts, VideoId};
 
@@ -167,23 +171,78 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Er
 }
 
 fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenFile, Error> {
-    let file = File::open(path).map_err(|cause| Error::Io {
-        action: "open",
-        path: path.to_path_buf(),
-        cause,
-    })?;
-    guarded(path, || open_parquet(path, file, wanted, optional))
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(cause) => {
+            // A pending file compacted since it was listed: read it from the published file.
+            let pending = path.iter().position(|c| c == crate::compact::PENDING_DIR);
+            if let (Some(i), std::io::ErrorKind::NotFound) = (pending, cause.kind()) {
+                let root: PathBuf = path.iter().take(i).collect();
+                let rel: Vec<String> = path
+                    .iter()
+                    .skip(i)
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .collect();
+                return open_in_store(&ArchiveStore::local(root), &rel.join("/"), wanted, optional);
+            }
+            return Err(Error::Io {
+                action: "open",
+                path: path.to_path_buf(),
+                cause,
+            });
+        }
+    };
+    guarded(path, || open_parquet(path, file, wanted, optional, None))
 }
 
-/// Like [`open`], for a file already in memory (fetched from an object store); `path` names it
-/// in errors.
-fn open_bytes(
-    path: &Path,
-    bytes: bytes::Bytes,
+/// Opens the file `rel` of `store`. A pending file (`_pending/...`, see [`crate::compact`]) that
+/// is gone was compacted since it was listed: its rows are read from the published file of its
+/// hour, keeping only its offset range (its rows, exactly; no other file of that partition and
+/// hour holds those offsets).
+fn open_in_store(
+    store: &ArchiveStore,
+    rel: &str,
     wanted: &[(&str, Kind)],
     optional: &[&str],
 ) -> Result<OpenFile, Error> {
-    guarded(path, || open_parquet(path, bytes, wanted, optional))
+    match open_in_store_as(store, rel, wanted, optional, None) {
+        Err(e) if e.is_not_found() => match crate::compact::published_of_pending(rel) {
+            Some((published, offsets)) => {
+                open_in_store_as(store, &published, wanted, optional, Some(offsets))
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+fn open_in_store_as(
+    store: &ArchiveStore,
+    rel: &str,
+    wanted: &[(&str, Kind)],
+    optional: &[&str],
+    offsets: Option<RangeInclusive<i64>>,
+) -> Result<OpenFile, Error> {
+    match store.local_root() {
+        Some(root) => {
+            let path = root.join(rel);
+            let file = File::open(&path).map_err(|cause| Error::Io {
+                action: "open",
+                path: path.clone(),
+                cause,
+            })?;
+            guarded(&path, || {
+                open_parquet(&path, file, wanted, optional, offsets)
+            })
+        }
+        None => {
+            let path = store.describe(rel);
+            let bytes = store.get(rel)?;
+            guarded(&path, || {
+                open_parquet(&path, bytes, wanted, optional, offsets)
+            })
+        }
+    }
 }
 
 fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
@@ -191,6 +250,7 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
     file: R,
     wanted: &[(&str, Kind)],
     optional: &[&str],
+    offsets: Option<RangeInclusive<i64>>,
 ) -> Result<OpenFile, Error> {
     let not_parquet = |cause| Error::Parquet {
         action: "read (is it a Parquet file?)",
@@ -240,6 +300,28 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
         roots.push(i);
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let builder = match offsets {
+        Some(range) => {
+            let Ok(i) = arrow_schema.index_of(schema::OFFSET) else {
+                return Err(Error::Schema {
+                    path: path.to_path_buf(),
+                    message: format!("column `{}` is missing", schema::OFFSET),
+                });
+            };
+            let only = ProjectionMask::roots(builder.parquet_schema(), [i]);
+            let keep = ArrowPredicateFn::new(only, move |batch: RecordBatch| {
+                let offsets = arrow::compute::cast(batch.column(0), &DataType::Int64)?;
+                let (lo, hi) = (*range.start(), *range.end());
+                let lo =
+                    arrow::compute::kernels::cmp::gt_eq(&offsets, &Int64Array::new_scalar(lo))?;
+                let hi =
+                    arrow::compute::kernels::cmp::lt_eq(&offsets, &Int64Array::new_scalar(hi))?;
+                arrow::compute::and(&lo, &hi)
+            });
+            builder.with_row_filter(RowFilter::new(vec![Box::new(keep)]))
+        }
+        None => builder,
+    };
     let reader = builder
         .with_projection(mask)
         .with_batch_size(READ_BATCH_ROWS)
@@ -350,15 +432,7 @@ impl ImpressionReader {
 
     /// Opens the file `rel` (relative to the archive root) of `store`, local or remote.
     pub fn open_in(store: &ArchiveStore, rel: &str) -> Result<ImpressionReader, Error> {
-        let file = match store.local_root() {
-            Some(root) => open(&root.join(rel), &IMPRESSION_COLUMNS, &[])?,
-            None => open_bytes(
-                &store.describe(rel),
-                store.get(rel)?,
-                &IMPRESSION_COLUMNS,
-                &[],
-            )?,
-        };
+        let file = open_in_store(store, rel, &IMPRESSION_COLUMNS, &[])?;
         Ok(ImpressionReader { file })
     }
 
@@ -521,15 +595,7 @@ impl PlayReader {
     /// Opens the file `rel` (relative to the archive root) of `store`, local or remote.
     pub fn open_in(store: &ArchiveStore, rel: &str) -> Result<PlayReader, Error> {
         let optional = [schema::SESSION_ID];
-        let file = match store.local_root() {
-            Some(root) => open(&root.join(rel), &PLAY_COLUMNS, &optional)?,
-            None => open_bytes(
-                &store.describe(rel),
-                store.get(rel)?,
-                &PLAY_COLUMNS,
-                &optional,
-            )?,
-        };
+        let file = open_in_store(store, rel, &PLAY_COLUMNS, &optional)?;
         Ok(PlayReader { file })
     }
 

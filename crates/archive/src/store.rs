@@ -15,6 +15,7 @@ mod files;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::future::Future;
 use std::ops::RangeInclusive;
@@ -30,9 +31,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use parquet::arrow::ArrowWriter;
 use playsource_domain::Day;
 
+use crate::compact::{published_covers, published_of_pending, PENDING_DIR};
 use crate::error::Error;
 use crate::layout::{date_segment, is_data_file, ArchiveLayout};
-use crate::read::list_files;
+use crate::read::walk_dir;
 use crate::write::{write_file, writer_properties};
 
 /// The archive root: a local folder or a prefix in an object store.
@@ -203,6 +205,90 @@ impl ArchiveStore {
                 let bytes = data.len() as u64;
                 r.put(rel, data.into(), PutMode::Overwrite)?;
                 Ok((rows, bytes))
+            }
+        }
+    }
+
+    /// Writes already encoded bytes (a whole file, e.g. Parquet encoded in memory) at `rel`,
+    /// replacing a file of that name; a reader sees the old file, or the whole new one (locally a
+    /// temporary file renamed over it, on an object store one PUT).
+    pub fn put_bytes(&self, rel: &str, data: impl Into<Bytes>) -> Result<(), Error> {
+        let data: Bytes = data.into();
+        match &self.kind {
+            Kind::Local(root) => crate::write::write_bytes_atomic(&root.join(rel), &data),
+            Kind::Remote(r) => r.put(rel, data.into(), PutMode::Overwrite),
+        }
+    }
+
+    /// The Parquet footer (the encoded file metadata, without its length and magic) of the file
+    /// at `rel`, read from its end; `None` when there is no such file.
+    pub fn footer(&self, rel: &str) -> Result<Option<Bytes>, Error> {
+        let bad = |message: &str| Error::Parquet {
+            action: "read (is it a Parquet file?)",
+            path: self.describe(rel),
+            cause: parquet::errors::ParquetError::General(message.to_owned()),
+        };
+        // The file may be replaced between two requests: the second one is checked again.
+        let mut want = 64 * 1024u64;
+        for _ in 0..4 {
+            let Some(tail) = self.tail(rel, want)? else {
+                return Ok(None);
+            };
+            let n = tail.len();
+            if n < 12 || &tail[n - 4..] != b"PAR1" {
+                return Err(bad("no Parquet footer at its end"));
+            }
+            let mut len4 = [0u8; 4];
+            len4.copy_from_slice(&tail[n - 8..n - 4]);
+            let len = u32::from_le_bytes(len4) as usize;
+            if len + 8 <= n {
+                return Ok(Some(tail.slice(n - 8 - len..n - 8)));
+            }
+            want = (len + 8) as u64;
+        }
+        Err(bad("its footer changed while it was read"))
+    }
+
+    /// Up to the last `n` bytes of the file at `rel`; `None` when there is no such file.
+    fn tail(&self, rel: &str, n: u64) -> Result<Option<Bytes>, Error> {
+        match &self.kind {
+            Kind::Local(root) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let path = root.join(rel);
+                let io = |action| {
+                    let path = path.clone();
+                    move |cause| Error::Io {
+                        action,
+                        path,
+                        cause,
+                    }
+                };
+                let mut file = match fs::File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(cause) => return Err(io("open")(cause)),
+                };
+                let size = file.metadata().map_err(io("inspect"))?.len();
+                let start = size.saturating_sub(n);
+                file.seek(SeekFrom::Start(start)).map_err(io("read"))?;
+                let mut buf = Vec::with_capacity((size - start) as usize);
+                file.read_to_end(&mut buf).map_err(io("read"))?;
+                Ok(Some(Bytes::from(buf)))
+            }
+            Kind::Remote(r) => {
+                let key = r.key(rel);
+                let store = Arc::clone(&r.store);
+                r.run("read the end of", &self.describe(rel), async move {
+                    let opts = object_store::GetOptions {
+                        range: Some(object_store::GetRange::Suffix(n)),
+                        ..object_store::GetOptions::default()
+                    };
+                    match store.get_opts(&key, opts).await {
+                        Ok(got) => got.bytes().await.map(Some),
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                })
             }
         }
     }
@@ -411,7 +497,11 @@ impl ArchiveStore {
         let mut out = match &self.kind {
             Kind::Local(root) => {
                 let mut out = Vec::new();
-                walk(root, &root.join(rel_dir), &mut out)?;
+                walk_dir(&root.join(rel_dir), true, &mut |path, _, len| {
+                    if let Ok(rel) = path.strip_prefix(root) {
+                        out.push((rel.to_string_lossy().into_owned(), len));
+                    }
+                })?;
                 out
             }
             Kind::Remote(r) => {
@@ -439,26 +529,68 @@ impl ArchiveStore {
         Ok(out)
     }
 
-    /// The data files of `topic_dir` for every day in `days` (relative paths, sorted): what
-    /// [`list_files`] gives on a local root, skipping names that start with `.` or `_` at any
-    /// level below the day folder.
+    /// The data files of `topic_dir` for every day in `days` (relative paths, sorted): every
+    /// data file of the Hive layout (skipping names that start with `.` or `_` at any level below
+    /// the day folder), plus the pending files (`_pending/<topic>/date=D/hour=HH/`, see
+    /// [`crate::compact`]) that the published `p<p>.parquet` of their hour does not cover yet, so
+    /// every committed row is listed exactly once, published or not.
     pub fn list_data_files(
         &self,
         topic_dir: &str,
         days: RangeInclusive<Day>,
     ) -> Result<Vec<String>, Error> {
-        if let Kind::Local(root) = &self.kind {
-            let files = list_files(&ArchiveLayout::new(root), topic_dir, days)?;
-            return Ok(files
-                .iter()
-                .filter_map(|p| p.strip_prefix(root).ok())
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect());
-        }
         let mut out = Vec::new();
         let mut day = *days.start();
         while day <= *days.end() {
-            let day_dir = format!("{topic_dir}/{}", date_segment(day));
+            // Pending files first: a compaction between the two listings then shows as a
+            // published file that covers them, never as rows in neither listing.
+            let pending = self.list(&format!("{PENDING_DIR}/{topic_dir}/{}", date_segment(day)))?;
+            let published = self.published_files(topic_dir, day)?;
+            let mut covers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (rel, _) in pending {
+                let Some((target, _)) = published_of_pending(&rel) else {
+                    continue;
+                };
+                let depth_ok = target.matches('/').count() == 3;
+                if !depth_ok {
+                    continue;
+                }
+                if published.binary_search(&target).is_ok() {
+                    if !covers.contains_key(&target) {
+                        let c = published_covers(self, &target)?;
+                        covers.insert(target.clone(), c);
+                    }
+                    let stem = rel
+                        .rsplit('/')
+                        .next()
+                        .and_then(|n| n.strip_suffix(".parquet"))
+                        .unwrap_or_default();
+                    if covers.get(&target).is_some_and(|c| c.contains(stem)) {
+                        continue;
+                    }
+                }
+                out.push(rel);
+            }
+            out.extend(published);
+            day = day.plus(1);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The data files of the Hive layout of `topic_dir` for `day` (relative paths, sorted).
+    fn published_files(&self, topic_dir: &str, day: Day) -> Result<Vec<String>, Error> {
+        let day_dir = format!("{topic_dir}/{}", date_segment(day));
+        let mut out = Vec::new();
+        if let Kind::Local(root) = &self.kind {
+            walk_dir(&root.join(&day_dir), false, &mut |path, name, _| {
+                if is_data_file(name) {
+                    if let Ok(rel) = path.strip_prefix(root) {
+                        out.push(rel.to_string_lossy().into_owned());
+                    }
+                }
+            })?;
+        } else {
             for (rel, _) in self.list(&day_dir)? {
                 let below = rel.get(day_dir.len() + 1..).unwrap_or_default();
                 let mut segments: Vec<&str> = below.split('/').collect();
@@ -470,7 +602,6 @@ impl ArchiveStore {
                     out.push(rel);
                 }
             }
-            day = day.plus(1);
         }
         out.sort();
         Ok(out)
@@ -566,39 +697,6 @@ fn sync_parent(path: &Path) -> Result<(), Error> {
             path: dir.to_path_buf(),
             cause,
         })
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> Result<(), Error> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(cause) => {
-            return Err(Error::Io {
-                action: "list the archive folder",
-                path: dir.to_path_buf(),
-                cause,
-            })
-        }
-    };
-    for entry in entries {
-        let entry = entry.map_err(|cause| Error::Io {
-            action: "list the archive folder",
-            path: dir.to_path_buf(),
-            cause,
-        })?;
-        let path = entry.path();
-        let meta = fs::metadata(&path).map_err(|cause| Error::Io {
-            action: "inspect",
-            path: path.clone(),
-            cause,
-        })?;
-        if meta.is_dir() {
-            walk(root, &path, out)?;
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            out.push((rel.to_string_lossy().into_owned(), meta.len()));
-        }
-    }
-    Ok(())
 }
 
 // Only paths convert: a string may be a URL, so it goes through [`ArchiveStore::open`].

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use playsource_domain::Day;
 
 use crate::builders::{EventBuilder, ImpressionsBuilder, PlaysBuilder};
@@ -35,12 +35,50 @@ const ZSTD_LEVEL: i32 = 3;
 /// The writer properties of every archive file: zstd, row groups of at most
 /// [`MAX_ROW_GROUP_ROWS`] rows, page and column-chunk statistics.
 pub fn writer_properties() -> WriterProperties {
+    writer_properties_builder().build()
+}
+
+/// The builder of [`writer_properties`], to add footer metadata.
+pub(crate) fn writer_properties_builder() -> WriterPropertiesBuilder {
     let zstd = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .build()
+}
+
+/// Writes already encoded bytes to `path` atomically, as [`write_parquet_atomic`] does (hidden
+/// temporary file, fsync, rename, folder fsync).
+pub(crate) fn write_bytes_atomic(path: &Path, data: &[u8]) -> Result<(), Error> {
+    let name = path.file_name().ok_or_else(|| Error::Io {
+        action: "write a file at",
+        path: path.to_path_buf(),
+        cause: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path has no file name",
+        ),
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    create_dirs_durably(&dir)?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut file = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        file.write_all(data).map_err(io_err("write", &tmp))?;
+        file.sync_all().map_err(io_err("fsync", &tmp))?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(io_err("rename the temporary file onto", path))?;
+        sync_dir(&dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {

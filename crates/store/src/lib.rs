@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod compaction;
 mod connect;
 mod error;
 pub mod feeder;

@@ -15,4 +15,6 @@ pub struct Shared {
     pub topics: playsource_domain::PerTopic<String>,
     /// How long Postgres and broker outages are ridden through.
     pub retry: RetryPolicy,
+    /// The archive hours waiting to be compacted (`crate::compact`).
+    pub compaction: crate::compact::tracker::Tracker,
 }

@@ -140,7 +140,7 @@ pub async fn outcome(
         ..Outcome::default()
     };
     for (k, topic) in [&topics.impressions, &topics.plays].into_iter().enumerate() {
-        let mut rows = archived(Some(&archive.join(topic)), &[]);
+        let mut rows = archived(None, &crate::common::topic_files(archive, topic));
         for at in &produced.at[k] {
             match rows.remove(at) {
                 None => o.lost_archive += 1,
@@ -308,7 +308,9 @@ pub async fn committed_not_archived(
             // A listed file already moved into the archive (a publish cut short) is read there.
             .filter(|p| p.exists())
             .collect();
-        let rows = archived(Some(&archive.join(name)), &listed);
+        let mut files = listed;
+        files.extend(crate::common::topic_files(archive, name));
+        let rows = archived(None, &files);
         for (p, o) in &produced.at[k] {
             let committed = offsets
                 .iter()

@@ -358,6 +358,41 @@ pub fn parquet_rows(dir: &Path) -> (Vec<PathBuf>, i64) {
     (files, rows)
 }
 
+/// The data files of `topic` in the local archive at `archive`, as the archive crate lists them
+/// for readers: the Hive layout's files plus the pending files not yet compacted (each committed
+/// row once, published or not).
+pub fn topic_files(archive: &Path, topic: &str) -> Vec<PathBuf> {
+    use playsource_archive::layout::parse_date_segment;
+    let mut days = Vec::new();
+    for dir in [archive.join(topic), archive.join("_pending").join(topic)] {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd {
+            let name = e.unwrap().file_name();
+            days.extend(name.to_str().and_then(parse_date_segment));
+        }
+    }
+    let (Some(first), Some(last)) = (days.iter().min(), days.iter().max()) else {
+        return Vec::new();
+    };
+    let layout = playsource_archive::ArchiveLayout::new(archive);
+    playsource_archive::read::list_files(&layout, topic, *first..=*last).unwrap()
+}
+
+/// The files of `topic` readers see (see [`topic_files`]) and their total rows.
+pub fn topic_rows(archive: &Path, topic: &str) -> (Vec<PathBuf>, i64) {
+    let files = topic_files(archive, topic);
+    let mut rows = 0;
+    for f in &files {
+        let file = std::fs::File::open(f).unwrap();
+        let r = parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap();
+        use parquet::file::reader::FileReader;
+        rows += r.metadata().file_metadata().num_rows();
+    }
+    (files, rows)
+}
+
 /// The workload's catalog as a second version: every genre renamed `<genre>_v2`, every title
 /// launched on 2026-11-20 (so the new-launch flag changes too).
 pub fn catalog_v2(w: &Workload) -> Vec<VideoMeta> {
@@ -457,8 +492,8 @@ pub fn read_records(topic: &str, want: usize, idle: Duration) -> Vec<Record> {
 
 /// Every valid event archived exactly once, nothing left in staging.
 pub fn archive_exact(archive: &std::path::Path, t: &Topics, w: &Workload) {
-    let (_, imp_rows) = parquet_rows(&archive.join(&t.impressions));
-    let (_, play_rows) = parquet_rows(&archive.join(&t.plays));
+    let (_, imp_rows) = topic_rows(archive, &t.impressions);
+    let (_, play_rows) = topic_rows(archive, &t.plays);
     assert_eq!(
         imp_rows as usize,
         w.impressions.len(),

@@ -6,28 +6,34 @@ use std::path::{Path, PathBuf};
 use playsource_domain::Day;
 
 use crate::error::Error;
-use crate::layout::{is_data_file, ArchiveLayout};
+use crate::layout::ArchiveLayout;
+use crate::store::ArchiveStore;
 
-/// The `*.parquet` files of `topic_dir` for every day in `days`, sorted by path. Looks in
-/// `<root>/<topic_dir>/date=YYYY-MM-DD/` and every sub-folder of it (normally `hour=HH`), skipping
-/// names that start with `.` or `_` (temporary files, `_staging`, `_SUCCESS`). Missing folders
-/// are simply empty.
+/// The data files of `topic_dir` for every day in `days` under a local root, sorted by path:
+/// what [`ArchiveStore::list_data_files`] gives (the Hive layout's `*.parquet` files, skipping
+/// names that start with `.` or `_`, plus the pending files not yet covered by a published file
+/// of their hour), as full paths. Missing folders are simply empty.
 pub fn list_files(
     layout: &ArchiveLayout,
     topic_dir: &str,
     days: RangeInclusive<Day>,
 ) -> Result<Vec<PathBuf>, Error> {
-    let mut out = Vec::new();
-    let mut day = *days.start();
-    while day <= *days.end() {
-        collect_files(&layout.day_dir(topic_dir, day), &mut out)?;
-        day = day.plus(1);
-    }
-    out.sort();
-    Ok(out)
+    let store = ArchiveStore::local(layout.root());
+    Ok(store
+        .list_data_files(topic_dir, days)?
+        .into_iter()
+        .map(|rel| layout.root().join(rel))
+        .collect())
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+/// Visits every file under `dir` (recursively, following symlinks as readers of a Hive layout
+/// do) as (path, name, size). With `hidden` false, folders whose names start with `.` or `_` are
+/// skipped. A missing folder is empty.
+pub(crate) fn walk_dir(
+    dir: &Path,
+    hidden: bool,
+    visit: &mut dyn FnMut(&Path, &str, u64),
+) -> Result<(), Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -48,18 +54,24 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let path = entry.path();
-        // Follows symlinks, as readers of a Hive layout do.
-        let meta = std::fs::metadata(&path).map_err(|cause| Error::Io {
-            action: "inspect",
-            path: path.clone(),
-            cause,
-        })?;
-        if meta.is_dir() {
-            if !name.starts_with('.') && !name.starts_with('_') {
-                collect_files(&path, out)?;
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            // Deleted meanwhile (a compacted pending file, a renamed temporary file).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(cause) => {
+                return Err(Error::Io {
+                    action: "inspect",
+                    path: path.clone(),
+                    cause,
+                })
             }
-        } else if meta.is_file() && is_data_file(name) {
-            out.push(path);
+        };
+        if meta.is_dir() {
+            if hidden || (!name.starts_with('.') && !name.starts_with('_')) {
+                walk_dir(&path, hidden, visit)?;
+            }
+        } else if meta.is_file() {
+            visit(&path, name, meta.len());
         }
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStoreExt, PutMode};
+use object_store::ObjectStoreExt;
 
 use super::{ArchiveStore, Kind};
 use crate::error::Error;
@@ -92,30 +92,6 @@ impl ArchiveStore {
                     store.copy(&src, &dst).await
                 })
             }
-        }
-    }
-
-    /// Writes `data` (a whole file, e.g. Parquet encoded in memory) at `rel`, replacing a file
-    /// of that name: one PUT on an object store; locally a hidden temporary file renamed into
-    /// place (not fsynced: for files that are staged before they are published).
-    pub fn put_bytes(&self, rel: &str, data: Vec<u8>) -> Result<(), Error> {
-        match &self.kind {
-            Kind::Local(root) => {
-                let path = root.join(rel);
-                let io = |action, cause| Error::Io {
-                    action,
-                    path: path.clone(),
-                    cause,
-                };
-                if let Some(dir) = path.parent() {
-                    fs::create_dir_all(dir).map_err(|e| io("create the folder of", e))?;
-                }
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                let tmp = path.with_file_name(format!(".{}.new", name.unwrap_or_default()));
-                fs::write(&tmp, data).map_err(|e| io("write", e))?;
-                fs::rename(&tmp, &path).map_err(|e| io("move a new file into", e))
-            }
-            Kind::Remote(r) => r.put(rel, data.into(), PutMode::Overwrite),
         }
     }
 
