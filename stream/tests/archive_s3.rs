@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
-use playsource_archive::read::{ImpressionReader, PlayReader, ReadStats};
 use playsource_archive::store::test_support;
 use playsource_archive::ArchiveStore;
 use playsource_domain::{decode_play, Day, Ts};
@@ -26,36 +23,9 @@ fn s3_archive(test: &str) -> Option<ArchiveStore> {
     test_support::fresh_archive(&format!("stream-{test}")).map(|(_, store)| store)
 }
 
-/// Event id → rows of it in the archive, for one topic, read through the store.
-fn archived_ids(store: &ArchiveStore, topic: &str, plays: bool) -> BTreeMap<String, usize> {
-    let days = Day::parse("2026-11-20").unwrap()..=Day::parse("2026-11-23").unwrap();
-    let mut ids = BTreeMap::new();
-    let mut stats = ReadStats::default();
-    for rel in store.list_data_files(topic, days).unwrap() {
-        if plays {
-            for b in PlayReader::open_in(store, &rel).unwrap() {
-                b.unwrap().for_each(None, &mut stats, |_, e| {
-                    *ids.entry(e.event_id.to_string()).or_default() += 1;
-                });
-            }
-        } else {
-            for b in ImpressionReader::open_in(store, &rel).unwrap() {
-                b.unwrap().for_each(None, &mut stats, |_, e| {
-                    *ids.entry(e.event_id.to_string()).or_default() += 1;
-                });
-            }
-        }
-    }
-    assert_eq!(stats.invalid, 0);
-    ids
-}
-
-fn counts<'a>(ids: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for id in ids {
-        *out.entry(id.to_owned()).or_default() += 1;
-    }
-    out
+/// The days the workloads here fall in.
+fn days() -> std::ops::RangeInclusive<Day> {
+    Day::parse("2026-11-20").unwrap()..=Day::parse("2026-11-23").unwrap()
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -81,12 +51,15 @@ async fn stream_archives_each_message_once_on_s3(pool: PgPool) {
     assert_views_exact(&pool, &w).await;
 
     // Each message once (redeliveries are messages too), under the Hive layout of the bucket.
-    let plays = archived_ids(&store, &t.plays, true);
-    assert_eq!(plays, counts(w.plays.iter().map(|e| e.event_id.as_ref())));
-    let imps = archived_ids(&store, &t.impressions, false);
+    let plays = archived_ids(&store, &t.plays, true, days());
+    assert_eq!(
+        plays,
+        id_counts(w.plays.iter().map(|e| e.event_id.as_ref()))
+    );
+    let imps = archived_ids(&store, &t.impressions, false, days());
     assert_eq!(
         imps,
-        counts(w.impressions.iter().map(|e| e.event_id.as_ref()))
+        id_counts(w.impressions.iter().map(|e| e.event_id.as_ref()))
     );
     let staged = store.list("_staging").unwrap();
     assert!(staged.is_empty(), "left in staging: {staged:?}");
@@ -124,8 +97,8 @@ fn a_publish_cut_short_on_s3_is_finished_by_the_next_owner() {
     publish(&store, &pairs).unwrap();
     clear_staging(&store, "g", 3).unwrap();
     assert_eq!(
-        archived_ids(&store, "plays", true),
-        counts(["a", "b", "c"].into_iter())
+        archived_ids(&store, "plays", true, days()),
+        id_counts(["a", "b", "c"].into_iter())
     );
     assert!(store.list("_staging").unwrap().is_empty());
     assert!(!store.exists(&uncommitted[0].staged).unwrap());

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use playsource_archive::layout::parse_hour_segment;
-use playsource_archive::read::{ImpressionReader, PlayReader, ReadStats};
 use playsource_archive::ArchiveStore;
 use playsource_domain::{Day, Ts};
 use playsource_kafka::Topics;
@@ -30,42 +29,11 @@ fn days() -> std::ops::RangeInclusive<Day> {
     Day::parse("2026-11-20").unwrap()..=Day::parse("2026-11-23").unwrap()
 }
 
-/// Event id → rows of it, for one topic, read through the archive crate (pending included).
-fn archived_ids(store: &ArchiveStore, topic: &str, plays: bool) -> BTreeMap<String, usize> {
-    let mut ids = BTreeMap::new();
-    let mut stats = ReadStats::default();
-    for rel in store.list_data_files(topic, days()).unwrap() {
-        if plays {
-            for b in PlayReader::open_in(store, &rel).unwrap() {
-                b.unwrap().for_each(None, &mut stats, |_, e| {
-                    *ids.entry(e.event_id.to_string()).or_default() += 1;
-                });
-            }
-        } else {
-            for b in ImpressionReader::open_in(store, &rel).unwrap() {
-                b.unwrap().for_each(None, &mut stats, |_, e| {
-                    *ids.entry(e.event_id.to_string()).or_default() += 1;
-                });
-            }
-        }
-    }
-    assert_eq!(stats.invalid, 0);
-    ids
-}
-
-fn counts<'a>(ids: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for id in ids {
-        *out.entry(id.to_owned()).or_default() += 1;
-    }
-    out
-}
-
 /// The workload's events, each once per message, as our readers and DuckDB must see them.
 fn expected(w: &Workload) -> [BTreeMap<String, usize>; 2] {
     [
-        counts(w.impressions.iter().map(|e| e.event_id.as_ref())),
-        counts(w.plays.iter().map(|e| e.event_id.as_ref())),
+        id_counts(w.impressions.iter().map(|e| e.event_id.as_ref())),
+        id_counts(w.plays.iter().map(|e| e.event_id.as_ref())),
     ]
 }
 
@@ -121,15 +89,15 @@ fn duckdb_ids(archive: &Path, topic: &str) -> BTreeMap<String, usize> {
         "duckdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    counts(String::from_utf8(out.stdout).unwrap().lines())
+    id_counts(String::from_utf8(out.stdout).unwrap().lines())
 }
 
 /// Our readers and DuckDB both see every event exactly once, in one file per partition and hour.
 fn check_local(archive: &Path, t: &Topics, w: &Workload) {
     let store = ArchiveStore::local(archive);
     let [imps, plays] = expected(w);
-    assert_eq!(archived_ids(&store, &t.impressions, false), imps);
-    assert_eq!(archived_ids(&store, &t.plays, true), plays);
+    assert_eq!(archived_ids(&store, &t.impressions, false, days()), imps);
+    assert_eq!(archived_ids(&store, &t.plays, true, days()), plays);
     assert!(one_file_per_partition_and_hour(&store, &t.impressions) > 0);
     assert!(one_file_per_partition_and_hour(&store, &t.plays) > 0);
     assert_eq!(
@@ -184,8 +152,8 @@ async fn hours_are_published_once_per_partition_on_s3(pool: PgPool) {
     cfg.archive = store.clone();
     run_until_idle(cfg, &pool).await;
     let [imps, plays] = expected(&w);
-    assert_eq!(archived_ids(&store, &t.impressions, false), imps);
-    assert_eq!(archived_ids(&store, &t.plays, true), plays);
+    assert_eq!(archived_ids(&store, &t.impressions, false, days()), imps);
+    assert_eq!(archived_ids(&store, &t.plays, true, days()), plays);
     let files = one_file_per_partition_and_hour(&store, &t.impressions)
         + one_file_per_partition_and_hour(&store, &t.plays);
     // Five hours of events (six hour folders at most) per topic, four partitions.
@@ -248,7 +216,7 @@ async fn killed_at(pool: PgPool, point: &str, seed: u64) {
         .into_iter()
         .enumerate()
     {
-        let ids = archived_ids(&store, topic, plays);
+        let ids = archived_ids(&store, topic, plays, days());
         assert!(!ids.is_empty());
         for (id, n) in &ids {
             assert!(
@@ -311,7 +279,7 @@ async fn a_late_event_for_a_published_hour_is_added_to_its_file(pool: PgPool) {
     run_until_idle(config(&t, &group, archive.path()), &pool).await;
     let store = ArchiveStore::local(archive.path());
     let [imps, _] = expected(&w);
-    assert_eq!(archived_ids(&store, &t.impressions, false), imps);
+    assert_eq!(archived_ids(&store, &t.impressions, false, days()), imps);
     one_file_per_partition_and_hour(&store, &t.impressions);
     assert_eq!(duckdb_ids(archive.path(), &t.impressions), imps, "DuckDB");
     let hour = archive

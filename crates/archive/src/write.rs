@@ -47,9 +47,9 @@ pub(crate) fn writer_properties_builder() -> WriterPropertiesBuilder {
         .set_statistics_enabled(EnabledStatistics::Page)
 }
 
-/// Writes already encoded bytes to `path` atomically, as [`write_parquet_atomic`] does (hidden
-/// temporary file, fsync, rename, folder fsync).
-pub(crate) fn write_bytes_atomic(path: &Path, data: &[u8]) -> Result<(), Error> {
+/// The folder of `path` (created durably) and the hidden temporary file `.<name>.tmp` beside it
+/// that an atomic write fills before renaming it onto `path`.
+fn temporary_beside(path: &Path) -> Result<(PathBuf, PathBuf), Error> {
     let name = path.file_name().ok_or_else(|| Error::Io {
         action: "write a file at",
         path: path.to_path_buf(),
@@ -67,6 +67,13 @@ pub(crate) fn write_bytes_atomic(path: &Path, data: &[u8]) -> Result<(), Error> 
     tmp_name.push(name);
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
+    Ok((dir, tmp))
+}
+
+/// Writes already encoded bytes to `path` atomically, as [`write_parquet_atomic`] does (hidden
+/// temporary file, fsync, rename, folder fsync).
+pub(crate) fn write_bytes_atomic(path: &Path, data: &[u8]) -> Result<(), Error> {
+    let (dir, tmp) = temporary_beside(path)?;
     let result = (|| {
         let mut file = File::create(&tmp).map_err(io_err("create", &tmp))?;
         file.write_all(data).map_err(io_err("write", &tmp))?;
@@ -104,23 +111,7 @@ pub(crate) fn write_file(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u
     let first = batches.first().ok_or_else(|| Error::NoBatches {
         path: path.to_path_buf(),
     })?;
-    let name = path.file_name().ok_or_else(|| Error::Io {
-        action: "write a file at",
-        path: path.to_path_buf(),
-        cause: std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the path has no file name",
-        ),
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    create_dirs_durably(&dir)?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
+    let (dir, tmp) = temporary_beside(path)?;
     let result = write_tmp_then_rename(&tmp, path, &dir, first, batches);
     if result.is_err() {
         // Best effort: the temporary file is hidden from readers anyway.

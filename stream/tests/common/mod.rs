@@ -507,3 +507,45 @@ pub fn archive_exact(archive: &std::path::Path, t: &Topics, w: &Workload) {
     let (staged, _) = parquet_rows(&archive.join("_staging"));
     assert!(staged.is_empty(), "left in staging: {staged:?}");
 }
+
+/// How many times each event id appears in the archive's `topic` (plays or impressions) over
+/// `days`, read through the archive crate's listing (published and pending files); no row may
+/// be invalid.
+pub fn archived_ids(
+    store: &playsource_archive::ArchiveStore,
+    topic: &str,
+    plays: bool,
+    days: std::ops::RangeInclusive<Day>,
+) -> std::collections::BTreeMap<String, usize> {
+    use playsource_archive::read::{ImpressionReader, PlayReader, ReadStats};
+    let mut ids = std::collections::BTreeMap::new();
+    let mut stats = ReadStats::default();
+    for rel in store.list_data_files(topic, days).unwrap() {
+        if plays {
+            for b in PlayReader::open_in(store, &rel).unwrap() {
+                b.unwrap().for_each(None, &mut stats, |_, e| {
+                    *ids.entry(e.event_id.to_string()).or_default() += 1;
+                });
+            }
+        } else {
+            for b in ImpressionReader::open_in(store, &rel).unwrap() {
+                b.unwrap().for_each(None, &mut stats, |_, e| {
+                    *ids.entry(e.event_id.to_string()).or_default() += 1;
+                });
+            }
+        }
+    }
+    assert_eq!(stats.invalid, 0);
+    ids
+}
+
+/// How many times each id appears.
+pub fn id_counts<'a>(
+    ids: impl Iterator<Item = &'a str>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for id in ids {
+        *out.entry(id.to_owned()).or_default() += 1;
+    }
+    out
+}
