@@ -21,8 +21,8 @@ pub struct StreamConfig {
     pub archive: playsource_archive::ArchiveStore,
     /// How often buffered results are committed.
     pub flush_interval: Duration,
-    /// How often each unit's engine is snapshotted (in a flush).
-    pub snapshot_interval: Duration,
+    /// How often each unit's engine is checkpointed (a layer written with a flush).
+    pub checkpoint_interval: Duration,
     /// How long a cached catalog is used before it is reloaded.
     pub catalog_ttl: Duration,
     /// Exit 0 once every partition is read to its end and nothing arrived for this long.
@@ -75,7 +75,7 @@ impl StreamConfig {
             group_id: DEFAULT_GROUP_ID.to_owned(),
             archive: archive.into(),
             flush_interval: Duration::from_secs(1),
-            snapshot_interval: Duration::from_secs(60),
+            checkpoint_interval: Duration::from_secs(60),
             catalog_ttl: Duration::from_secs(60),
             exit_when_idle: None,
             attribution: AttributionConfig::default(),

@@ -356,7 +356,11 @@ impl Loop {
                 for p in &ps {
                     if let Some(mut u) = self.units.remove(p) {
                         if u.phase() == Phase::Live {
-                            flushes.push(u.take_flush(&self.shared.topics, true)?);
+                            flushes.push(u.take_flush(
+                                &self.shared.topics,
+                                &self.shared.cfg.group_id,
+                                true,
+                            ));
                         }
                     }
                 }
@@ -403,16 +407,20 @@ impl Loop {
         broker::watermarks(Arc::downgrade(&self.consumer), topic, p).await
     }
 
-    fn start_flush(&mut self, force_snapshot: bool) -> Result<InFlight, Error> {
-        let interval = self.shared.cfg.snapshot_interval;
+    fn start_flush(&mut self, force_checkpoint: bool) -> Result<InFlight, Error> {
+        let interval = self.shared.cfg.checkpoint_interval;
         let mut flushes = Vec::new();
         for u in self.units.values_mut() {
-            let snap = force_snapshot || u.snapshot_due(interval);
-            if u.has_changes() || snap {
+            let checkpoint = force_checkpoint || u.checkpoint_due(interval);
+            if u.has_changes() || checkpoint {
                 if u.phase() != Phase::Live {
                     continue;
                 }
-                flushes.push(u.take_flush(&self.shared.topics, snap)?);
+                flushes.push(u.take_flush(
+                    &self.shared.topics,
+                    &self.shared.cfg.group_id,
+                    checkpoint,
+                ));
             }
         }
         if flushes.is_empty() {
@@ -448,6 +456,21 @@ impl Loop {
             let _ = self.consumer.pause(&tpl);
             self.summary.fenced.push(*p);
         }
+        for (p, epoch, files) in done.checkpoints {
+            let Some(u) = self.units.get_mut(&p).filter(|u| u.epoch() == epoch) else {
+                continue;
+            };
+            match files {
+                Some(files) => u.checkpointing_mut().committed(
+                    files,
+                    &self.shared.cfg.archive,
+                    &self.shared.cfg.group_id,
+                    p,
+                    epoch,
+                ),
+                None => u.checkpointing_mut().failed(),
+            }
+        }
         self.withhold(done.stale);
         let mut tpl = TopicPartitionList::new();
         for (p, offsets) in &done.committed {
@@ -464,7 +487,7 @@ impl Loop {
         Ok(())
     }
 
-    /// Flushes everything (with snapshots) before returning.
+    /// Flushes everything (with checkpoints) before returning.
     async fn finish(&mut self, in_flight: &mut InFlight) -> Result<(), Error> {
         self.wait_in_flight(in_flight).await?;
         *in_flight = self.start_flush(true)?;

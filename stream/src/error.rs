@@ -46,12 +46,6 @@ pub enum Error {
         path: PathBuf,
         cause: std::io::Error,
     },
-    /// A snapshot could not be encoded.
-    #[error("cannot encode a snapshot of partition {partition}: {cause}")]
-    Snapshot {
-        partition: i32,
-        cause: crate::snapshot::SnapshotError,
-    },
     /// The configuration is unusable.
     #[error("invalid stream configuration: {0}")]
     Config(String),

@@ -11,6 +11,7 @@ pub use shared::Shared;
 use playsource_domain::PerTopic;
 
 use crate::archive_sink;
+use crate::checkpoint::{self, LayerFile, NextManifest, PendingCheckpoint};
 use crate::error::Error;
 use crate::metrics as m;
 use crate::retry::Backoff;
@@ -23,6 +24,9 @@ pub struct FlushDone {
     pub fenced: Vec<(i32, i64)>,
     /// Units withheld because a newer catalog version applies to them, to rebuild.
     pub stale: crate::catalog_check::Withheld,
+    /// Per (partition, epoch) that checkpointed: its committed layer files, or None when its
+    /// layer could not be written (the next one is then full).
+    pub checkpoints: Vec<(i32, i64, Option<Vec<LayerFile>>)>,
 }
 
 /// Publishes committed staged files of a newly owned unit and clears its staging folder.
@@ -113,6 +117,8 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
     let mut dlq_all = Vec::new();
     let mut enriched_all = Vec::new();
     let mut fenced_early = Vec::new();
+    let mut manifests: Vec<(i32, i64, NextManifest)> = Vec::new();
+    let mut checkpoints = Vec::new();
     for f in flushes {
         let mut commit = f.commit;
         if !f.archive.is_empty() {
@@ -138,6 +144,16 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
                     continue;
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        if let Some(pending) = f.checkpoint {
+            let (p, epoch) = (commit.partition, commit.epoch);
+            match write_checkpoint(s, epoch, pending).await? {
+                Some((row, next)) => {
+                    commit.checkpoint = Some(row);
+                    manifests.push((p, epoch, next));
+                }
+                None => checkpoints.push((p, epoch, None)),
             }
         }
         dlq_all.extend(f.dlq);
@@ -200,6 +216,7 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
         .collect();
     fenced.extend(fenced_early);
     drop_fenced_staging(s, &staged_of, &outcome.fenced).await;
+    settle_checkpoints(s, manifests, &outcome.fenced, &mut checkpoints).await;
     let mut committed = Vec::with_capacity(commits.len());
     for c in commits {
         if !c.staged.is_empty() {
@@ -237,7 +254,77 @@ pub async fn flush(shared: Arc<Shared>, flushes: Vec<UnitFlush>) -> Result<Flush
         committed,
         fenced,
         stale,
+        checkpoints,
     })
+}
+
+/// Sorts, encodes and writes a unit's checkpoint layer off the loop; the manifest row to commit
+/// and the manifest it makes, or None when the layer could not be written (logged and counted:
+/// the flush goes on without it, and the unit's next layer is full).
+async fn write_checkpoint(
+    s: &Shared,
+    epoch: i64,
+    pending: PendingCheckpoint,
+) -> Result<Option<(sink_postgres::CheckpointRow, NextManifest)>, Error> {
+    let store = s.cfg.archive.clone();
+    let full = pending.layer.head.is_full();
+    let layer = pending.layer;
+    let written = tokio::task::spawn_blocking(move || checkpoint::write_layer(&store, layer))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+    let kind = if full { "full" } else { "incremental" };
+    let file = match written {
+        Ok(file) => file,
+        Err(e) => {
+            ::metrics::counter!(m::CHECKPOINT_FAILURES, "stage" => "write").increment(1);
+            tracing::warn!(error = %e, "cannot write a checkpoint layer; the flush goes on without it and the next layer is full");
+            if let Some(m) = pending.merged {
+                delete_layers(s, vec![m.file]).await;
+            }
+            return Ok(None);
+        }
+    };
+    ::metrics::counter!(m::CHECKPOINTS, "kind" => kind).increment(1);
+    ::metrics::gauge!(m::CHECKPOINT_LAYER_BYTES, "kind" => kind).set(file.bytes as f64);
+    let next = pending.manifest.next(file, full, pending.merged);
+    let row = sink_postgres::CheckpointRow {
+        impressions_offset: pending.offsets[playsource_domain::Topic::Impressions],
+        plays_offset: pending.offsets[playsource_domain::Topic::Plays],
+        epoch,
+        layers: next.files.iter().map(|f| f.path.clone()).collect(),
+        layer_bytes: next.files.iter().map(|f| f.bytes).collect(),
+    };
+    Ok(Some((row, next)))
+}
+
+/// After the commit: a committed manifest's superseded files are deleted and its files reported
+/// to the loop; a fenced unit's new files (listed nowhere) are deleted.
+async fn settle_checkpoints(
+    s: &Shared,
+    manifests: Vec<(i32, i64, NextManifest)>,
+    fenced: &[i32],
+    report: &mut Vec<(i32, i64, Option<Vec<LayerFile>>)>,
+) {
+    for (p, epoch, next) in manifests {
+        if fenced.contains(&p) {
+            delete_layers(s, next.added).await;
+            continue;
+        }
+        ::metrics::gauge!(m::CHECKPOINT_BYTES, "partition" => p.to_string())
+            .set(next.files.iter().map(|f| f.bytes).sum::<i64>() as f64);
+        delete_layers(s, next.superseded).await;
+        report.push((p, epoch, Some(next.files)));
+    }
+}
+
+/// Deletes layer files (off the loop); failures are logged, a new owner collects them.
+async fn delete_layers(s: &Shared, files: Vec<LayerFile>) {
+    if files.is_empty() {
+        return;
+    }
+    let store = s.cfg.archive.clone();
+    let _ =
+        tokio::task::spawn_blocking(move || checkpoint::delete_superseded(&store, &files)).await;
 }
 
 /// The idle compaction (`crate::compact`) as a job of the flush task, so the loop waits for it
@@ -255,6 +342,7 @@ pub fn spawn_idle_compaction(
             committed: Vec::new(),
             fenced: Vec::new(),
             stale: Default::default(),
+            checkpoints: Vec::new(),
         })
     }))
 }

@@ -4,20 +4,21 @@
 //! enriched plays and rejects malformed messages to the dead-letter topic.
 //!
 //! Where the view stands is Postgres: every flush writes view deltas, too-late counts, the next
-//! offsets and (now and then) an engine snapshot in one transaction guarded by the unit's lease
-//! epoch. A restart restores the snapshot and replays up to the committed offsets with outputs
-//! suppressed, so nothing is lost and nothing counted twice. See `docs/stream.md`.
+//! offsets and (now and then) the manifest of an engine checkpoint in one transaction guarded by
+//! the unit's lease epoch; the checkpoint's layers are files in the archive's store. A restart
+//! restores the checkpoint and replays up to the committed offsets with outputs suppressed, so
+//! nothing is lost and nothing counted twice. See `docs/stream.md`.
 //!
 //! - [`consumer`]: the consumer loop and rebalances;
 //! - [`unit`]: per-partition processing;
 //! - [`align`]: event-time alignment of a unit's two topics;
 //! - [`flush`]: the flush task;
-//! - [`sink_postgres`]: leases, offsets, snapshots and the flush transaction;
+//! - [`sink_postgres`]: leases, offsets, checkpoint manifests and the flush transaction;
 //! - [`archive_sink`]: staged, exactly-once raw archive files;
 //! - [`dlq`]: dead-letter and enriched-play publishing;
 //! - [`retry`]: riding through Postgres and broker outages;
 //! - [`catalog_cache`]: the catalog side input;
-//! - [`snapshot`]: engine snapshot encoding;
+//! - [`checkpoint`]: incremental engine checkpoints in the archive's store;
 //! - [`progress`]: read-to-the-end progress for the batch layer's completeness gate;
 //! - [`config`]: what a run is told and what it reports;
 //! - [`metrics`]: metric names.
@@ -26,6 +27,7 @@ pub mod align;
 pub mod archive_sink;
 pub mod catalog_cache;
 pub mod catalog_check;
+pub mod checkpoint;
 pub mod compact;
 pub mod config;
 pub mod consumer;
@@ -37,7 +39,6 @@ pub mod progress;
 pub mod retry;
 pub mod seek;
 pub mod sink_postgres;
-pub mod snapshot;
 pub mod unit;
 
 use std::net::SocketAddr;

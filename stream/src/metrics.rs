@@ -42,10 +42,20 @@ pub const STATE_KEYS: &str = "playsource_stream_state_keys";
 pub const STATE_BYTES: &str = "playsource_stream_state_bytes";
 /// Engine state: plays still open to correction (gauge; `partition`).
 pub const PENDING_PLAYS: &str = "playsource_stream_pending_plays";
-/// Snapshots written (counter) and their compressed size (gauge; `partition`).
-pub const SNAPSHOTS: &str = "playsource_stream_snapshots_total";
-/// Compressed bytes of the latest snapshot (gauge; `partition`).
-pub const SNAPSHOT_BYTES: &str = "playsource_stream_snapshot_bytes";
+/// Checkpoint layers written (counter; `kind` = full|incremental).
+pub const CHECKPOINTS: &str = "playsource_stream_checkpoints_total";
+/// Bytes of the latest checkpoint layer written (gauge; `partition`, `kind`).
+pub const CHECKPOINT_LAYER_BYTES: &str = "playsource_stream_checkpoint_layer_bytes";
+/// Bytes of the unit's committed checkpoint, all its layers (gauge; `partition`).
+pub const CHECKPOINT_BYTES: &str = "playsource_stream_checkpoint_bytes";
+/// Time the consumer loop spent taking a checkpoint layer (histogram, seconds; the encoding and
+/// writing run off the loop).
+pub const CHECKPOINT_TAKE_SECONDS: &str = "playsource_stream_checkpoint_take_seconds";
+/// Checkpoint layers that could not be written or merged (counter; `stage` = write|merge). The
+/// unit's next layer is then a full one; nothing else is affected.
+pub const CHECKPOINT_FAILURES: &str = "playsource_stream_checkpoint_failures_total";
+/// Chains of layers merged into one full layer in the background (counter).
+pub const CHECKPOINT_MERGES: &str = "playsource_stream_checkpoint_merges_total";
 /// Catalog lookups (counter; `outcome` = hit|miss).
 pub const CATALOG_LOOKUPS: &str = "playsource_stream_catalog_lookups_total";
 /// Videos in the cached catalog (gauge).
@@ -202,11 +212,29 @@ pub fn describe() {
         "Estimated bytes held by the engine."
     );
     describe_gauge!(PENDING_PLAYS, "Plays still open to correction.");
-    describe_counter!(SNAPSHOTS, "Engine snapshots written.");
+    describe_counter!(CHECKPOINTS, "Checkpoint layers written, by kind.");
     describe_gauge!(
-        SNAPSHOT_BYTES,
+        CHECKPOINT_LAYER_BYTES,
         Unit::Bytes,
-        "Compressed bytes of the latest snapshot."
+        "Bytes of the latest checkpoint layer written."
+    );
+    describe_gauge!(
+        CHECKPOINT_BYTES,
+        Unit::Bytes,
+        "Bytes of the unit's committed checkpoint (all its layers)."
+    );
+    describe_histogram!(
+        CHECKPOINT_TAKE_SECONDS,
+        Unit::Seconds,
+        "Time the consumer loop spent taking a checkpoint layer."
+    );
+    describe_counter!(
+        CHECKPOINT_FAILURES,
+        "Checkpoint layers that could not be written or merged."
+    );
+    describe_counter!(
+        CHECKPOINT_MERGES,
+        "Checkpoint chains merged into one full layer."
     );
     describe_counter!(CATALOG_LOOKUPS, "Catalog cache lookups, by hit or miss.");
     describe_gauge!(CATALOG_VIDEOS, "Videos in the cached catalog.");

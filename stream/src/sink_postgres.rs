@@ -1,6 +1,6 @@
-//! Postgres: where the realtime view stands. Leases (fencing), committed offsets, snapshots and the
+//! Postgres: where the realtime view stands. Leases (fencing), committed offsets, checkpoint manifests and the
 //! one-transaction flush that writes view deltas, too-late counts, offsets, staged archive files
-//! and snapshots together. The statements are in `playsource_store::{leases, realtime, progress,
+//! and checkpoint manifests together. The statements are in `playsource_store::{leases, realtime, progress,
 //! feeder}`; this module decides what goes in a flush, fences stale owners and counts metrics.
 
 use std::time::Instant;
@@ -17,7 +17,7 @@ use crate::archive_sink::StagedFile;
 use crate::error::Error;
 use crate::metrics as m;
 
-pub use playsource_store::leases::StoredSnapshot;
+pub use playsource_store::leases::StoredCheckpoint;
 
 /// Takes the lease of a unit: a new epoch that fences every earlier owner. Refused when another
 /// group feeds the realtime view (it took the view over): this member must stop.
@@ -58,15 +58,15 @@ pub async fn committed_offset(
         .map_err(Error::db("read the committed offsets"))
 }
 
-/// The unit's snapshot, if one of this format and these topics exists.
-pub async fn load_snapshot(
+/// The unit's checkpoint manifest, if one of this format and these topics exists.
+pub async fn load_checkpoint(
     pool: &PgPool,
     group: &str,
     partition: i32,
     topics: &PerTopic<String>,
     format: i32,
-) -> Result<Option<StoredSnapshot>, Error> {
-    leases::load_snapshot(
+) -> Result<Option<StoredCheckpoint>, Error> {
+    leases::load_checkpoint(
         pool,
         group,
         partition,
@@ -74,7 +74,7 @@ pub async fn load_snapshot(
         format,
     )
     .await
-    .map_err(Error::db("read a snapshot"))
+    .map_err(Error::db("read a checkpoint manifest"))
 }
 
 /// Staged archive files committed but not yet moved: (staged, final) relative paths.
@@ -111,8 +111,8 @@ pub struct OffsetRow {
     pub high_water: Option<Ts>,
 }
 
-/// A snapshot to store.
-pub type SnapshotRow = StoredSnapshot;
+/// A checkpoint manifest to store.
+pub type CheckpointRow = StoredCheckpoint;
 
 /// What one unit commits in a flush.
 pub struct UnitCommit {
@@ -121,7 +121,7 @@ pub struct UnitCommit {
     pub counts: Counts,
     pub too_late: TooLate,
     pub offsets: Vec<OffsetRow>,
-    pub snapshot: Option<SnapshotRow>,
+    pub checkpoint: Option<CheckpointRow>,
     pub staged: Vec<StagedFile>,
 }
 
@@ -131,7 +131,7 @@ pub struct CommitOutcome {
     pub fenced: Vec<i32>,
 }
 
-/// Writes every unit's deltas, too-late counts, offsets, staged files and snapshots in ONE
+/// Writes every unit's deltas, too-late counts, offsets, staged files and checkpoint manifests in ONE
 /// transaction. Each unit's lease is locked first; if any is not ours anymore, nothing is
 /// written: the fenced units are dropped from `units` and the rest is retried.
 ///
@@ -252,7 +252,7 @@ async fn already_applied(
 }
 
 /// Everything of `units` in the caller's transaction: summed view deltas and too-late counts,
-/// offsets (and the archive's progress), staged files, snapshots.
+/// offsets (and the archive's progress), staged files, checkpoint manifests.
 async fn write_all(
     conn: &mut PgConnection,
     group: &str,
@@ -305,7 +305,7 @@ async fn write_all(
     leases::stage_files(conn, group, &staged)
         .await
         .map_err(Error::db("list the staged archive files"))?;
-    write_snapshots(conn, group, topics, units).await?;
+    write_checkpoints(conn, group, topics, units).await?;
     if let Some(archive) = archive {
         progress::record(conn, group, archive, &offsets)
             .await
@@ -336,27 +336,24 @@ pub async fn committed_partitions(pool: &PgPool, group: &str) -> Result<Vec<(Str
         .map_err(Error::db("read the committed offsets"))
 }
 
-async fn write_snapshots(
+async fn write_checkpoints(
     conn: &mut PgConnection,
     group: &str,
     topics: &PerTopic<String>,
     units: &[&UnitCommit],
 ) -> Result<(), Error> {
     for u in units {
-        let Some(s) = &u.snapshot else { continue };
-        leases::store_snapshot(
+        let Some(c) = &u.checkpoint else { continue };
+        leases::store_checkpoint(
             conn,
             group,
             u.partition,
             [&topics[Topic::Impressions], &topics[Topic::Plays]],
-            crate::snapshot::FORMAT,
-            s,
+            crate::checkpoint::FORMAT,
+            c,
         )
         .await
-        .map_err(Error::db("store a snapshot"))?;
-        ::metrics::counter!(m::SNAPSHOTS).increment(1);
-        ::metrics::gauge!(m::SNAPSHOT_BYTES, "partition" => u.partition.to_string())
-            .set(s.state.len() as f64);
+        .map_err(Error::db("store a checkpoint manifest"))?;
     }
     Ok(())
 }

@@ -8,7 +8,6 @@
 //! topic-partition's order, so the rebuilt engine is the one that was lost.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::catalog::enrich;
@@ -20,11 +19,12 @@ use rdkafka::producer::DeliveryFuture;
 
 use crate::align::Alignment;
 use crate::archive_sink::{ArchiveBuffer, PendingFile};
+use crate::checkpoint::{Checkpointing, Manifest, PendingCheckpoint};
 use crate::dlq;
 use crate::error::Error;
 use crate::metrics as m;
 use crate::seek::Seeks;
-use crate::sink_postgres::{OffsetRow, SnapshotRow, TooLate, UnitCommit};
+use crate::sink_postgres::{OffsetRow, TooLate, UnitCommit};
 
 /// Where a unit is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct UnitFlush {
     pub enriched: Vec<(String, Vec<u8>)>,
     /// How the unit's outputs since its last flush were enriched, if it emitted any.
     pub catalog_use: Option<CatalogUse>,
+    /// A checkpoint layer to write and commit.
+    pub checkpoint: Option<PendingCheckpoint>,
 }
 
 /// The catalog a unit enriched with since its last flush: the oldest cache it used (the highest
@@ -109,8 +111,7 @@ pub struct Unit {
     enriched: Vec<(String, Vec<u8>)>,
     outs: Vec<Output>,
     catalog_use: Option<CatalogUse>,
-    snapshot_at: PerTopic<i64>,
-    last_snapshot: Instant,
+    checkpointing: Checkpointing,
     /// Events processed live since the last flush.
     since_flush: u64,
     /// Events re-read to rebuild the engine.
@@ -118,13 +119,15 @@ pub struct Unit {
 }
 
 impl Unit {
-    /// A unit resuming at `start` (where `engine` stands) with `committed` offsets already in
-    /// the view; `low` are the earliest retained offsets, `align` its event-time alignment.
+    /// A unit resuming at `start` (where `engine` stands, and `manifest`, the checkpoint it was
+    /// restored from, if any) with `committed` offsets already in the view; `low` are the
+    /// earliest retained offsets, `align` its event-time alignment.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         partition: i32,
         epoch: i64,
         engine: Engine,
+        manifest: Manifest,
         assigned: PerTopic<bool>,
         start: PerTopic<i64>,
         committed: PerTopic<i64>,
@@ -162,8 +165,7 @@ impl Unit {
             enriched: Vec::new(),
             outs: Vec::new(),
             catalog_use: None,
-            snapshot_at: start,
-            last_snapshot: Instant::now(),
+            checkpointing: Checkpointing::new(manifest, start),
             since_flush: 0,
             replayed: 0,
         }
@@ -483,19 +485,24 @@ impl Unit {
                     .any(|k| self.next[k] != self.committed[k]))
     }
 
-    /// Whether a snapshot is due (`interval` elapsed and the offsets moved since the last one).
-    pub fn snapshot_due(&self, interval: std::time::Duration) -> bool {
-        self.phase == Phase::Live
-            && self.last_snapshot.elapsed() >= interval
-            && self.next != self.snapshot_at
+    /// Whether a checkpoint is due (`interval` elapsed and the offsets moved since the last one).
+    pub fn checkpoint_due(&self, interval: std::time::Duration) -> bool {
+        self.phase == Phase::Live && self.checkpointing.due(self.next, interval)
     }
 
-    /// Takes what the next flush commits; `snapshot` also encodes the engine at these offsets.
+    /// The unit's checkpoints (to record a flush's outcome).
+    pub fn checkpointing_mut(&mut self) -> &mut Checkpointing {
+        &mut self.checkpointing
+    }
+
+    /// Takes what the next flush commits; with `checkpoint`, also a checkpoint layer of the
+    /// engine at these offsets (in `group`'s folder).
     pub fn take_flush(
         &mut self,
         topics: &PerTopic<String>,
-        snapshot: bool,
-    ) -> Result<UnitFlush, Error> {
+        group: &str,
+        checkpoint: bool,
+    ) -> UnitFlush {
         let offsets = self
             .assigned
             .topics()
@@ -505,39 +512,36 @@ impl Unit {
                 high_water: self.high_water[k],
             })
             .collect();
-        let snapshot = if snapshot && self.next != self.snapshot_at {
-            let state = crate::snapshot::encode(&self.engine).map_err(|cause| Error::Snapshot {
-                partition: self.partition,
-                cause,
-            })?;
-            self.snapshot_at = self.next;
-            self.last_snapshot = Instant::now();
-            Some(SnapshotRow {
-                impressions_offset: self.next[Topic::Impressions],
-                plays_offset: self.next[Topic::Plays],
-                state,
-            })
+        let checkpoint = if checkpoint {
+            self.checkpointing.take(
+                &mut self.engine,
+                group,
+                self.partition,
+                self.epoch,
+                self.next,
+            )
         } else {
             None
         };
         self.committed = self.next;
         self.since_flush = 0;
         self.record_gauges(topics);
-        Ok(UnitFlush {
+        UnitFlush {
             commit: UnitCommit {
                 partition: self.partition,
                 epoch: self.epoch,
                 counts: std::mem::take(&mut self.counts),
                 too_late: std::mem::take(&mut self.too_late),
                 offsets,
-                snapshot,
+                checkpoint: None,
                 staged: Vec::new(),
             },
+            checkpoint,
             archive: self.archive.take(),
             dlq: std::mem::take(&mut self.dlq),
             enriched: std::mem::take(&mut self.enriched),
             catalog_use: self.catalog_use.take(),
-        })
+        }
     }
 
     fn record_gauges(&self, topics: &PerTopic<String>) {

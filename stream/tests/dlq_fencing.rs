@@ -151,7 +151,7 @@ fn commit_of(partition: i32, epoch: i64, next: i64) -> UnitCommit {
             next_offset: next,
             high_water: None,
         }],
-        snapshot: None,
+        checkpoint: None,
         staged: Vec::new(),
     }
 }
@@ -357,6 +357,7 @@ async fn a_staging_write_racing_a_takeover_is_fenced_not_fatal(pool: PgPool) {
             dlq: Vec::new(),
             enriched: Vec::new(),
             catalog_use: None,
+            checkpoint: None,
         }
     };
 

@@ -64,7 +64,7 @@ impl World {
             group: format!("g-{}", t.plays),
             archive: archive.to_path_buf(),
             flush_ms: 150,
-            snapshot_secs: 2,
+            checkpoint_secs: 2,
         };
         World { t, w, logs, spec }
     }
@@ -150,7 +150,7 @@ async fn sigkill_at_random_points_during_live_ingestion(pool: PgPool) {
         if let Some(k) = killed_at {
             tokio::time::sleep(SESSION_EXPIRY.saturating_sub(k.elapsed())).await;
         }
-        wd.spec.snapshot_secs = if rng.gen_bool(0.5) { 0 } else { 3600 };
+        wd.spec.checkpoint_secs = if rng.gen_bool(0.5) { 0 } else { 3600 };
         let mut w = wd.spec.spawn(wd.logs.file(&format!("worker-{r}.log")));
         let n = i64::from(PARTITIONS);
         waits.push(wait_holds(&pool, wd.group(), &mut w, n, Duration::from_secs(120)).await);

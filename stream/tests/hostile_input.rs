@@ -113,9 +113,9 @@ async fn a_restart_replays_the_2099_play_and_rejects_it_again(pool: PgPool) {
     let archive = tempfile::tempdir().unwrap();
     let cfg = config(&t, "g-future-replay", archive.path());
     run_until_idle(cfg.clone(), &pool).await;
-    // As after an abort before any snapshot: the restart rebuilds its engines by replay, from
+    // As after an abort before any checkpoint: the restart rebuilds its engines by replay, from
     // the earliest offsets, through the 2099 play.
-    sqlx::query("DELETE FROM stream_snapshots")
+    sqlx::query("DELETE FROM stream_checkpoints")
         .execute(&pool)
         .await
         .unwrap();

@@ -114,7 +114,7 @@ async fn kill_9_rounds(pool: PgPool, s3: bool) {
                     SESSION.as_millis().to_string(),
                 )
                 .env(
-                    "PLAYSOURCE_SNAPSHOT_INTERVAL_SECS",
+                    "PLAYSOURCE_CHECKPOINT_INTERVAL_SECS",
                     if r % 2 == 0 { "0" } else { "3600" },
                 )
                 .env("RUST_LOG", "playsource_stream=debug")
@@ -176,6 +176,18 @@ async fn kill_9_rounds(pool: PgPool, s3: bool) {
     }
     archive_exact_in(&store, &t, &w);
     assert_views_exact(&pool, &w).await;
+    // The checkpoints the runs left are layer files in the archive's store (S3 or local), and
+    // the manifest names only files that exist.
+    let layers: Vec<Vec<String>> =
+        sqlx::query_scalar("SELECT layers FROM stream_checkpoints WHERE group_id = $1")
+            .bind(&group)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(!layers.is_empty(), "the final run checkpoints its units");
+    for file in layers.iter().flatten() {
+        assert!(store.exists(file).unwrap(), "{file} is named but missing");
+    }
 }
 
 /// Every valid event archived exactly once (by event id, redeliveries included), read through

@@ -1,5 +1,5 @@
 //! Restarts: a clean stop and an abort mid-run (no final flush) lose nothing and count nothing
-//! twice; state is rebuilt by replay, from a snapshot or from the earliest offsets.
+//! twice; state is rebuilt by replay, from a checkpoint or from the earliest offsets.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -51,12 +51,18 @@ async fn a_clean_restart_continues_exactly(pool: PgPool) {
     let archive = tempfile::tempdir().unwrap();
     let first = run_until_idle(config(&t, "g-restart", archive.path()), &pool).await;
     assert_eq!(first.consumed as usize, i1.len() + p1.len());
-    let snapshots: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM stream_snapshots WHERE group_id = 'g-restart'")
-            .fetch_one(&pool)
+    let layers: Vec<Vec<String>> =
+        sqlx::query_scalar("SELECT layers FROM stream_checkpoints WHERE group_id = 'g-restart'")
+            .fetch_all(&pool)
             .await
             .unwrap();
-    assert!(snapshots > 0, "a clean stop snapshots its units");
+    assert!(!layers.is_empty(), "a clean stop checkpoints its units");
+    for file in layers.iter().flatten() {
+        assert!(
+            file.starts_with("_checkpoints/g-restart/") && archive.path().join(file).is_file(),
+            "the manifest names a layer file in the archive: {file}"
+        );
+    }
     produce_raw(&p, &t.impressions, &i2).await;
     produce_raw(&p, &t.plays, &p2).await;
     let second = run_until_idle(config(&t, "g-restart", archive.path()), &pool).await;
@@ -65,11 +71,108 @@ async fn a_clean_restart_continues_exactly(pool: PgPool) {
         i2.len() + p2.len(),
         "the second run reads only new messages"
     );
+    assert_eq!(
+        second.replayed, 0,
+        "restored from the checkpoint at the committed offsets: nothing to replay"
+    );
     assert_views_exact(&pool, &w).await;
     archive_exact(archive.path(), &t, &w);
 }
 
-async fn abort_mid_run(pool: PgPool, name: &str, snapshot_every: Duration) {
+/// A checkpoint whose layer file is gone (deleted by hand, a lifecycle rule) is ignored with a
+/// log line: the unit rebuilds by replay, and the views stay exact.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_missing_checkpoint_layer_falls_back_to_replay(pool: PgPool) {
+    let t = topics("ckptgone");
+    create_topics(&t).await;
+    let w = workload(5, 400, start(), 4);
+    load_catalog(&pool, &w.catalog).await;
+    let [(i1, p1), (i2, p2)] = halves(&w);
+    let p = producer();
+    produce_raw(&p, &t.impressions, &i1).await;
+    produce_raw(&p, &t.plays, &p1).await;
+    let archive = tempfile::tempdir().unwrap();
+    run_until_idle(config(&t, "g-ckptgone", archive.path()), &pool).await;
+    let layers: Vec<Vec<String>> =
+        sqlx::query_scalar("SELECT layers FROM stream_checkpoints WHERE group_id = 'g-ckptgone'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let first = layers
+        .iter()
+        .flatten()
+        .next()
+        .expect("a checkpoint")
+        .clone();
+    std::fs::remove_file(archive.path().join(&first)).unwrap();
+    produce_raw(&p, &t.impressions, &i2).await;
+    produce_raw(&p, &t.plays, &p2).await;
+    let second = run_until_idle(config(&t, "g-ckptgone", archive.path()), &pool).await;
+    assert!(second.replayed > 0, "the unit whose layer is gone replays");
+    assert_views_exact(&pool, &w).await;
+    archive_exact(archive.path(), &t, &w);
+}
+
+/// A layer at every flush, over many flushes: the chain is folded into one full layer in the
+/// background (so it stays short), the files it replaced are deleted, and a restart restores it.
+#[sqlx::test(migrations = "../migrations")]
+async fn long_checkpoint_chains_are_merged_in_the_background(pool: PgPool) {
+    let t = topics("ckptmerge");
+    create_topics(&t).await;
+    let w = workload(5, 600, start(), 4);
+    load_catalog(&pool, &w.catalog).await;
+    let imps = imp_msgs(&w.impressions);
+    let plays = play_msgs(&w.plays);
+    let archive = tempfile::tempdir().unwrap();
+    let group = "g-ckptmerge";
+    let mut cfg = config(&t, group, archive.path());
+    cfg.exit_when_idle = None;
+    cfg.checkpoint_interval = Duration::ZERO;
+    let store = cfg.archive.clone();
+    let token = CancellationToken::new();
+    let handle = tokio::spawn(playsource_stream::run(cfg, pool.clone(), token.clone()));
+    let p = producer();
+    let rounds = 30;
+    for r in 0..rounds {
+        let (a, b) = (imps.len() * r / rounds, imps.len() * (r + 1) / rounds);
+        let (c, d) = (plays.len() * r / rounds, plays.len() * (r + 1) / rounds);
+        produce_raw(&p, &t.impressions, &imps[a..b]).await;
+        produce_raw(&p, &t.plays, &plays[c..d]).await;
+        tokio::time::sleep(Duration::from_millis(450)).await;
+    }
+    token.cancel();
+    handle.await.unwrap().unwrap();
+    let layers: Vec<Vec<String>> =
+        sqlx::query_scalar("SELECT layers FROM stream_checkpoints WHERE group_id = $1")
+            .bind(group)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(!layers.is_empty());
+    assert!(
+        layers.iter().all(|chain| chain.len() < 16),
+        "chains stay short: {layers:?}"
+    );
+    assert!(
+        layers.iter().any(|chain| !chain[0].ends_with("/e1-0.ckpt")),
+        "some chain starts with a merged layer: {layers:?}"
+    );
+    // Only the named files are left (what merges replaced was deleted after the commits).
+    let named: std::collections::BTreeSet<String> = layers.into_iter().flatten().collect();
+    let on_disk: std::collections::BTreeSet<String> = store
+        .list(&format!("_checkpoints/{group}"))
+        .unwrap()
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect();
+    let extra: Vec<_> = on_disk.difference(&named).collect();
+    assert!(extra.len() <= 4, "superseded layers are deleted: {extra:?}");
+    let again = run_until_idle(config(&t, group, archive.path()), &pool).await;
+    assert_eq!(again.replayed, 0, "restored from the merged chain");
+    assert_views_exact(&pool, &w).await;
+}
+
+async fn abort_mid_run(pool: PgPool, name: &str, checkpoint_every: Duration) {
     let t = topics(name);
     create_topics(&t).await;
     let w = workload(6, 700, start(), 4);
@@ -82,7 +185,7 @@ async fn abort_mid_run(pool: PgPool, name: &str, snapshot_every: Duration) {
     let group = format!("g-{name}");
     let mut cfg = config(&t, &group, archive.path());
     cfg.exit_when_idle = None;
-    cfg.snapshot_interval = snapshot_every;
+    cfg.checkpoint_interval = checkpoint_every;
     let token = CancellationToken::new();
     let handle = tokio::spawn(playsource_stream::run(cfg, pool.clone(), token));
     // Kill it (no final flush) right after it committed something, while it still works.
@@ -109,11 +212,37 @@ async fn abort_mid_run(pool: PgPool, name: &str, snapshot_every: Duration) {
     produce_raw(&p, &t.impressions, &i2[i2.len() / 2..]).await;
     produce_raw(&p, &t.plays, &p2[p2.len() / 2..]).await;
     let cfg = config(&t, &group, archive.path());
+    let cfg_store = cfg.archive.clone();
     let after = run_until_idle(cfg, &pool).await;
-    if snapshot_every > Duration::from_secs(60) {
+    if checkpoint_every > Duration::from_secs(60) {
         assert!(
             after.replayed > 0,
-            "no snapshot: the engine is rebuilt by replay"
+            "no checkpoint: the engine is rebuilt by replay"
+        );
+    } else {
+        // A layer at every flush: many incremental layers, merged in the background; the
+        // committed manifest names only files that exist, and nothing else is left behind.
+        let layers: Vec<Vec<String>> =
+            sqlx::query_scalar("SELECT layers FROM stream_checkpoints WHERE group_id = $1")
+                .bind(&group)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(
+            layers.iter().all(|chain| chain.len() < 16),
+            "chains are merged in the background: {layers:?}"
+        );
+        let named: std::collections::BTreeSet<String> = layers.into_iter().flatten().collect();
+        assert!(!named.is_empty());
+        let on_disk: std::collections::BTreeSet<String> = cfg_store
+            .list(&format!("_checkpoints/{group}"))
+            .unwrap()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
+        assert!(
+            named.is_subset(&on_disk),
+            "{named:?} not all in {on_disk:?}"
         );
     }
     assert_views_exact(&pool, &w).await;
@@ -121,12 +250,12 @@ async fn abort_mid_run(pool: PgPool, name: &str, snapshot_every: Duration) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn an_abort_without_snapshots_rebuilds_by_replay(pool: PgPool) {
+async fn an_abort_without_checkpoints_rebuilds_by_replay(pool: PgPool) {
     abort_mid_run(pool, "abortreplay", Duration::from_secs(3600)).await;
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn an_abort_with_snapshots_rebuilds_from_the_snapshot(pool: PgPool) {
+async fn an_abort_with_checkpoints_rebuilds_from_the_checkpoint(pool: PgPool) {
     abort_mid_run(pool, "abortsnap", Duration::ZERO).await;
 }
 

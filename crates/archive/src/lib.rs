@@ -30,6 +30,8 @@ pub mod store;
 pub mod write;
 
 pub use builders::{EventBuilder, ImpressionsBuilder, PlaysBuilder};
+/// The byte buffer [`ArchiveStore::get`] returns.
+pub use bytes::Bytes;
 pub use error::Error;
 pub use layout::ArchiveLayout;
 pub use store::ArchiveStore;

@@ -13,7 +13,8 @@ pub mod time;
 pub mod topic;
 
 pub use attribution::{
-    Attribution, AttributionConfig, Engine, ImpressionRecord, Output, PlayRecord, Verdict,
+    overlay, Attribution, AttributionConfig, ChangedPairs, Engine, ImpressionRecord, LayerHead,
+    Output, Pair, PlayRecord, Verdict,
 };
 pub use catalog::{Catalog, CatalogVersion, Kind, VideoMeta};
 pub use enriched::{EnrichedPlay, SourceImpression};

@@ -14,7 +14,7 @@ pub enum Claim {
     First,
     /// This group already feeds the view (a restart, or another member of it).
     Already,
-    /// `--take-over`: the view was fed by `from`; its committed offsets, snapshots and staged
+    /// `--take-over`: the view was fed by `from`; its committed offsets, checkpoint manifests and staged
     /// archive files were copied to this group and its leases fenced.
     TookOver { from: String },
 }
@@ -38,7 +38,7 @@ pub async fn lock_shared(conn: &mut PgConnection) -> Result<Option<String>, Erro
 
 /// Lets `group` feed the realtime view: the first group to start becomes its feeder; the feeder
 /// itself passes; any other group is refused with [`Error::NotFeeder`] unless `take_over`, which
-/// hands the view to `group` in one transaction (copy the old group's offsets, snapshots and
+/// hands the view to `group` in one transaction (copy the old group's offsets, checkpoint manifests and
 /// staged files, fence its leases by bumping their epochs).
 ///
 /// A database written before `stream_feeder` existed has no feeder row but offsets: the group
@@ -116,7 +116,7 @@ async fn hand_over(tx: &mut Transaction<'_, Postgres>, from: &str, to: &str) -> 
         .map_err(Error::query(what))?;
     for table in [
         "stream_offsets",
-        "stream_snapshots",
+        "stream_checkpoints",
         "stream_archive_staged",
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE group_id = $1"))
@@ -136,11 +136,11 @@ async fn hand_over(tx: &mut Transaction<'_, Postgres>, from: &str, to: &str) -> 
     .await
     .map_err(Error::query(what))?;
     sqlx::query(
-        "INSERT INTO stream_snapshots (group_id, partition, impressions_topic, plays_topic,
-             impressions_offset, plays_offset, format, taken_at, state)
+        "INSERT INTO stream_checkpoints (group_id, partition, impressions_topic, plays_topic,
+             impressions_offset, plays_offset, format, epoch, layers, layer_bytes, taken_at)
          SELECT $2, partition, impressions_topic, plays_topic, impressions_offset, plays_offset,
-             format, taken_at, state
-         FROM stream_snapshots WHERE group_id = $1",
+             format, epoch, layers, layer_bytes, taken_at
+         FROM stream_checkpoints WHERE group_id = $1",
     )
     .bind(from)
     .bind(to)

@@ -1,6 +1,6 @@
 //! Where the stream stands, per consumer group: partition leases and their fencing epochs
-//! (`stream_leases`), committed offsets (`stream_offsets`), engine snapshots
-//! (`stream_snapshots`) and archive files staged but not yet moved (`stream_archive_staged`).
+//! (`stream_leases`), committed offsets (`stream_offsets`), checkpoint manifests
+//! (`stream_checkpoints`) and archive files staged but not yet moved (`stream_archive_staged`).
 //! The statements only: which to run in a flush, and what a result means, is the stream's.
 
 use chrono::{DateTime, Utc};
@@ -166,24 +166,30 @@ pub async fn store_offsets(
     Ok(())
 }
 
-/// A stored snapshot: the offsets it is exact at and the encoded engine.
+/// A unit's checkpoint manifest: the offsets it is exact at, the epoch that wrote it, and its
+/// layer files in the archive's store (oldest, the full one, first) with their sizes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredSnapshot {
+pub struct StoredCheckpoint {
     pub impressions_offset: i64,
     pub plays_offset: i64,
-    pub state: Vec<u8>,
+    pub epoch: i64,
+    pub layers: Vec<String>,
+    pub layer_bytes: Vec<i64>,
 }
 
-/// The partition's snapshot, if one of this `format` and these (impressions, plays) topics exists.
-pub async fn load_snapshot(
+/// The partition's checkpoint manifest, if one of this `format` and these (impressions, plays)
+/// topics exists.
+pub async fn load_checkpoint(
     pool: &PgPool,
     group: &str,
     partition: i32,
     topics: [&str; 2],
     format: i32,
-) -> Result<Option<StoredSnapshot>, Error> {
-    let row: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT impressions_offset, plays_offset, state FROM stream_snapshots
+) -> Result<Option<StoredCheckpoint>, Error> {
+    /// (impressions_offset, plays_offset, epoch, layers, layer_bytes)
+    type Row = (i64, i64, i64, Vec<String>, Vec<i64>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT impressions_offset, plays_offset, epoch, layers, layer_bytes FROM stream_checkpoints
          WHERE group_id = $1 AND partition = $2 AND impressions_topic = $3 AND plays_topic = $4
            AND format = $5",
     )
@@ -194,43 +200,50 @@ pub async fn load_snapshot(
     .bind(format)
     .fetch_optional(pool)
     .await
-    .map_err(Error::query("reading a snapshot"))?;
-    Ok(row.map(|(i, p, state)| StoredSnapshot {
-        impressions_offset: i,
-        plays_offset: p,
-        state,
-    }))
+    .map_err(Error::query("reading a checkpoint manifest"))?;
+    Ok(row.map(
+        |(impressions_offset, plays_offset, epoch, layers, layer_bytes)| StoredCheckpoint {
+            impressions_offset,
+            plays_offset,
+            epoch,
+            layers,
+            layer_bytes,
+        },
+    ))
 }
 
-/// Stores (replaces) the partition's snapshot of the (impressions, plays) `topics`.
-pub async fn store_snapshot(
+/// Stores (replaces) the partition's checkpoint manifest of the (impressions, plays) `topics`.
+pub async fn store_checkpoint(
     conn: &mut PgConnection,
     group: &str,
     partition: i32,
     topics: [&str; 2],
     format: i32,
-    snapshot: &StoredSnapshot,
+    checkpoint: &StoredCheckpoint,
 ) -> Result<(), Error> {
     sqlx::query(
-        "INSERT INTO stream_snapshots (group_id, partition, impressions_topic, plays_topic,
-             impressions_offset, plays_offset, format, taken_at, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8)
+        "INSERT INTO stream_checkpoints (group_id, partition, impressions_topic, plays_topic,
+             impressions_offset, plays_offset, format, epoch, layers, layer_bytes, taken_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
          ON CONFLICT (group_id, partition) DO UPDATE SET
              impressions_topic = EXCLUDED.impressions_topic, plays_topic = EXCLUDED.plays_topic,
              impressions_offset = EXCLUDED.impressions_offset, plays_offset = EXCLUDED.plays_offset,
-             format = EXCLUDED.format, taken_at = now(), state = EXCLUDED.state",
+             format = EXCLUDED.format, epoch = EXCLUDED.epoch, layers = EXCLUDED.layers,
+             layer_bytes = EXCLUDED.layer_bytes, taken_at = now()",
     )
     .bind(group)
     .bind(partition)
     .bind(topics[0])
     .bind(topics[1])
-    .bind(snapshot.impressions_offset)
-    .bind(snapshot.plays_offset)
+    .bind(checkpoint.impressions_offset)
+    .bind(checkpoint.plays_offset)
     .bind(format)
-    .bind(&snapshot.state)
+    .bind(checkpoint.epoch)
+    .bind(&checkpoint.layers)
+    .bind(&checkpoint.layer_bytes)
     .execute(conn)
     .await
-    .map_err(Error::query("storing a snapshot"))?;
+    .map_err(Error::query("storing a checkpoint manifest"))?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Postgres: connection, migrations and every statement of the layers, in modules named for
 //! the tables they touch: [`realtime`] (`rt_*`), [`batch`] (`batch_*`, shard parts, pruning),
-//! [`views`] (reads of either view), [`leases`] (leases, offsets, snapshots, staged files),
+//! [`views`] (reads of either view), [`leases`] (leases, offsets, checkpoint manifests, staged files),
 //! [`progress`], [`feeder`] and [`catalog`]. The layers keep their logic (transactions' content,
 //! retries, metrics, what a row means); functions here take a pool or a `&mut PgConnection` (a
 //! transaction derefs to one) and typed arguments, and return typed rows or [`Error::Query`].

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use playsource_domain::aggregate::{HourlyRow, VideoDayRow};
 use playsource_domain::{Day, Ts, VideoId};
-use playsource_store::leases::{self, Offset, Staged, StoredSnapshot};
+use playsource_store::leases::{self, Offset, Staged, StoredCheckpoint};
 use playsource_store::views::{self, View};
 use playsource_store::{batch, catalog, feeder, progress, realtime};
 use sqlx::PgPool;
@@ -126,7 +126,7 @@ async fn realtime_deltas_add_up_and_zero_cells_go(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "../../migrations")]
-async fn leases_offsets_snapshots_and_staged_files(pool: PgPool) {
+async fn leases_offsets_checkpoints_and_staged_files(pool: PgPool) {
     assert_eq!(leases::epoch(&pool, "g", 3).await.unwrap(), None);
     assert_eq!(leases::acquire(&pool, "g", 3, "a").await.unwrap(), 1);
     assert_eq!(leases::acquire(&pool, "g", 3, "b").await.unwrap(), 2);
@@ -155,12 +155,17 @@ async fn leases_offsets_snapshots_and_staged_files(pool: PgPool) {
     ];
     leases::store_offsets(&mut tx, "g", &offsets).await.unwrap();
     leases::store_offsets(&mut tx, "g", &[]).await.unwrap();
-    let snap = StoredSnapshot {
+    let snap = StoredCheckpoint {
         impressions_offset: 20,
         plays_offset: 10,
-        state: vec![1, 2, 3],
+        epoch: 2,
+        layers: vec![
+            "_checkpoints/g/p3/e2-0.ckpt".into(),
+            "_checkpoints/g/p3/e2-1.ckpt".into(),
+        ],
+        layer_bytes: vec![1000, 10],
     };
-    leases::store_snapshot(&mut tx, "g", 3, ["impressions", "plays"], 7, &snap)
+    leases::store_checkpoint(&mut tx, "g", 3, ["impressions", "plays"], 7, &snap)
         .await
         .unwrap();
     leases::stage_files(
@@ -222,13 +227,13 @@ async fn leases_offsets_snapshots_and_staged_files(pool: PgPool) {
     assert!(ages.iter().all(|a| (0.0..60.0).contains(&a.3)), "{ages:?}");
 
     assert_eq!(
-        leases::load_snapshot(&pool, "g", 3, ["impressions", "plays"], 7)
+        leases::load_checkpoint(&pool, "g", 3, ["impressions", "plays"], 7)
             .await
             .unwrap(),
         Some(snap)
     );
     assert_eq!(
-        leases::load_snapshot(&pool, "g", 3, ["impressions", "plays"], 8)
+        leases::load_checkpoint(&pool, "g", 3, ["impressions", "plays"], 8)
             .await
             .unwrap(),
         None,

@@ -3,7 +3,7 @@
 //!
 //! Variables: `DATABASE_URL`, `KAFKA_BROKERS`, `IMPRESSIONS_TOPIC`, `PLAYS_TOPIC`,
 //! `ENRICHED_TOPIC`, `DLQ_TOPIC`, `PLAYSOURCE_GROUP_ID`, `PLAYSOURCE_ARCHIVE`,
-//! `PLAYSOURCE_FLUSH_INTERVAL_MS`, `PLAYSOURCE_SNAPSHOT_INTERVAL_SECS`,
+//! `PLAYSOURCE_FLUSH_INTERVAL_MS`, `PLAYSOURCE_CHECKPOINT_INTERVAL_SECS`,
 //! `PLAYSOURCE_SESSION_TIMEOUT_MS`, `PLAYSOURCE_MAX_DRIFT_SECS` (0: no alignment).
 
 use std::process::ExitCode;
@@ -45,7 +45,7 @@ async fn main() -> ExitCode {
     cfg.topics.dlq = var("DLQ_TOPIC", "playsource-dlq");
     cfg.group_id = var("PLAYSOURCE_GROUP_ID", playsource_stream::DEFAULT_GROUP_ID);
     cfg.flush_interval = Duration::from_millis(num("PLAYSOURCE_FLUSH_INTERVAL_MS", 1000).max(1));
-    cfg.snapshot_interval = Duration::from_secs(num("PLAYSOURCE_SNAPSHOT_INTERVAL_SECS", 60));
+    cfg.checkpoint_interval = Duration::from_secs(num("PLAYSOURCE_CHECKPOINT_INTERVAL_SECS", 60));
     cfg.session_timeout = Duration::from_millis(num("PLAYSOURCE_SESSION_TIMEOUT_MS", 45_000));
     let drift = num("PLAYSOURCE_MAX_DRIFT_SECS", 60);
     cfg.max_drift = (drift > 0).then(|| Duration::from_secs(drift));

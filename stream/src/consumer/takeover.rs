@@ -1,12 +1,13 @@
 //! Taking over a partition: the unit a newly assigned (or rebuilt) partition starts as — the
 //! lease epoch that fences older owners, the staged archive files its last owner committed, the
-//! committed offsets (counting what retention dropped) and the engine from the latest snapshot
+//! committed offsets (counting what retention dropped) and the engine from the latest checkpoint
 //! that fits, else a replay from the earliest retained offsets.
 
-use playsource_domain::{PerTopic, Topic};
+use playsource_domain::{Engine, PerTopic, Topic};
 
 use super::state::Loop;
 use crate::align::Alignment;
+use crate::checkpoint::{self, LayerFile, Manifest};
 use crate::error::Error;
 use crate::flush::recover_staging;
 use crate::metrics as m;
@@ -38,30 +39,81 @@ impl Loop {
                 committed[k] = c.max(low[k]);
             }
         }
-        let mut engine = playsource_domain::Engine::new(s.cfg.attribution);
-        let mut start = low;
-        if let Some(snap) =
-            sink_postgres::load_snapshot(&s.pool, group, p, &s.topics, crate::snapshot::FORMAT)
-                .await?
-        {
-            match crate::snapshot::decode(&snap.state) {
-                Ok(e) if *e.config() == s.cfg.attribution
-                    && snap.impressions_offset >= low.impressions
-                    && snap.plays_offset >= low.plays
-                    && snap.impressions_offset <= committed.impressions
-                    && snap.plays_offset <= committed.plays =>
-                {
-                    engine = e;
-                    start = PerTopic::new(snap.impressions_offset, snap.plays_offset);
-                }
-                Ok(_) => tracing::info!(partition = p, "snapshot does not fit the offsets or configuration; rebuilding from the earliest offsets"),
-                Err(e) => tracing::warn!(partition = p, error = %e, "snapshot unreadable; rebuilding from the earliest offsets"),
-            }
-        }
+        let (engine, manifest, start) = self.restore_checkpoint(p, low, committed).await?;
         let align = Alignment::new(s.cfg.max_drift);
         Ok(Unit::new(
-            p, epoch, engine, assigned, start, committed, low, align,
+            p, epoch, engine, manifest, assigned, start, committed, low, align,
         ))
+    }
+
+    /// The engine of the unit's latest checkpoint that fits (this configuration, offsets still
+    /// retained and not past the committed ones), its manifest and the offsets it stands at;
+    /// else an empty engine at the earliest retained offsets. Then deletes the unit's layer files
+    /// that manifest does not name (the lease is ours: no older owner can commit them).
+    async fn restore_checkpoint(
+        &self,
+        p: i32,
+        low: PerTopic<i64>,
+        committed: PerTopic<i64>,
+    ) -> Result<(Engine, Manifest, PerTopic<i64>), Error> {
+        let s = &self.shared;
+        let group = &s.cfg.group_id;
+        let cfg = s.cfg.attribution;
+        let mut restored = None;
+        if let Some(c) =
+            sink_postgres::load_checkpoint(&s.pool, group, p, &s.topics, checkpoint::FORMAT).await?
+        {
+            let at = PerTopic::new(c.impressions_offset, c.plays_offset);
+            let files: Vec<LayerFile> = c
+                .layers
+                .into_iter()
+                .zip(c.layer_bytes)
+                .map(|(path, bytes)| LayerFile { path, bytes })
+                .collect();
+            if Topic::ALL
+                .into_iter()
+                .all(|k| at[k] >= low[k] && at[k] <= committed[k])
+            {
+                let store = s.cfg.archive.clone();
+                let read = files.clone();
+                let started = std::time::Instant::now();
+                let engine =
+                    tokio::task::spawn_blocking(move || checkpoint::restore(&store, &read, &cfg))
+                        .await
+                        .map_err(|e| Error::Task(e.to_string()))?;
+                match engine {
+                    Ok(Some(e)) => {
+                        tracing::info!(partition = p, layers = files.len(), keys = e.stats().keys,
+                            seconds = started.elapsed().as_secs_f64(), "engine restored from its checkpoint");
+                        restored = Some((e, Manifest { files }, at));
+                    }
+                    Ok(None) => tracing::info!(partition = p, "the checkpoint was taken under another attribution configuration; rebuilding from the earliest offsets"),
+                    Err(e) => tracing::warn!(partition = p, error = %e, "checkpoint unreadable; rebuilding from the earliest offsets"),
+                }
+            } else {
+                tracing::info!(partition = p, "the checkpoint does not fit the retained or committed offsets; rebuilding from the earliest offsets");
+            }
+        }
+        let (engine, manifest, start) =
+            restored.unwrap_or_else(|| (Engine::new(cfg), Manifest::default(), low));
+        let store = s.cfg.archive.clone();
+        let (g, keep) = (group.clone(), manifest.files.clone());
+        let collected =
+            tokio::task::spawn_blocking(move || checkpoint::collect_garbage(&store, &g, p, &keep))
+                .await
+                .map_err(|e| Error::Task(e.to_string()))?;
+        match collected {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                partition = p,
+                files = n,
+                "deleted checkpoint layers no manifest names"
+            ),
+            Err(e) => {
+                tracing::warn!(partition = p, error = %e, "cannot list or delete old checkpoint layers (retried at the next take-over)")
+            }
+        }
+        Ok((engine, manifest, start))
     }
 
     async fn low_watermark(&self, topic: &str, p: i32) -> Result<i64, Error> {

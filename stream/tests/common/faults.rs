@@ -117,7 +117,7 @@ pub struct WorkerSpec {
     pub group: String,
     pub archive: PathBuf,
     pub flush_ms: u64,
-    pub snapshot_secs: u64,
+    pub checkpoint_secs: u64,
 }
 
 /// A running `playsource-stream-worker`, SIGKILLed when dropped.
@@ -139,8 +139,8 @@ impl WorkerSpec {
             .env("PLAYSOURCE_ARCHIVE", &self.archive)
             .env("PLAYSOURCE_FLUSH_INTERVAL_MS", self.flush_ms.to_string())
             .env(
-                "PLAYSOURCE_SNAPSHOT_INTERVAL_SECS",
-                self.snapshot_secs.to_string(),
+                "PLAYSOURCE_CHECKPOINT_INTERVAL_SECS",
+                self.checkpoint_secs.to_string(),
             )
             .env("RUST_LOG", "playsource_stream=debug")
             .stdout(Stdio::null())

@@ -36,10 +36,15 @@ pub struct StreamArgs {
     /// How often results are committed to Postgres, in milliseconds.
     #[arg(long, env = "PLAYSOURCE_FLUSH_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub flush_interval_ms: u64,
-    /// How often each partition's attribution state is snapshotted to Postgres, in seconds
-    /// (bounds the replay after a restart).
-    #[arg(long, env = "PLAYSOURCE_SNAPSHOT_INTERVAL_SECS", default_value_t = 60)]
-    pub snapshot_interval_secs: u64,
+    /// How often each partition's attribution state is checkpointed, in seconds: a layer of what
+    /// changed, written under the archive's `_checkpoints/` (bounds the replay after a restart).
+    #[arg(
+        long,
+        alias = "snapshot-interval-secs",
+        env = "PLAYSOURCE_CHECKPOINT_INTERVAL_SECS",
+        default_value_t = 60
+    )]
+    pub checkpoint_interval_secs: u64,
     /// How long the cached catalog is used before it is reloaded from Postgres, in seconds (a
     /// version loaded meanwhile that applies to plays not yet committed is picked up at the next
     /// flush, which rebuilds the partitions concerned).
@@ -111,7 +116,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.group_id = args.group_id;
     cfg.take_over = args.take_over;
     cfg.flush_interval = Duration::from_millis(args.flush_interval_ms);
-    cfg.snapshot_interval = Duration::from_secs(args.snapshot_interval_secs);
+    cfg.checkpoint_interval = Duration::from_secs(args.checkpoint_interval_secs);
     cfg.catalog_ttl = Duration::from_secs(args.catalog_ttl_secs);
     cfg.exit_when_idle = args.exit_when_idle.map(Duration::from_secs);
     cfg.attribution = AttributionConfig {

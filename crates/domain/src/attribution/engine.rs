@@ -81,7 +81,15 @@ pub struct Engine {
     seen_order: BinaryHeap<Reverse<(i64, u128)>>,
     imp_max: Option<Ts>,
     play_max: Option<Ts>,
+    /// Plays remembered for de-duplication since the last checkpoint was taken (None until the
+    /// first one: the first checkpoint takes them all).
+    #[serde(skip)]
+    seen_log: Option<Vec<(i64, u128)>>,
 }
+
+#[path = "checkpoint.rs"]
+mod checkpoint;
+pub use checkpoint::{overlay, LayerHead, Pair};
 
 impl Engine {
     /// An empty engine.
@@ -96,6 +104,7 @@ impl Engine {
             seen_order: BinaryHeap::new(),
             imp_max: None,
             play_max: None,
+            seen_log: None,
         }
     }
 
@@ -183,6 +192,9 @@ impl Engine {
         {
             self.seen_plays.insert(id_hash);
             self.seen_order.push(Reverse((play.ts.0, id_hash)));
+            if let Some(log) = &mut self.seen_log {
+                log.push((play.ts.0, id_hash));
+            }
         }
         if too_late {
             return Verdict::TooLate;
@@ -263,10 +275,12 @@ impl Engine {
             return;
         };
         self.keys.expire(frontier, &self.cfg);
-        let horizon = frontier
-            .0
-            .saturating_add(self.cfg.allowed_lateness_ms)
-            .saturating_sub(self.cfg.dedup_horizon_ms);
+        self.forget_seen_before(frontier);
+    }
+
+    /// Forgets the play ids de-duplication no longer needs at the plays' `frontier`.
+    fn forget_seen_before(&mut self, frontier: Ts) {
+        let horizon = dedup_horizon(frontier, &self.cfg);
         while let Some(Reverse((ts, id))) = self.seen_order.peek().copied() {
             if ts >= horizon {
                 break;
@@ -290,6 +304,14 @@ impl Engine {
             }
         }
     }
+}
+
+/// The event time before which no play id needs remembering at the plays' `frontier`.
+fn dedup_horizon(frontier: Ts, cfg: &AttributionConfig) -> i64 {
+    frontier
+        .0
+        .saturating_add(cfg.allowed_lateness_ms)
+        .saturating_sub(cfg.dedup_horizon_ms)
 }
 
 fn correct(

@@ -73,6 +73,74 @@ pub(super) struct KeyStore {
     oldest_newest: Option<Ts>,
     /// Events since the last sweep.
     credit: usize,
+    /// What changed since [`Self::take_changes`] last ran (for incremental checkpoints).
+    changed: Changed,
+}
+
+/// The pairs changed since the changes were last taken: a bit per slot an impression was added
+/// to, the pairs an insertion emptied, and the greatest frontier a sweep expired pairs at (the
+/// pairs a sweep drops follow from their newest impression and that frontier, so they are not
+/// listed).
+#[derive(Clone, Debug, Default)]
+struct Changed {
+    slots: Vec<u64>,
+    removed: Vec<Key>,
+    swept: Option<Ts>,
+}
+
+impl Changed {
+    fn mark(&mut self, s: u32) {
+        let word = s as usize / 64;
+        if word >= self.slots.len() {
+            self.slots.resize(word + 1, 0);
+        }
+        self.slots[word] |= 1 << (s % 64);
+    }
+
+    /// The marked slot numbers, ascending.
+    fn marked(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut bits = bits;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    (w * 64) as u32 + b
+                })
+            })
+        })
+    }
+}
+
+/// Pairs taken from the store for a checkpoint, still packed: taking them copies slots, and
+/// [`ChangedPairs::into_sorted`] (off the consumer loop) unpacks and sorts them.
+#[derive(Clone, Debug, Default)]
+pub struct ChangedPairs(Vec<(Key, Packed)>);
+
+impl ChangedPairs {
+    /// Pairs held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no pair is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The pairs with their impressions, sorted by (member, video): sorted still packed, then
+    /// unpacked one at a time as the iterator goes.
+    pub fn into_sorted(mut self) -> impl Iterator<Item = ((u64, u64), KeyImpressions)> {
+        self.0.sort_unstable_by_key(|(k, _)| *k);
+        self.0.into_iter().map(|(k, p)| (k, p.unpack()))
+    }
+}
+
+/// What [`KeyStore::take_changes`] hands over.
+pub(super) struct StoreChanges {
+    pub pairs: ChangedPairs,
+    pub removed: Vec<Key>,
+    pub swept: Option<Ts>,
 }
 
 impl Default for KeyStore {
@@ -85,6 +153,7 @@ impl Default for KeyStore {
             overflow: 0,
             oldest_newest: None,
             credit: usize::MAX,
+            changed: Changed::default(),
         }
     }
 }
@@ -156,11 +225,49 @@ impl KeyStore {
         }
         self.oldest_newest = older(self.oldest_newest, list.as_slice().last().map(|r| r.ts));
         match (found, Packed::pack(list)) {
-            (Some(s), Some(p)) => self.put(s, p),
-            (Some(s), None) => self.release(h, s),
-            (None, Some(p)) => self.add(h, key, p),
+            (Some(s), Some(p)) => {
+                self.put(s, p);
+                self.changed.mark(s);
+            }
+            (Some(s), None) => {
+                self.release(h, s);
+                self.changed.removed.push(key);
+            }
+            (None, Some(p)) => {
+                if let Some(s) = self.add(h, key, p) {
+                    self.changed.mark(s);
+                }
+            }
             (None, None) => {}
         }
+    }
+
+    /// The pairs changed since the last call (every pair on the first), for an incremental
+    /// checkpoint; `all` takes every pair instead (a full one). Copies slots only.
+    pub(super) fn take_changes(&mut self, all: bool) -> StoreChanges {
+        let changed = std::mem::take(&mut self.changed);
+        let live = |s: u32| match &self.slot(s).held {
+            Held::Live(p) => Some((self.slot(s).key, p.clone())),
+            Held::Free(_) => None,
+        };
+        let pairs = if all {
+            let slots = self.chunks.iter().map(Vec::len).sum::<usize>() as u32;
+            (0..slots).filter_map(live).collect()
+        } else {
+            changed.marked().filter_map(live).collect()
+        };
+        StoreChanges {
+            pairs: ChangedPairs(pairs),
+            removed: if all { Vec::new() } else { changed.removed },
+            swept: if all { None } else { changed.swept },
+        }
+    }
+
+    /// Whether the pair's impressions are all expired at `swept` (a sweep there dropped it).
+    pub(super) fn expired_at(list: &KeyImpressions, swept: Ts, cfg: &AttributionConfig) -> bool {
+        list.as_slice()
+            .last()
+            .is_none_or(|newest| expiry_of_newest(newest.ts, cfg) <= swept)
     }
 
     /// Drops the pairs that no play at or after `frontier` can use, if a sweep is due.
@@ -177,6 +284,7 @@ impl KeyStore {
 
     fn sweep(&mut self, frontier: Ts, cfg: &AttributionConfig) {
         self.credit = 0;
+        self.changed.swept = Some(self.changed.swept.map_or(frontier, |s| s.max(frontier)));
         let slots = u32::try_from(self.chunks.iter().map(Vec::len).sum::<usize>()).unwrap_or(0);
         let expired = |p: &Packed| {
             p.last_ts()
@@ -296,8 +404,8 @@ impl KeyStore {
         self.free = s;
     }
 
-    /// Gives a new pair a slot.
-    fn add(&mut self, h: u64, key: Key, p: Packed) {
+    /// Gives a new pair a slot (None only past 4 billion slots).
+    fn add(&mut self, h: u64, key: Key, p: Packed) -> Option<u32> {
         let s = if self.free != NO_SLOT {
             let s = self.free;
             if let Held::Free(next) = self.slot(s).held {
@@ -309,9 +417,7 @@ impl KeyStore {
             let used = (self.chunks.len().saturating_sub(1) << CHUNK_BITS)
                 + self.chunks.last().map_or(0, Vec::len);
             // 4 billion pairs would need 200 GB: unreachable, but never hand out NO_SLOT.
-            let Some(s) = u32::try_from(used).ok().filter(|&s| s != NO_SLOT) else {
-                return;
-            };
+            let s = u32::try_from(used).ok().filter(|&s| s != NO_SLOT)?;
             if self.chunks.last().is_none_or(|c| c.len() >= CHUNK) {
                 self.chunks.push(Vec::new());
             }
@@ -331,10 +437,11 @@ impl KeyStore {
         let chunks = &self.chunks;
         self.index
             .insert_unique(h, s, |&x| hash(&slot_in(chunks, x).key));
+        Some(s)
     }
 
-    /// Adds a pair read back from a snapshot.
-    fn restore(&mut self, key: Key, list: KeyImpressions) {
+    /// Adds a pair read back from a snapshot or checkpoint (not a change to checkpoint).
+    pub(super) fn restore(&mut self, key: Key, list: KeyImpressions) {
         let h = hash(&key);
         let list = match self.find(h, &key) {
             // A snapshot holds each pair once; merge a repeat rather than lose it.

@@ -15,8 +15,9 @@ pub mod rules;
 
 use serde::{Deserialize, Serialize};
 
-pub use engine::{Engine, StateStats, Verdict};
+pub use engine::{overlay, Engine, LayerHead, Pair, StateStats, Verdict};
 pub use key_state::KeyImpressions;
+pub use key_store::ChangedPairs;
 
 use crate::event::{Impression, Play};
 use crate::ids::{EventKey, Interner, MemberId, Sym, VideoId};

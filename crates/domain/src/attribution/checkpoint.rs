@@ -1,0 +1,212 @@
+//! Incremental checkpoints of an [`Engine`]: *layers*, each the engine's small parts whole (its
+//! [`LayerHead`]) and its (member, video) pairs — all of them in a full layer, the ones changed
+//! since the previous layer in an incremental one.
+//!
+//! A chain of layers, oldest first, restores the engine: each newer layer drops from the older
+//! layers' pairs those its insertions emptied and those its sweeps expired (a sweep's drops follow
+//! from each pair's newest impression and the sweep's frontier, so they are not listed), and
+//! replaces the pairs it changed. Pairs the live engine compacted in a sweep stay uncompacted in
+//! older layers: they attribute every later play the same, and are compacted when touched.
+//!
+//! Everything here is pure: the stream encodes layers into files and merges them ([`overlay`],
+//! [`LayerHead::merge`]) off its consumer loop; taking a layer ([`Engine::take_layer`]) only
+//! copies what changed.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use super::{dedup_horizon, Engine, Key, KeyStore, Pending};
+use crate::attribution::key_store::ChangedPairs;
+use crate::attribution::{AttributionConfig, KeyImpressions};
+use crate::ids::Interner;
+use crate::time::Ts;
+
+/// A (member, video) pair and its impressions, as layers hold them.
+pub type Pair = ((u64, u64), KeyImpressions);
+
+/// The engine's parts other than its pairs, whole in every layer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct EngineHead {
+    cfg: AttributionConfig,
+    names: Interner,
+    pending: Vec<(Key, SmallVec<[Pending; 1]>)>,
+    imp_max: Option<Ts>,
+    play_max: Option<Ts>,
+}
+
+/// A layer's small parts: the engine's configuration, names, pending plays and high-waters
+/// (whole), the play ids remembered for de-duplication (all in a full layer, the new ones in an
+/// incremental one), and what of the older layers' pairs it drops.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LayerHead {
+    full: bool,
+    engine: EngineHead,
+    removed: Vec<Key>,
+    swept: Option<Ts>,
+    seen: Vec<(i64, u128)>,
+}
+
+impl LayerHead {
+    /// Whether this layer holds every pair (it needs no older layer).
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// The rules' configuration of the engine it was taken from.
+    pub fn config(&self) -> &AttributionConfig {
+        &self.engine.cfg
+    }
+
+    /// Merges the heads of a chain of layers (oldest first, the first one full) into the head of
+    /// the one full layer [`overlay`] makes of their pairs. None for an empty chain.
+    pub fn merge(heads: Vec<LayerHead>) -> Option<LayerHead> {
+        let last = heads.last()?;
+        let engine = last.engine.clone();
+        let horizon = engine.play_max.map(|m| {
+            let frontier = m.minus(engine.cfg.allowed_lateness_ms);
+            dedup_horizon(frontier, &engine.cfg)
+        });
+        let mut ids = FxHashSet::default();
+        let mut seen = Vec::new();
+        for h in heads.into_iter().rev() {
+            for (ts, id) in h.seen {
+                if horizon.is_none_or(|z| ts >= z) && ids.insert(id) {
+                    seen.push((ts, id));
+                }
+            }
+        }
+        Some(LayerHead {
+            full: true,
+            engine,
+            removed: Vec::new(),
+            swept: None,
+            seen,
+        })
+    }
+}
+
+/// The pairs of an older layer (sorted by key) as a newer layer leaves them: without those its
+/// insertions emptied or its sweeps expired, with its own changed pairs (sorted by key) instead.
+/// Sorted by key. Chain it once per newer layer, oldest first.
+pub fn overlay<'a>(
+    older: impl Iterator<Item = Pair> + 'a,
+    newer: &'a LayerHead,
+    changed: impl Iterator<Item = Pair> + 'a,
+) -> impl Iterator<Item = Pair> + 'a {
+    let removed: FxHashSet<Key> = newer.removed.iter().copied().collect();
+    let cfg = newer.engine.cfg;
+    let swept = newer.swept;
+    let older = older.filter(move |(key, list)| {
+        !removed.contains(key) && swept.is_none_or(|s| !KeyStore::expired_at(list, s, &cfg))
+    });
+    MergeByKey {
+        older: older.peekable(),
+        newer: changed.peekable(),
+    }
+}
+
+/// Two key-sorted streams as one, the newer pair winning on equal keys.
+struct MergeByKey<A: Iterator<Item = Pair>, B: Iterator<Item = Pair>> {
+    older: std::iter::Peekable<A>,
+    newer: std::iter::Peekable<B>,
+}
+
+impl<A: Iterator<Item = Pair>, B: Iterator<Item = Pair>> Iterator for MergeByKey<A, B> {
+    type Item = Pair;
+
+    fn next(&mut self) -> Option<Pair> {
+        match (self.older.peek(), self.newer.peek()) {
+            (Some((a, _)), Some((b, _))) if a < b => self.older.next(),
+            (Some((a, _)), Some((b, _))) if a == b => {
+                self.older.next();
+                self.newer.next()
+            }
+            (_, Some(_)) => self.newer.next(),
+            (Some(_), None) => self.older.next(),
+            (None, None) => None,
+        }
+    }
+}
+
+impl Engine {
+    /// Takes a checkpoint layer: every pair when `full` or on the first call, else the pairs
+    /// changed since the previous call. Copies what it takes (cheap for a small change); the
+    /// caller unpacks and sorts the pairs ([`ChangedPairs::into_sorted`]) off its loop.
+    pub fn take_layer(&mut self, full: bool) -> (LayerHead, ChangedPairs) {
+        let first = self.seen_log.is_none();
+        let full = full || first;
+        let changes = self.keys.take_changes(full);
+        let seen = match self.seen_log.replace(Vec::new()) {
+            Some(log) if !full => log,
+            _ => self.seen_order.iter().map(|Reverse(x)| *x).collect(),
+        };
+        let head = LayerHead {
+            full,
+            engine: EngineHead {
+                cfg: self.cfg,
+                names: self.names.clone(),
+                pending: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(),
+                imp_max: self.imp_max,
+                play_max: self.play_max,
+            },
+            removed: changes.removed,
+            swept: changes.swept,
+            seen,
+        };
+        (head, changes.pairs)
+    }
+
+    /// The engine a full layer describes: its head (from [`LayerHead::merge`], or a full layer's
+    /// own) and its pairs. Checkpoints taken from it are relative to this state.
+    pub fn from_layer(head: LayerHead, pairs: impl Iterator<Item = Pair>) -> Engine {
+        let EngineHead {
+            cfg,
+            names,
+            pending,
+            imp_max,
+            play_max,
+        } = head.engine;
+        let mut keys = KeyStore::default();
+        for (key, list) in pairs {
+            keys.restore(key, list);
+        }
+        let mut pending_order = BinaryHeap::new();
+        for (key, plays) in &pending {
+            for p in plays {
+                pending_order.push(Reverse((p.play.ts.0, *key)));
+            }
+        }
+        let pending: FxHashMap<Key, SmallVec<[Pending; 1]>> = pending.into_iter().collect();
+        let mut seen_plays = FxHashSet::default();
+        let mut seen_order = BinaryHeap::new();
+        for (ts, id) in head.seen {
+            if seen_plays.insert(id) {
+                seen_order.push(Reverse((ts, id)));
+            }
+        }
+        let mut engine = Engine {
+            cfg,
+            names,
+            keys,
+            pending,
+            pending_order,
+            seen_plays,
+            seen_order,
+            imp_max,
+            play_max,
+            seen_log: Some(Vec::new()),
+        };
+        if let Some(frontier) = engine.plays_watermark() {
+            engine.forget_seen_before(frontier);
+        }
+        engine
+    }
+}
+
+#[cfg(test)]
+#[path = "checkpoint_tests.rs"]
+mod tests;
