@@ -19,12 +19,13 @@ mod faults;
 #[path = "common/retention_cut.rs"]
 mod retention_cut;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use fault_env::{tansu_bin, Broker};
 use faults::{produce_tracked, Logs};
+use playsource_archive::store::test_support;
+use playsource_archive::ArchiveStore;
 use playsource_domain::attribution::reference;
 use playsource_domain::{AttributionConfig, Catalog, Ts};
 use playsource_kafka::Topics;
@@ -34,8 +35,8 @@ use retention_cut::{delete_below, watermarks};
 use sqlx::PgPool;
 
 /// A stream configuration for the test's own broker: fast flushes, exit when idle.
-fn config_on(brokers: &str, t: &Topics, group: &str, archive: &Path) -> StreamConfig {
-    let mut cfg = StreamConfig::new(brokers, archive);
+fn config_on(brokers: &str, t: &Topics, group: &str, archive: &ArchiveStore) -> StreamConfig {
+    let mut cfg = StreamConfig::new(brokers, archive.clone());
     cfg.topics = t.clone();
     cfg.group_id = group.to_owned();
     cfg.flush_interval = Duration::from_millis(200);
@@ -100,9 +101,14 @@ struct Outcome {
 
 /// Two days of events read, archived and committed, then a third; Kafka then keeps only the
 /// third day (and what follows), the snapshots are gone, and a fourth day (plays whose Source of
-/// Discovery lies in the first two days) is read by a restarted stream whose archive is the
-/// first run's (`keep_archive`) or an empty one.
-async fn scenario(pool: &PgPool, name: &str, keep_archive: bool) -> Outcome {
+/// Discovery lies in the first two days) is read by a restarted stream whose archive is `second`
+/// (the first run's, or an empty one).
+async fn scenario(
+    pool: &PgPool,
+    name: &str,
+    first: &ArchiveStore,
+    second: &ArchiveStore,
+) -> Outcome {
     let metrics = recorder();
     let bin = tansu_bin().expect(
         "no tansu binary: install tansu (cargo install tansu) or point PLAYSOURCE_TANSU at it",
@@ -112,7 +118,6 @@ async fn scenario(pool: &PgPool, name: &str, keep_archive: bool) -> Outcome {
     let brokers = broker.brokers();
     let t = topics(name);
     create_topics_on(&brokers, &t).await;
-    let archive = tempfile::tempdir().unwrap();
     let group = format!("g-{}", t.plays);
 
     // Recent days, so the bootstrap's walk back from the clock reaches them quickly.
@@ -130,7 +135,7 @@ async fn scenario(pool: &PgPool, name: &str, keep_archive: bool) -> Outcome {
     produce_at(&brokers, &t.plays, &play_msgs(&old.plays)).await;
     let last_imps = produce_at(&brokers, &t.impressions, &imp_msgs(&last.impressions)).await;
     let last_plays = produce_at(&brokers, &t.plays, &play_msgs(&last.plays)).await;
-    let s = run_until_idle(config_on(&brokers, &t, &group, archive.path()), pool).await;
+    let s = run_until_idle(config_on(&brokers, &t, &group, first), pool).await;
     assert!(s.consumed > 0, "the first run read the three days");
 
     // "Retention": Kafka keeps each partition from the third day's first offset on.
@@ -173,12 +178,6 @@ async fn scenario(pool: &PgPool, name: &str, keep_archive: bool) -> Outcome {
 
     produce_at(&brokers, &t.impressions, &imp_msgs(&later.impressions)).await;
     produce_at(&brokers, &t.plays, &play_msgs(&later.plays)).await;
-    let empty = tempfile::tempdir().unwrap();
-    let second = if keep_archive {
-        archive.path()
-    } else {
-        empty.path()
-    };
     run_until_idle(config_on(&brokers, &t, &group, second), pool).await;
     broker.stop().await;
 
@@ -203,11 +202,27 @@ async fn scenario(pool: &PgPool, name: &str, keep_archive: bool) -> Outcome {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_unit_rebuilds_what_kafka_retention_dropped_from_the_archive(pool: PgPool) {
-    let o = scenario(&pool, "boot", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = ArchiveStore::local(dir.path());
+    let o = scenario(&pool, "boot", &archive, &archive).await;
+    assert_rebuilt(&pool, &o).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_unit_rebuilds_what_kafka_retention_dropped_from_an_s3_archive(pool: PgPool) {
+    let Some((_, archive)) = test_support::fresh_archive("stream-bootstrap") else {
+        return;
+    };
+    let o = scenario(&pool, "boots3", &archive, &archive).await;
+    assert_rebuilt(&pool, &o).await;
+}
+
+/// The views equal the reference and every archived event below the cut was fed once.
+async fn assert_rebuilt(pool: &PgPool, o: &Outcome) {
     let t = &o.topics;
     // The views equal the reference over every event, the fourth day's plays attributed with
     // the impressions of the first two days.
-    assert_views_exact(&pool, &o.all).await;
+    assert_views_exact(pool, &o.all).await;
     assert_eq!(
         (
             counter(&o.metrics, m::BOOTSTRAP_EVENTS, &t.impressions),
@@ -223,7 +238,12 @@ async fn a_unit_rebuilds_what_kafka_retention_dropped_from_the_archive(pool: PgP
 
 #[sqlx::test(migrations = "../migrations")]
 async fn without_the_archive_the_missing_state_is_counted_and_the_views_differ(pool: PgPool) {
-    let o = scenario(&pool, "noboot", false).await;
+    let (dir, empty) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (archive, empty) = (
+        ArchiveStore::local(dir.path()),
+        ArchiveStore::local(empty.path()),
+    );
+    let o = scenario(&pool, "noboot", &archive, &empty).await;
     let t = &o.topics;
     assert_eq!(counter(&o.metrics, m::BOOTSTRAP_EVENTS, &t.impressions), 0);
     assert_eq!(
