@@ -4,6 +4,7 @@
 //! finished flushes and shutdown. Postgres and archive work runs in a flush task, one at a time.
 
 mod backpressure;
+mod bootstrap;
 mod broker;
 pub(crate) mod context;
 mod idle;

@@ -23,6 +23,15 @@ pub const ATTRIBUTIONS: &str = "playsource_stream_attributions_total";
 pub const CORRECTIONS: &str = "playsource_stream_corrections_total";
 /// Events re-read after an assignment to rebuild state (counter; `topic`).
 pub const REPLAYED: &str = "playsource_stream_replayed_total";
+/// Events fed into a unit's engine from the archive because Kafka no longer held them and no
+/// snapshot was usable (counter; `topic`; docs/stream.md, "State across restarts").
+pub const BOOTSTRAP_EVENTS: &str = "playsource_stream_bootstrap_events_total";
+/// Archive files the bootstrap skipped for lacking the `_partition`/`_offset` columns (counter;
+/// `topic`).
+pub const BOOTSTRAP_SKIPPED_FILES: &str = "playsource_stream_bootstrap_skipped_files_total";
+/// Bootstraps that found no archived event below a topic-partition's earliest retained offset
+/// (counter; `topic`): what retention dropped is missing from the engine's state.
+pub const BOOTSTRAP_MISSING: &str = "playsource_stream_bootstrap_missing_total";
 /// Greatest event time so far, Unix ms (gauge; `topic`, `partition`).
 pub const WATERMARK_MS: &str = "playsource_stream_high_water_ms";
 /// Messages not yet read: high watermark minus position (gauge; `topic`, `partition`).

@@ -13,9 +13,10 @@ mod fault_check;
 mod fault_env;
 #[path = "common/faults.rs"]
 mod faults;
+#[path = "common/retention_cut.rs"]
+mod retention_cut;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -24,6 +25,7 @@ use faults::{produce_tracked, Logs};
 use playsource_domain::Ts;
 use playsource_kafka::Topics;
 use playsource_stream::StreamConfig;
+use retention_cut::{delete_below, watermarks};
 use sqlx::PgPool;
 
 /// A stream configuration for the test's own broker: fast flushes, exit when idle.
@@ -44,42 +46,6 @@ async fn produce_at(brokers: &str, topic: &str, msgs: &Msgs) -> Vec<(i32, i64)> 
         .into_iter()
         .map(|r| r.unwrap())
         .collect()
-}
-
-/// Deletes the records of `topic` partition `partition` below offset `cut` from tansu's SQLite
-/// file, as retention would; returns how many were deleted.
-fn delete_below(db: &Path, topic: &str, partition: i32, cut: i64) -> i64 {
-    const SCRIPT: &str = r#"
-import sqlite3, sys
-db, topic, part, cut = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-c = sqlite3.connect(db)
-tp = c.execute("select tp.id from topition tp join topic t on tp.topic = t.id where t.name = ? and tp.partition = ?", (topic, part)).fetchone()[0]
-c.execute("delete from header where topition = ? and offset_id < ?", (tp, cut))
-n = c.execute("delete from record where topition = ? and offset_id < ?", (tp, cut)).rowcount
-c.commit()
-print(n)
-"#;
-    let python = std::env::var("PLAYSOURCE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .args(["-c", SCRIPT])
-        .arg(db)
-        .args([topic, &partition.to_string(), &cut.to_string()])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (set PLAYSOURCE_PYTHON): {e}"));
-    assert!(
-        out.status.success(),
-        "deleting records from tansu's SQLite file failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-/// The partition's (low, high) watermarks as the broker reports them.
-fn watermarks(brokers: &str, topic: &str, partition: i32) -> (i64, i64) {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer = playsource_kafka::client_config(brokers).create().unwrap();
-    c.fetch_watermarks(topic, partition, Duration::from_secs(10))
-        .unwrap()
 }
 
 /// The retention-loss counter per (topic, partition) label pair, from the rendered metrics.

@@ -14,11 +14,13 @@
 mod columns;
 mod fields;
 mod list;
+mod provenance;
 #[cfg(test)]
 mod tests;
 
 pub use self::list::list_files;
 pub(crate) use self::list::walk_dir;
+pub use self::provenance::{ImpressionsWithProvenance, PlaysWithProvenance, Provenance};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -455,25 +457,27 @@ impl Iterator for ImpressionReader {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
-        let f = &self.file;
-        let batch = (|| {
-            Ok(ImpressionBatch {
-                path: f.path.clone(),
-                first_row,
-                len: b.num_rows(),
-                event_id: f.str_col(&b, 0)?,
-                ts: f.ts_col(&b, 1)?,
-                member_id: f.int_col(&b, 2)?,
-                video_id: f.int_col(&b, 3)?,
-                page: f.str_col(&b, 4)?,
-                row_type: f.str_col(&b, 5)?,
-                row_index: f.int_col(&b, 6)?,
-                rank: f.int_col(&b, 7)?,
-                country: f.str_col(&b, 8)?,
-                device: f.str_col(&b, 9)?,
-            })
-        })();
-        Some(batch)
+        Some(ImpressionBatch::of(&self.file, &b, first_row))
+    }
+}
+
+impl ImpressionBatch {
+    fn of(f: &OpenFile, b: &RecordBatch, first_row: u64) -> Result<ImpressionBatch, Error> {
+        Ok(ImpressionBatch {
+            path: f.path.clone(),
+            first_row,
+            len: b.num_rows(),
+            event_id: f.str_col(b, 0)?,
+            ts: f.ts_col(b, 1)?,
+            member_id: f.int_col(b, 2)?,
+            video_id: f.int_col(b, 3)?,
+            page: f.str_col(b, 4)?,
+            row_type: f.str_col(b, 5)?,
+            row_index: f.int_col(b, 6)?,
+            rank: f.int_col(b, 7)?,
+            country: f.str_col(b, 8)?,
+            device: f.str_col(b, 9)?,
+        })
     }
 }
 
@@ -618,26 +622,28 @@ impl Iterator for PlayReader {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
-        let f = &self.file;
-        let batch = (|| {
-            let session_id = match f.column(&b, 6) {
-                Some(a) => Some(StrCol::new(&a).ok_or_else(|| f.bad_column(6))?),
-                None => None,
-            };
-            Ok(PlayBatch {
-                path: f.path.clone(),
-                first_row,
-                len: b.num_rows(),
-                event_id: f.str_col(&b, 0)?,
-                ts: f.ts_col(&b, 1)?,
-                member_id: f.int_col(&b, 2)?,
-                video_id: f.int_col(&b, 3)?,
-                country: f.str_col(&b, 4)?,
-                device: f.str_col(&b, 5)?,
-                session_id,
-            })
-        })();
-        Some(batch)
+        Some(PlayBatch::of(&self.file, &b, first_row))
+    }
+}
+
+impl PlayBatch {
+    fn of(f: &OpenFile, b: &RecordBatch, first_row: u64) -> Result<PlayBatch, Error> {
+        let session_id = match f.column(b, 6) {
+            Some(a) => Some(StrCol::new(&a).ok_or_else(|| f.bad_column(6))?),
+            None => None,
+        };
+        Ok(PlayBatch {
+            path: f.path.clone(),
+            first_row,
+            len: b.num_rows(),
+            event_id: f.str_col(b, 0)?,
+            ts: f.ts_col(b, 1)?,
+            member_id: f.int_col(b, 2)?,
+            video_id: f.int_col(b, 3)?,
+            country: f.str_col(b, 4)?,
+            device: f.str_col(b, 5)?,
+            session_id,
+        })
     }
 }
 

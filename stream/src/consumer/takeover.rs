@@ -1,7 +1,8 @@
 //! Taking over a partition: the unit a newly assigned (or rebuilt) partition starts as — the
 //! lease epoch that fences older owners, the staged archive files its last owner committed, the
 //! committed offsets (counting what retention dropped) and the engine from the latest checkpoint
-//! that fits, else a replay from the earliest retained offsets.
+//! that fits, else a replay from the earliest retained offsets (preceded, when Kafka no longer
+//! holds a topic-partition from offset 0, by a bootstrap from the archive: `bootstrap.rs`).
 
 use playsource_domain::{Engine, PerTopic, Topic};
 
@@ -40,6 +41,9 @@ impl Loop {
             }
         }
         let (engine, manifest, start) = self.restore_checkpoint(p, low, committed).await?;
+        let engine = self
+            .bootstrap_from_archive(p, assigned, low, engine)
+            .await?;
         let align = Alignment::new(s.cfg.max_drift);
         Ok(Unit::new(
             p, epoch, engine, manifest, assigned, start, committed, low, align,

@@ -1,0 +1,269 @@
+//! Kafka retention shorter than the attribution lookback (issue #17 item 3): a unit taken over
+//! without a usable checkpoint rebuilds what retention dropped from the archive, so plays read
+//! after the restart get the Source of Discovery of impressions Kafka no longer holds.
+//!
+//! Fed against the test's own tansu on SQLite storage: tansu 0.6 drops the connection on
+//! DeleteRecords and has no retention by time for a test to wait on, so retention is done as in
+//! `retention.rs` (`common/retention_cut.rs`): the oldest rows of each partition are deleted from
+//! tansu's SQLite file while it is stopped, and tansu then reports the smallest offset left as
+//! the earliest. Offsets stay what they were, as with real retention.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/fault_check.rs"]
+mod fault_check;
+#[path = "common/fault_env.rs"]
+mod fault_env;
+#[path = "common/faults.rs"]
+mod faults;
+#[path = "common/retention_cut.rs"]
+mod retention_cut;
+
+use std::time::Duration;
+
+use common::*;
+use fault_env::{tansu_bin, Broker};
+use faults::{produce_tracked, Logs};
+use playsource_archive::store::test_support;
+use playsource_archive::ArchiveStore;
+use playsource_domain::attribution::reference;
+use playsource_domain::{AttributionConfig, Catalog, Ts};
+use playsource_kafka::Topics;
+use playsource_stream::metrics as m;
+use playsource_stream::StreamConfig;
+use retention_cut::{delete_below, watermarks};
+use sqlx::PgPool;
+
+/// A stream configuration for the test's own broker: fast flushes, exit when idle.
+fn config_on(brokers: &str, t: &Topics, group: &str, archive: &ArchiveStore) -> StreamConfig {
+    let mut cfg = StreamConfig::new(brokers, archive.clone());
+    cfg.topics = t.clone();
+    cfg.group_id = group.to_owned();
+    cfg.flush_interval = Duration::from_millis(200);
+    cfg.exit_when_idle = Some(Duration::from_secs(3));
+    cfg
+}
+
+/// Produces `msgs` to `topic` on `brokers`: where each one landed.
+async fn produce_at(brokers: &str, topic: &str, msgs: &Msgs) -> Vec<(i32, i64)> {
+    let p = playsource_kafka::producer(brokers).unwrap();
+    produce_tracked(&p, topic, msgs)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// The process's metrics recorder (one per process; counters are told apart by topic).
+fn recorder() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap()
+    })
+}
+
+/// The counter `name` per `topic` label, from the rendered metrics.
+fn counter(rendered: &str, name: &str, topic: &str) -> u64 {
+    rendered
+        .lines()
+        .filter(|l| {
+            l.starts_with(&format!("{name}{{")) && l.contains(&format!("topic=\"{topic}\""))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
+        .sum()
+}
+
+/// The first offset of each partition in `landed`, per partition (`None`: nothing landed there).
+fn first_offsets(landed: &[(i32, i64)]) -> Vec<Option<i64>> {
+    (0..PARTITIONS)
+        .map(|p| {
+            landed
+                .iter()
+                .filter(|(q, _)| *q == p)
+                .map(|(_, o)| *o)
+                .min()
+        })
+        .collect()
+}
+
+/// What the scenario left for the assertions.
+struct Outcome {
+    metrics: String,
+    topics: Topics,
+    /// Every event produced.
+    all: Workload,
+    /// Events the archive held below the cut (all of the first two days), per topic.
+    old: (u64, u64),
+}
+
+/// Two days of events read, archived and committed, then a third; Kafka then keeps only the
+/// third day (and what follows), the checkpoints are gone, and a fourth day (plays whose Source of
+/// Discovery lies in the first two days) is read by a restarted stream whose archive is `second`
+/// (the first run's, or an empty one).
+async fn scenario(
+    pool: &PgPool,
+    name: &str,
+    first: &ArchiveStore,
+    second: &ArchiveStore,
+) -> Outcome {
+    let metrics = recorder();
+    let bin = tansu_bin().expect(
+        "no tansu binary: install tansu (cargo install tansu) or point PLAYSOURCE_TANSU at it",
+    );
+    let logs = Logs::new(name);
+    let mut broker = Broker::start(bin, &logs).await;
+    let brokers = broker.brokers();
+    let t = topics(name);
+    create_topics_on(&brokers, &t).await;
+    let group = format!("g-{}", t.plays);
+
+    // Recent days, so the bootstrap's walk back from the clock reaches them quickly.
+    let now = Ts(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64);
+    let start = now.day().plus(-5).start();
+    let day = 86_400_000;
+    let old = workload(61, 400, start, 44);
+    let last = workload(62, 150, Ts(start.0 + 2 * day), 20);
+    let later = workload(63, 300, Ts(start.0 + 3 * day), 20);
+    load_catalog(pool, &old.catalog).await;
+    produce_at(&brokers, &t.impressions, &imp_msgs(&old.impressions)).await;
+    produce_at(&brokers, &t.plays, &play_msgs(&old.plays)).await;
+    let last_imps = produce_at(&brokers, &t.impressions, &imp_msgs(&last.impressions)).await;
+    let last_plays = produce_at(&brokers, &t.plays, &play_msgs(&last.plays)).await;
+    let s = run_until_idle(config_on(&brokers, &t, &group, first), pool).await;
+    assert!(s.consumed > 0, "the first run read the three days");
+
+    // "Retention": Kafka keeps each partition from the third day's first offset on.
+    broker.stop().await;
+    for (topic, last_landed) in [(&t.impressions, &last_imps), (&t.plays, &last_plays)] {
+        for (p, first) in first_offsets(last_landed).into_iter().enumerate() {
+            let p = p as i32;
+            let cut = match first {
+                Some(o) => o,
+                None => playsource_stream::sink_postgres::committed_offset(pool, &group, topic, p)
+                    .await
+                    .unwrap()
+                    .unwrap_or(0),
+            };
+            assert_eq!(
+                delete_below(&broker.db(), topic, p, cut),
+                cut,
+                "{topic}/{p}"
+            );
+        }
+    }
+    broker.restart().await;
+    for (p, first) in first_offsets(&last_plays).into_iter().enumerate() {
+        if let Some(o) = first {
+            assert_eq!(
+                watermarks(&brokers, &t.plays, p as i32).0,
+                o,
+                "earliest of plays/{p}"
+            );
+        }
+    }
+    // No usable checkpoint: the unit must rebuild from the offsets Kafka still holds.
+    let gone = sqlx::query("DELETE FROM stream_checkpoints WHERE group_id = $1")
+        .bind(&group)
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert!(gone > 0, "the first run wrote checkpoints");
+
+    produce_at(&brokers, &t.impressions, &imp_msgs(&later.impressions)).await;
+    produce_at(&brokers, &t.plays, &play_msgs(&later.plays)).await;
+    run_until_idle(config_on(&brokers, &t, &group, second), pool).await;
+    broker.stop().await;
+
+    let all = Workload {
+        impressions: [&old, &last, &later]
+            .iter()
+            .flat_map(|w| w.impressions.iter().cloned())
+            .collect(),
+        plays: [&old, &last, &later]
+            .iter()
+            .flat_map(|w| w.plays.iter().cloned())
+            .collect(),
+        catalog: old.catalog.clone(),
+    };
+    Outcome {
+        metrics: metrics.render(),
+        topics: t,
+        all,
+        old: (old.impressions.len() as u64, old.plays.len() as u64),
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_unit_rebuilds_what_kafka_retention_dropped_from_the_archive(pool: PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = ArchiveStore::local(dir.path());
+    let o = scenario(&pool, "boot", &archive, &archive).await;
+    assert_rebuilt(&pool, &o).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_unit_rebuilds_what_kafka_retention_dropped_from_an_s3_archive(pool: PgPool) {
+    let Some((_, archive)) = test_support::fresh_archive("stream-bootstrap") else {
+        return;
+    };
+    let o = scenario(&pool, "boots3", &archive, &archive).await;
+    assert_rebuilt(&pool, &o).await;
+}
+
+/// The views equal the reference and every archived event below the cut was fed once.
+async fn assert_rebuilt(pool: &PgPool, o: &Outcome) {
+    let t = &o.topics;
+    // The views equal the reference over every event, the fourth day's plays attributed with
+    // the impressions of the first two days.
+    assert_views_exact(pool, &o.all).await;
+    assert_eq!(
+        (
+            counter(&o.metrics, m::BOOTSTRAP_EVENTS, &t.impressions),
+            counter(&o.metrics, m::BOOTSTRAP_EVENTS, &t.plays)
+        ),
+        o.old,
+        "every event of the first two days (redeliveries included: each has its own offset) was fed from the archive, once"
+    );
+    assert_eq!(counter(&o.metrics, m::BOOTSTRAP_MISSING, &t.impressions), 0);
+    assert_eq!(counter(&o.metrics, m::BOOTSTRAP_MISSING, &t.plays), 0);
+    assert_eq!(counter(&o.metrics, m::BOOTSTRAP_SKIPPED_FILES, &t.plays), 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn without_the_archive_the_missing_state_is_counted_and_the_views_differ(pool: PgPool) {
+    let (dir, empty) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (archive, empty) = (
+        ArchiveStore::local(dir.path()),
+        ArchiveStore::local(empty.path()),
+    );
+    let o = scenario(&pool, "noboot", &archive, &empty).await;
+    let t = &o.topics;
+    assert_eq!(counter(&o.metrics, m::BOOTSTRAP_EVENTS, &t.impressions), 0);
+    assert_eq!(
+        counter(&o.metrics, m::BOOTSTRAP_MISSING, &t.impressions),
+        PARTITIONS as u64,
+        "every unit reports that the archive has none of what retention dropped"
+    );
+    assert_eq!(
+        counter(&o.metrics, m::BOOTSTRAP_MISSING, &t.plays),
+        PARTITIONS as u64
+    );
+    // The existing behaviour, made visible: the fourth day's plays lack the first two days'
+    // impressions, so the views are not the reference's (the scenario is one the bootstrap
+    // changes).
+    let cfg = AttributionConfig::default();
+    let catalog = Catalog::new(o.all.catalog.clone());
+    let expected = reference::counts(&cfg, &o.all.impressions, &o.all.plays, &catalog);
+    assert_ne!(
+        rt_hourly(&pool).await,
+        expected.hourly_rows(),
+        "without the first two days' impressions some Source of Discovery differs"
+    );
+}
