@@ -32,17 +32,15 @@ fn impression(i: u64, ts: i64) -> Impression<'static> {
     }
 }
 
-/// Feeds `n` impressions of pairs picked by `pick`, in ascending time from `t0`.
-fn feed(e: &mut Engine, n: u64, t0: i64, pick: impl Fn(u64) -> u64) -> Duration {
+/// Feeds `n` impressions of pairs picked by `pick`, one event-time millisecond apart from the
+/// clock `at` (advanced), each with a new event id.
+fn feed(e: &mut Engine, n: u64, at: &mut i64, pick: impl Fn(u64) -> u64) -> Duration {
     let mut out = Vec::new();
     let started = Instant::now();
     for j in 0..n {
-        let i = pick(j);
-        let mut imp = impression(i, t0 + (j as i64 * 3_600_000 / n.max(1) as i64));
-        imp.event_id = Cow::Owned(format!(
-            "0f3c1a2b-0000-4000-8000-{:012x}",
-            j + (t0 as u64 % 1_000_000) * 1_000_000_000
-        ));
+        *at += 1;
+        let mut imp = impression(pick(j), *at);
+        imp.event_id = Cow::Owned(format!("0f3c1a2b-0000-4000-8000-{:012x}", *at));
         e.on_impression(&imp, &mut out);
         out.clear();
     }
@@ -85,7 +83,8 @@ fn main() {
     println!("store: {}", store.display());
 
     // Fill: one impression per pair.
-    let took = feed(&mut e, keys, START, |j| j);
+    let mut at = START;
+    let took = feed(&mut e, keys, &mut at, |j| j);
     let stats = e.stats();
     println!("fill_events_per_s: {:.0}", keys as f64 / took.as_secs_f64());
     println!("keys: {}", stats.keys);
@@ -116,7 +115,7 @@ fn main() {
     // The loop's rate without a checkpoint beside it, then with one being written (a full layer
     // re-taken and written on another thread while the loop feeds events).
     let probe = keys / 20;
-    let alone = feed(&mut e, probe, START + 3_600_000, |j| spread(j, keys));
+    let alone = feed(&mut e, probe, &mut at, |j| spread(j, keys));
     let rate_alone = probe as f64 / alone.as_secs_f64();
     let _ = e.take_layer(false);
     let (head, pairs) = e.take_layer(true);
@@ -139,9 +138,7 @@ fn main() {
         let t = Instant::now();
         while !writer.is_finished() {
             let chunk = 10_000;
-            feed(&mut e, chunk, START + 7_200_000 + fed as i64, |j| {
-                spread(j + fed + probe, keys)
-            });
+            feed(&mut e, chunk, &mut at, |j| spread(j + fed + probe, keys));
             fed += chunk;
         }
         let rate = fed as f64 / t.elapsed().as_secs_f64();
@@ -168,7 +165,9 @@ fn main() {
 
     // 1 % of the pairs change, then an incremental layer.
     let changed = keys / 100;
-    feed(&mut e, changed, START + 10_800_000, |j| spread(j + 7, keys));
+    feed(&mut e, changed, &mut at, |j| {
+        spread(j + 7 * keys / 13, keys)
+    });
     let t = Instant::now();
     let (head, pairs) = e.take_layer(false);
     let inc_take = t.elapsed();
@@ -227,6 +226,18 @@ fn main() {
     let took = t.elapsed();
     assert_eq!(restored.stats().keys, want);
     println!("restore_merged_s: {}", secs(took));
+    drop(restored);
+    // Of which reading and decoding the file alone:
+    let t = Instant::now();
+    let bytes = store.get(&merged.file.path).expect("read the merged layer");
+    let read = t.elapsed();
+    let (_, mut d) = checkpoint::Decoder::new(&bytes).expect("a layer");
+    let mut n = 0u64;
+    while d.next_pair().expect("decodes").is_some() {
+        n += 1;
+    }
+    println!("merged_read_s: {}", secs(read));
+    println!("merged_decode_s: {} ({n} pairs)", secs(t.elapsed() - read));
     for f in [base, inc, merged.file] {
         let _ = store.delete(&f.path);
     }

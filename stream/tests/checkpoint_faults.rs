@@ -97,7 +97,10 @@ async fn a_layer_that_cannot_be_written_does_not_stop_the_flush(pool: PgPool) {
         .unwrap();
     assert_eq!(done.committed.len(), 1, "the flush committed");
     assert_eq!(done.checkpoints, vec![(1, epoch, None)], "the layer failed");
-    assert!(manifests(&pool, group).await.is_empty(), "no manifest names it");
+    assert!(
+        manifests(&pool, group).await.is_empty(),
+        "no manifest names it"
+    );
     let next: Option<i64> = sink_postgres::committed_offset(&pool, group, &t.impressions, 1)
         .await
         .unwrap();
@@ -109,7 +112,10 @@ async fn a_layer_that_cannot_be_written_does_not_stop_the_flush(pool: PgPool) {
         .await
         .unwrap();
     let files = done.checkpoints[0].2.clone().expect("written");
-    assert_eq!(manifests(&pool, group).await, vec![vec![files[0].path.clone()]]);
+    assert_eq!(
+        manifests(&pool, group).await,
+        vec![vec![files[0].path.clone()]]
+    );
     assert!(archive.path().join(&files[0].path).is_file());
 }
 

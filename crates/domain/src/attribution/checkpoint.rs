@@ -44,6 +44,8 @@ struct EngineHead {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerHead {
     full: bool,
+    /// Pairs in the layer (for a merged head, at most this many): restoring reserves room.
+    pairs: u64,
     engine: EngineHead,
     removed: Vec<Key>,
     swept: Option<Ts>,
@@ -66,6 +68,7 @@ impl LayerHead {
     pub fn merge(heads: Vec<LayerHead>) -> Option<LayerHead> {
         let last = heads.last()?;
         let engine = last.engine.clone();
+        let pairs = heads.iter().map(|h| h.pairs).sum();
         let horizon = engine.play_max.map(|m| {
             let frontier = m.minus(engine.cfg.allowed_lateness_ms);
             dedup_horizon(frontier, &engine.cfg)
@@ -81,6 +84,7 @@ impl LayerHead {
         }
         Some(LayerHead {
             full: true,
+            pairs,
             engine,
             removed: Vec::new(),
             swept: None,
@@ -146,6 +150,7 @@ impl Engine {
         };
         let head = LayerHead {
             full,
+            pairs: changes.pairs.len() as u64,
             engine: EngineHead {
                 cfg: self.cfg,
                 names: self.names.clone(),
@@ -171,8 +176,17 @@ impl Engine {
             play_max,
         } = head.engine;
         let mut keys = KeyStore::default();
+        // A hint, so cap it: a damaged head must not ask for terabytes.
+        keys.reserve(usize::try_from(head.pairs).unwrap_or(0).min(1 << 28));
+        let mut last: Option<Key> = None;
         for (key, list) in pairs {
-            keys.restore(key, list);
+            // Sorted without repeats, as layers are: no lookup needed; otherwise merge.
+            if last.is_none_or(|l| l < key) {
+                keys.restore_new(key, list);
+                last = Some(key);
+            } else {
+                keys.restore(key, list);
+            }
         }
         let mut pending_order = BinaryHeap::new();
         for (key, plays) in &pending {

@@ -440,6 +440,23 @@ impl KeyStore {
         Some(s)
     }
 
+    /// Makes room for `pairs` more pairs (restoring a checkpoint of known size).
+    pub(super) fn reserve(&mut self, pairs: usize) {
+        let chunks = &self.chunks;
+        self.index
+            .reserve(pairs, |&x| hash(&slot_in(chunks, x).key));
+        self.chunks.reserve(pairs.div_ceil(CHUNK));
+    }
+
+    /// Adds a pair known not to be held yet (a checkpoint's pairs come sorted without repeats):
+    /// no lookup first. Not a change to checkpoint.
+    pub(super) fn restore_new(&mut self, key: Key, list: KeyImpressions) {
+        self.oldest_newest = older(self.oldest_newest, list.as_slice().last().map(|r| r.ts));
+        if let Some(p) = Packed::pack(list) {
+            self.add(hash(&key), key, p);
+        }
+    }
+
     /// Adds a pair read back from a snapshot or checkpoint (not a change to checkpoint).
     pub(super) fn restore(&mut self, key: Key, list: KeyImpressions) {
         let h = hash(&key);
