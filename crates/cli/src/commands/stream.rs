@@ -68,7 +68,9 @@ pub struct StreamArgs {
     #[arg(long, env = "PLAYSOURCE_RETRY_TIMEOUT_SECS", default_value_t = 300)]
     pub retry_timeout_secs: u64,
     /// Kafka consumer-group session timeout, in milliseconds: how long the group waits for a
-    /// silent member (crashed process) before giving its partitions to the others.
+    /// silent member (crashed process) before giving its partitions to the others. Kafka accepts
+    /// 6000 and up by default (`group.min.session.timeout.ms`); tansu keeps the value of the
+    /// member that created the group (docs/stream.md, "Fast takeover after kill -9").
     #[arg(long, env = "PLAYSOURCE_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
     pub session_timeout_ms: u64,
     /// Event-time alignment, in seconds (0: off): a topic-partition whose event time runs more
