@@ -5,14 +5,14 @@
 # (`playsource serve`). Goal: ≤ 10 s with 10 M keys per unit.
 #
 #   1. fill: `gen` produces the workload; `stream --exit-when-idle` reads it all and, as it exits,
-#      snapshots the engine (exact at the committed offsets);
+#      checkpoints the engine (exact at the committed offsets);
 #   2. live: a stream restarts (a clean restart, timed too), a tail of BENCH_TAIL events is
-#      produced and committed (no snapshot meanwhile: it is what the takeover replays), then the
+#      produced and committed (no checkpoint meanwhile: it is what the takeover replays), then the
 #      stream is killed with SIGKILL;
 #   3. takeover: a new stream starts BENCH_RESTART_DELAY s after the kill (default 0) and a probe
 #      produces one impression and one play (ts = now, a video id of its own) and polls
 #      GET /v1/videos/{id}/discovery until the play counts. Phases, from the new stream's log:
-#      group join (→ "partitions assigned"), restore (→ "unit assigned": lease, snapshot loaded
+#      group join (→ "partitions assigned"), restore (→ "unit assigned": lease, checkpoint loaded
 #      and decoded), replay of the tail (→ "partition rebuilt; live"), then the first flush
 #      and the API (→ visible).
 #
@@ -88,16 +88,16 @@ gen_to_kafka "$BENCH_WORK/gen.log" --events "$EVENTS" --catalog-out "$BENCH_WORK
 FILL_MESSAGES="$MESSAGES"
 load_catalog "$BENCH_WORK/catalog.csv"
 
-say "fill: streaming until idle (the exit snapshots the engine)"
+say "fill: streaming until idle (the exit checkpoints the engine)"
 t0="$(now)"
 "$BIN" stream "${stream_flags[@]}" --exit-when-idle 2 --metrics-listen "127.0.0.1:$(free_port)" \
     >"$BENCH_WORK/fill.log" 2>&1 || { tail -n 20 "$BENCH_WORK/fill.log" >&2; die "the fill stream failed"; }
 FILL_SECS="$(calc "$(now) - $t0")"
-read -r SNAP_IMP SNAP_PLAYS SNAP_BYTES < <(psql_value "select impressions_offset, plays_offset, length(state) from stream_snapshots where group_id = '$PLAYSOURCE_GROUP_ID' and partition = 0" | tr '|' ' ') ||
-    die "the fill left no snapshot of partition 0"
+read -r SNAP_IMP SNAP_PLAYS SNAP_BYTES < <(psql_value "select impressions_offset, plays_offset, (select sum(b) from unnest(layer_bytes) b) from stream_checkpoints where group_id = '$PLAYSOURCE_GROUP_ID' and partition = 0" | tr '|' ' ') ||
+    die "the fill left no checkpoint of partition 0"
 [ "$((SNAP_IMP + SNAP_PLAYS))" = "$FILL_MESSAGES" ] ||
-    die "the snapshot is at $((SNAP_IMP + SNAP_PLAYS)) messages, expected $FILL_MESSAGES"
-say "fill took ${FILL_SECS} s; snapshot at $FILL_MESSAGES messages, $(fmt_int "$SNAP_BYTES") bytes"
+    die "the checkpoint is at $((SNAP_IMP + SNAP_PLAYS)) messages, expected $FILL_MESSAGES"
+say "fill took ${FILL_SECS} s; checkpoint at $FILL_MESSAGES messages, $(fmt_int "$SNAP_BYTES") bytes"
 
 # ---- 2. live, then kill -9 ------------------------------------------------------------------
 api_port="$(free_port)"
@@ -108,7 +108,7 @@ wait_http "$API/readyz" 30
 say "live: restarting the stream (clean restart), then a tail of $(fmt_int "$TAIL") events"
 live_port="$(free_port)"
 t_live0="$(now)"
-spawn live "$BIN" stream "${stream_flags[@]}" --snapshot-interval-secs 86400 --metrics-listen "127.0.0.1:$live_port"
+spawn live "$BIN" stream "${stream_flags[@]}" --checkpoint-interval-secs 86400 --metrics-listen "127.0.0.1:$live_port"
 LIVE_PID=$SPAWNED
 for _ in $(seq 1 $((TIMEOUT * 10))); do
     grep -q 'unit assigned' "$BENCH_WORK/live.log" 2>/dev/null && break
@@ -128,7 +128,7 @@ done
 sleep 1.5  # a heartbeat or two: the member is settled in the group, as in production
 KEYS_LIVE="$(metric playsource_stream_state_keys "$live_port")"
 
-say "kill -9 of the stream (state: $(fmt_int "$KEYS_LIVE") keys; replay after the snapshot: $(fmt_int "$MESSAGES") messages)"
+say "kill -9 of the stream (state: $(fmt_int "$KEYS_LIVE") keys; replay after the checkpoint: $(fmt_int "$MESSAGES") messages)"
 t_kill="$(now)"
 kill -KILL "$LIVE_PID"
 wait "$LIVE_PID" 2>/dev/null || true
@@ -215,7 +215,7 @@ DELAY="$(calc "$t_restart - $t_kill")"
 printf '\ntakeover after kill -9, %s keys in the unit (%s at the kill): %.2f s from the kill to the new event visible in the API (goal ≤ %s s)\n' \
     "$(fmt_int "$KEYS_NOW")" "$(fmt_int "$KEYS_LIVE")" "$TOTAL_SECS" "$GOAL"
 printf '  kill → restart %.2f s; restart → partitions assigned (process start, group join) %.2f s;\n' "$DELAY" "$JOIN"
-printf '  restore (lease, snapshot of %s bytes loaded and decoded) %.2f s; replay of %s messages %.2f s;\n' \
+printf '  restore (lease, checkpoint of %s bytes read and decoded) %.2f s; replay of %s messages %.2f s;\n' \
     "$(fmt_int "$SNAP_BYTES")" "$RESTORE" "$(fmt_int "$REPLAYED")" "$REPLAY"
 printf '  live → visible (read, flush, API) %.2f s, of which live → first flush committed %.2f s (its transaction %.2f s);\n' "$FIRST" "$TO_FLUSH" "$FLUSH_TX"
 printf '  probe produced %.2f s after the restart\n' "$(calc "$t_produced - $t_restart")"
@@ -227,7 +227,7 @@ section="$BENCH_WORK/section.md"
     echo "## Takeover after kill -9 (issue 17)"
     echo
     section_header "BENCH_KEYS=$KEYS BENCH_SESSION_TIMEOUT_MS=$SESSION_MS${BENCH_INSTANCE_ID:+ BENCH_INSTANCE_ID=$BENCH_INSTANCE_ID} bench/takeover.sh"
-    echo "- workload: one unit (topics of 1 partition) filled by \`gen\` with $(fmt_int "$FILL_MESSAGES") messages ($(fmt_int "$MEMBERS") members × $(fmt_int "$VIDEOS") videos) and snapshotted, then a tail of $(fmt_int "$MESSAGES") messages committed after the snapshot; \`kill -9\`, restart after ${RESTART_DELAY} s with \`--session-timeout-ms $SESSION_MS\`${BENCH_INSTANCE_ID:+ and \`--instance-id $BENCH_INSTANCE_ID\`} on tansu; one new impression and play produced right after the restart, polled on \`GET /v1/videos/{id}/discovery\`"
+    echo "- workload: one unit (topics of 1 partition) filled by \`gen\` with $(fmt_int "$FILL_MESSAGES") messages ($(fmt_int "$MEMBERS") members × $(fmt_int "$VIDEOS") videos) and checkpointed, then a tail of $(fmt_int "$MESSAGES") messages committed after the checkpoint; \`kill -9\`, restart after ${RESTART_DELAY} s with \`--session-timeout-ms $SESSION_MS\`${BENCH_INSTANCE_ID:+ and \`--instance-id $BENCH_INSTANCE_ID\`} on tansu; one new impression and play produced right after the restart, polled on \`GET /v1/videos/{id}/discovery\`"
     echo
     echo "| measure | figure | goal | peer figure | ratio |"
     echo "| --- | --- | --- | --- | --- |"

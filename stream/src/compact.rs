@@ -79,7 +79,15 @@ pub async fn after_flush(s: &Shared) {
     run(s, due).await;
 }
 
-/// Compacts every hour with pending files (idle, or before exiting).
+/// Compacts up to [`MAX_PER_FLUSH`] hours with pending files, open ones included (idle): a job
+/// the loop waits for as for a flush, so it stays short — the next idle moment takes the next
+/// hours, and a message arriving meanwhile waits at most one such job.
+pub async fn idle(s: &Shared) {
+    let due = s.compaction.due(0, true, MAX_PER_FLUSH);
+    run(s, due).await;
+}
+
+/// Compacts every hour with pending files (before exiting).
 pub async fn everything(s: &Shared) {
     let due = s.compaction.due(0, true, usize::MAX);
     run(s, due).await;

@@ -337,7 +337,7 @@ pub fn spawn_idle_compaction(
     }
     let s = Arc::clone(s);
     Some(tokio::spawn(async move {
-        crate::compact::everything(&s).await;
+        crate::compact::idle(&s).await;
         Ok(FlushDone {
             committed: Vec::new(),
             fenced: Vec::new(),
