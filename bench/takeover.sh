@@ -23,6 +23,10 @@
 #   BENCH_SESSION_TIMEOUT_MS=6000              the streams' --session-timeout-ms (default 6000,
 #                                              Kafka's smallest by default)
 #   BENCH_INSTANCE_ID=stream-0                 the streams' --instance-id (static membership)
+#   BENCH_REPLICA_NAME=stream-0                the streams' --replica-name (default stream-0: the
+#                                              restart removes its dead predecessor from the
+#                                              group at once); BENCH_REPLICA_NAME= measures the
+#                                              session-timeout path instead
 #   BENCH_RESTART_DELAY=7                      seconds between the kill and the restart
 #   BENCH_TAKEOVER_TIMEOUT=120                 give up when the event is not visible by then
 
@@ -53,6 +57,8 @@ export PLAYSOURCE_DLQ_TOPIC="${PLAYSOURCE_DLQ_TOPIC}-p1"
 ARCHIVE="$BENCH_WORK/archive"
 stream_flags=(--archive "$ARCHIVE" --session-timeout-ms "$SESSION_MS")
 [ -n "${BENCH_INSTANCE_ID:-}" ] && stream_flags+=(--instance-id "$BENCH_INSTANCE_ID")
+REPLICA_NAME="${BENCH_REPLICA_NAME-stream-0}"
+[ -n "$REPLICA_NAME" ] && stream_flags+=(--replica-name "$REPLICA_NAME")
 # Event time ends about now, so the probe's event (ts = now) is neither late nor far ahead.
 START="$(date -u -d '1 day ago' +%Y-%m-%dT%H:%M:%SZ)"
 world=(--members "$MEMBERS" --videos "$VIDEOS" --start "$START" --days 1)
@@ -226,8 +232,8 @@ section="$BENCH_WORK/section.md"
 {
     echo "## Takeover after kill -9 (issue 17)"
     echo
-    section_header "BENCH_KEYS=$KEYS BENCH_SESSION_TIMEOUT_MS=$SESSION_MS${BENCH_INSTANCE_ID:+ BENCH_INSTANCE_ID=$BENCH_INSTANCE_ID} bench/takeover.sh"
-    echo "- workload: one unit (topics of 1 partition) filled by \`gen\` with $(fmt_int "$FILL_MESSAGES") messages ($(fmt_int "$MEMBERS") members × $(fmt_int "$VIDEOS") videos) and checkpointed, then a tail of $(fmt_int "$MESSAGES") messages committed after the checkpoint; \`kill -9\`, restart after ${RESTART_DELAY} s with \`--session-timeout-ms $SESSION_MS\`${BENCH_INSTANCE_ID:+ and \`--instance-id $BENCH_INSTANCE_ID\`} on tansu; one new impression and play produced right after the restart, polled on \`GET /v1/videos/{id}/discovery\`"
+    section_header "BENCH_KEYS=$KEYS BENCH_SESSION_TIMEOUT_MS=$SESSION_MS${BENCH_INSTANCE_ID:+ BENCH_INSTANCE_ID=$BENCH_INSTANCE_ID} BENCH_REPLICA_NAME=$REPLICA_NAME bench/takeover.sh"
+    echo "- workload: one unit (topics of 1 partition) filled by \`gen\` with $(fmt_int "$FILL_MESSAGES") messages ($(fmt_int "$MEMBERS") members × $(fmt_int "$VIDEOS") videos) and checkpointed, then a tail of $(fmt_int "$MESSAGES") messages committed after the checkpoint; \`kill -9\`, restart after ${RESTART_DELAY} s with \`--session-timeout-ms $SESSION_MS\`${BENCH_INSTANCE_ID:+ and \`--instance-id $BENCH_INSTANCE_ID\`}${REPLICA_NAME:+ and \`--replica-name $REPLICA_NAME\` (LeaveGroup of the dead predecessor)} on tansu; one new impression and play produced right after the restart, polled on \`GET /v1/videos/{id}/discovery\`"
     echo
     echo "| measure | figure | goal | peer figure | ratio |"
     echo "| --- | --- | --- | --- | --- |"

@@ -54,6 +54,9 @@ pub struct StreamConfig {
     /// Static group membership (`group.instance.id`): a restarted member with the same id takes
     /// its partitions back at once where the broker supports it. `None`: dynamic membership.
     pub instance_id: Option<String>,
+    /// This replica's stable name: its consumer's client id, and before joining, the members of
+    /// the group with that client id (its crashed predecessor) are removed (LeaveGroup).
+    pub replica_name: Option<String>,
 }
 
 /// Default of [`StreamConfig::max_drift`].
@@ -84,6 +87,7 @@ impl StreamConfig {
             retry_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(45),
             instance_id: None,
+            replica_name: None,
             max_drift: Some(DEFAULT_MAX_DRIFT),
             align_buffer_bytes: DEFAULT_ALIGN_BUFFER_BYTES,
             max_future: DEFAULT_MAX_FUTURE,

@@ -42,6 +42,30 @@ use context::RebalanceEvent;
 pub(crate) use context::{StreamContext, StreamKafka};
 use state::{InFlight, Loop};
 
+/// Removes from the group the member that ran under this replica's name before (crashed, or
+/// about to stop), so its partitions move now rather than after the session timeout. A failure
+/// only costs that wait: logged, counted.
+async fn remove_predecessor(cfg: &StreamConfig, client_id: &str) {
+    let timeout = Duration::from_secs(10);
+    match playsource_kafka::leave::remove_predecessors(
+        &cfg.brokers,
+        &cfg.group_id,
+        client_id,
+        timeout,
+    )
+    .await
+    {
+        Ok(gone) if gone.is_empty() => {}
+        Ok(gone) => {
+            ::metrics::counter!(m::PREDECESSORS_REMOVED).increment(gone.len() as u64);
+            tracing::info!(members = ?gone, client_id, "removed this replica's predecessor from the group (LeaveGroup)");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot remove this replica's predecessor from the group")
+        }
+    }
+}
+
 /// Runs the loop until shutdown or idleness.
 pub async fn run(
     cfg: StreamConfig,
@@ -57,9 +81,13 @@ pub async fn run(
         // without waiting for the session timeout (where the broker supports it).
         client.set("group.instance.id", id);
     }
+    let client_id = cfg.replica_name.as_deref().map_or_else(
+        || "playsource-stream".to_owned(),
+        playsource_kafka::leave::replica_client_id,
+    );
     let consumer: StreamKafka = client
         .set("group.id", &cfg.group_id)
-        .set("client.id", "playsource-stream")
+        .set("client.id", &client_id)
         .set("partition.assignment.strategy", "range")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -87,6 +115,9 @@ pub async fn run(
     }
     check_topics(&cfg.brokers, &topics).await?;
     let dlq_max_bytes = crate::dlq::check_topic(&cfg.brokers, &cfg.topics.dlq).await?;
+    if cfg.replica_name.is_some() {
+        remove_predecessor(&cfg, &client_id).await;
+    }
     consumer
         .subscribe(&[topics.impressions.as_str(), topics.plays.as_str()])
         .map_err(Error::kafka("subscribe to the input topics"))?;

@@ -63,6 +63,9 @@ pub const CHECKPOINT_TAKE_SECONDS: &str = "playsource_stream_checkpoint_take_sec
 /// Checkpoint layers that could not be written or merged (counter; `stage` = write|merge). The
 /// unit's next layer is then a full one; nothing else is affected.
 pub const CHECKPOINT_FAILURES: &str = "playsource_stream_checkpoint_failures_total";
+/// Members removed from the group at start-up because they ran under this replica's name
+/// (`--replica-name`; counter).
+pub const PREDECESSORS_REMOVED: &str = "playsource_stream_predecessors_removed_total";
 /// Chains of layers merged into one full layer in the background (counter).
 pub const CHECKPOINT_MERGES: &str = "playsource_stream_checkpoint_merges_total";
 /// Catalog lookups (counter; `outcome` = hit|miss).
@@ -240,6 +243,10 @@ pub fn describe() {
     describe_counter!(
         CHECKPOINT_FAILURES,
         "Checkpoint layers that could not be written or merged."
+    );
+    describe_counter!(
+        PREDECESSORS_REMOVED,
+        "Group members removed at start-up as this replica's predecessors."
     );
     describe_counter!(
         CHECKPOINT_MERGES,

@@ -2,6 +2,7 @@
 //! producers and topic administration.
 
 pub mod admin;
+pub mod leave;
 pub mod rate;
 pub mod send;
 
@@ -42,6 +43,10 @@ pub enum Error {
     /// Any other failed request.
     #[error("Kafka request failed: {0}")]
     Kafka(KafkaError),
+    /// A LeaveGroup on a predecessor's behalf failed (the restart then waits for the broker to
+    /// expire it).
+    #[error("cannot remove this replica's predecessor from consumer group `{group}` ({cause}); the partitions move once the broker expires it (--session-timeout-ms)")]
+    LeaveGroup { group: String, cause: String },
     /// An input topic does not exist.
     #[error("Kafka topic `{topic}` does not exist on {brokers}; create the topics with `playsource init` or pass the right --impressions-topic / --plays-topic")]
     MissingTopic { topic: String, brokers: String },

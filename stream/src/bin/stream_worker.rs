@@ -4,7 +4,8 @@
 //! Variables: `DATABASE_URL`, `KAFKA_BROKERS`, `IMPRESSIONS_TOPIC`, `PLAYS_TOPIC`,
 //! `ENRICHED_TOPIC`, `DLQ_TOPIC`, `PLAYSOURCE_GROUP_ID`, `PLAYSOURCE_ARCHIVE`,
 //! `PLAYSOURCE_FLUSH_INTERVAL_MS`, `PLAYSOURCE_CHECKPOINT_INTERVAL_SECS`,
-//! `PLAYSOURCE_SESSION_TIMEOUT_MS`, `PLAYSOURCE_MAX_DRIFT_SECS` (0: no alignment).
+//! `PLAYSOURCE_SESSION_TIMEOUT_MS`, `PLAYSOURCE_MAX_DRIFT_SECS` (0: no alignment),
+//! `PLAYSOURCE_REPLICA_NAME`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,6 +47,9 @@ async fn main() -> ExitCode {
     cfg.group_id = var("PLAYSOURCE_GROUP_ID", playsource_stream::DEFAULT_GROUP_ID);
     cfg.flush_interval = Duration::from_millis(num("PLAYSOURCE_FLUSH_INTERVAL_MS", 1000).max(1));
     cfg.checkpoint_interval = Duration::from_secs(num("PLAYSOURCE_CHECKPOINT_INTERVAL_SECS", 60));
+    cfg.replica_name = std::env::var("PLAYSOURCE_REPLICA_NAME")
+        .ok()
+        .filter(|n| !n.is_empty());
     cfg.session_timeout = Duration::from_millis(num("PLAYSOURCE_SESSION_TIMEOUT_MS", 45_000));
     let drift = num("PLAYSOURCE_MAX_DRIFT_SECS", 60);
     cfg.max_drift = (drift > 0).then(|| Duration::from_secs(drift));

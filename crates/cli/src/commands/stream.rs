@@ -104,6 +104,13 @@ pub struct StreamArgs {
     /// once where the broker supports it; unset (default): dynamic membership.
     #[arg(long, env = "PLAYSOURCE_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// This replica's stable name (the pod or container name) for a fast restart with dynamic
+    /// membership: before joining, the stream removes from the group (LeaveGroup) the member
+    /// that ran under this name before, so a crashed replica's partitions come back without
+    /// waiting for the session timeout. Use it where static membership is missing (tansu);
+    /// unset (default): no removal.
+    #[arg(long, env = "PLAYSOURCE_REPLICA_NAME")]
+    pub replica_name: Option<String>,
 }
 
 /// Runs `playsource stream`.
@@ -132,6 +139,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.align_buffer_bytes = usize::try_from(args.align_buffer_mb << 20).unwrap_or(usize::MAX);
     cfg.max_future = Duration::from_secs(args.max_future_secs);
     cfg.instance_id = args.instance_id.filter(|id| !id.is_empty());
+    cfg.replica_name = args.replica_name.filter(|n| !n.is_empty());
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
