@@ -250,11 +250,18 @@ impl KeyStore {
             Held::Live(p) => Some((self.slot(s).key, p.clone())),
             Held::Free(_) => None,
         };
+        // Sized up front: growing a vector of millions of slots by doubling costs more than
+        // the copy itself.
         let pairs = if all {
             let slots = self.chunks.iter().map(Vec::len).sum::<usize>() as u32;
-            (0..slots).filter_map(live).collect()
+            let mut pairs = Vec::with_capacity(self.len());
+            pairs.extend((0..slots).filter_map(live));
+            pairs
         } else {
-            changed.marked().filter_map(live).collect()
+            let marked = changed.slots.iter().map(|w| w.count_ones() as usize).sum();
+            let mut pairs = Vec::with_capacity(marked);
+            pairs.extend(changed.marked().filter_map(live));
+            pairs
         };
         StoreChanges {
             pairs: ChangedPairs(pairs),
