@@ -242,7 +242,7 @@ section="$BENCH_WORK/section.md"
     printf '| phases: restart delay / group join / restore / replay / live → visible | %.2f / %.2f / %.2f / %.2f / %.2f s | — | — | — |\n' \
         "$DELAY" "$JOIN" "$RESTORE" "$REPLAY" "$FIRST"
     echo
-    printf 'Notes: live → visible %.2f s, of which %.2f s until the first flush committed (its transaction %.2f s). Snapshot %s bytes (postcard + zstd) for %s keys; replayed %s messages after it. Group join counts from the new process'"'"'s start to its "partitions assigned" log line (start-up checks included); restore to "unit assigned"; replay to "partition rebuilt; live".\n' \
+    printf 'Notes: live → visible %.2f s, of which %.2f s until the first flush committed (its transaction %.2f s). Checkpoint of %s bytes (its layer files in the archive) for %s keys; replayed %s messages after it. Group join counts from the new process'"'"'s start to its "partitions assigned" log line (start-up checks included); restore to "unit assigned"; replay to "partition rebuilt; live".\n' \
         "$FIRST" "$TO_FLUSH" "$FLUSH_TX" "$(fmt_int "$SNAP_BYTES")" "$(fmt_int "$KEYS_NOW")" "$(fmt_int "$REPLAYED")"
 } >"$section"
 record takeover "$section"

@@ -50,7 +50,7 @@ pub enum Error {
     #[error("invalid stream configuration: {0}")]
     Config(String),
     /// A background task failed.
-    #[error("partitions {0} have unread messages that no member of the group has committed for over twice the session timeout, and none of them is assigned here, so --exit-when-idle stops instead of waiting forever; restart the group's members (or give each a stable --instance-id)")]
+    #[error("partitions {0} have unread messages that no member of the group has committed for over twice the session timeout, and none of them is assigned here, so --exit-when-idle stops instead of waiting forever; restart the group's members (and give each a stable --replica-name, or --instance-id on Kafka)")]
     Unprocessed(String),
 
     #[error("a background task of the stream failed: {0}")]

@@ -94,7 +94,7 @@ impl Watch {
                 };
                 if at < high && since > limit {
                     tracing::warn!(topic = %topic, partition = p, lag = high - at, idle_secs = since.as_secs(),
-                        "partition has unread messages and no member has committed it for over twice the session timeout; nobody is processing it (restart the stream members, or set --instance-id on each)");
+                        "partition has unread messages and no member has committed it for over twice the session timeout; nobody is processing it (restart the stream members; give each a stable --replica-name, or --instance-id on Kafka)");
                     found.insert((topic.clone(), p));
                     count += 1;
                 }
