@@ -6,7 +6,7 @@
 
 use playsource_domain::{LayerHead, Pair};
 
-use super::CheckpointError;
+use super::error::CheckpointError;
 
 const MAGIC: &[u8; 6] = b"PSCKPT";
 /// Version of the layer encoding; files of another version are not read (the unit replays).

@@ -8,7 +8,9 @@ use playsource_archive::ArchiveStore;
 use playsource_domain::{Engine, PerTopic};
 use tokio::task::JoinHandle;
 
-use super::{layer_path, merge, CheckpointError, LayerFile, Manifest, Merged, TakenLayer};
+use super::error::CheckpointError;
+use super::files::{layer_path, merge, LayerFile, Merged, TakenLayer};
+use super::manifest::Manifest;
 use crate::metrics as m;
 
 /// A layer taken on the loop, with what the flush task needs to commit it.
