@@ -47,21 +47,30 @@ use state::{InFlight, Loop};
 /// only costs that wait: logged, counted.
 async fn remove_predecessor(cfg: &StreamConfig, client_id: &str) {
     let timeout = Duration::from_secs(10);
-    match playsource_kafka::leave::remove_predecessors(
-        &cfg.brokers,
-        &cfg.group_id,
-        client_id,
-        timeout,
-    )
-    .await
-    {
-        Ok(gone) if gone.is_empty() => {}
-        Ok(gone) => {
-            ::metrics::counter!(m::PREDECESSORS_REMOVED).increment(gone.len() as u64);
-            tracing::info!(members = ?gone, client_id, "removed this replica's predecessor from the group (LeaveGroup)");
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot remove this replica's predecessor from the group")
+    // A broker that just restarted may refuse the first tries: three, a second apart.
+    for attempt in 1..=3 {
+        let removed = playsource_kafka::leave::remove_predecessors(
+            &cfg.brokers,
+            &cfg.group_id,
+            client_id,
+            timeout,
+        )
+        .await;
+        match removed {
+            Ok(gone) => {
+                if !gone.is_empty() {
+                    ::metrics::counter!(m::PREDECESSORS_REMOVED).increment(gone.len() as u64);
+                    tracing::info!(members = ?gone, client_id, "removed this replica's predecessor from the group (LeaveGroup)");
+                }
+                return;
+            }
+            Err(e) if attempt < 3 => {
+                tracing::debug!(error = %e, attempt, "cannot remove this replica's predecessor yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot remove this replica's predecessor from the group");
+            }
         }
     }
 }

@@ -178,7 +178,13 @@ async fn scenario(
 
     produce_at(&brokers, &t.impressions, &imp_msgs(&later.impressions)).await;
     produce_at(&brokers, &t.plays, &play_msgs(&later.plays)).await;
-    run_until_idle(config_on(&brokers, &t, &group, second), pool).await;
+    // A new consumer group takes the view over (continuing from the first group's offsets): the
+    // restarted private broker keeps the first group's state, where tansu 0.6 can strand a
+    // rejoining member's assignment (RELIABILITY.md, finding 1), and it does not answer
+    // DescribeGroups, so --replica-name cannot clear it.
+    let mut cfg = config_on(&brokers, &t, &format!("{group}-2"), second);
+    cfg.take_over = true;
+    run_until_idle(cfg, pool).await;
     broker.stop().await;
 
     let all = Workload {
