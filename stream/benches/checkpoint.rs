@@ -1,7 +1,8 @@
 //! Checkpoints of one large unit (issue 17): fills one engine with `BENCH_KEYS` (member, video)
 //! pairs (default 10 M; `bench/checkpoint.sh` runs 100 M), then reports its RSS, the first (full)
-//! checkpoint and an incremental one after 1 % of the pairs changed (the loop's share — taking
-//! the layer — and the encoding and writing off the loop, sizes), the events/s the loop keeps
+//! checkpoint and an incremental one after 1 % of the pairs changed (the loop's share — beginning
+//! the layer and copying its pairs in slices between events, as the stream does — and the
+//! encoding and writing off the loop, sizes), the events/s the loop keeps
 //! while a checkpoint is written beside it against without, the merge of the chain, and the
 //! restore. Layers go to a local folder (`BENCH_STORE`, default a temporary one) through the same
 //! `ArchiveStore` the stream uses; `BENCH_ARCHIVE=s3://...` puts them on an object store.
@@ -12,8 +13,10 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use playsource_archive::ArchiveStore;
-use playsource_domain::{AttributionConfig, Engine, Impression, MemberId, Ts, VideoId};
-use playsource_stream::checkpoint::{self, layer_path, LayerFile, TakenLayer};
+use playsource_domain::{
+    AttributionConfig, ChangedPairs, Engine, Impression, LayerHead, MemberId, Ts, VideoId,
+};
+use playsource_stream::checkpoint::{self, layer_path, LayerFile, TakenLayer, SLICE, SLICE_EVERY};
 
 const START: i64 = 1_790_000_000_000;
 
@@ -67,6 +70,74 @@ fn spread(j: u64, keys: u64) -> u64 {
     j.wrapping_mul(0x9E37_79B9_7F4A_7C15) % keys
 }
 
+/// What a layer taken in slices cost the loop.
+struct Sliced {
+    /// Beginning the layer (its small parts copied).
+    begin: Duration,
+    /// The longest single hold of the loop: the beginning or one slice.
+    longest: Duration,
+    slices: u64,
+    /// From the beginning to the last pair copied.
+    wall: Duration,
+    /// Events fed between the slices, and their rate over `wall`.
+    events: u64,
+}
+
+/// Takes a layer as the stream's loop does: begins it, then copies a slice of [`SLICE`] every
+/// [`SLICE_EVERY`], feeding events (pairs spread over `keys`, from `from` on) in between.
+fn take_in_slices(
+    e: &mut Engine,
+    full: bool,
+    at: &mut i64,
+    keys: u64,
+    from: u64,
+) -> (LayerHead, ChangedPairs, Sliced) {
+    let started = Instant::now();
+    let head = e.begin_layer(full);
+    let begin = started.elapsed();
+    let mut longest = begin;
+    let (mut slices, mut events) = (0u64, 0u64);
+    loop {
+        // Events until the next slice is due.
+        let tick = Instant::now();
+        while tick.elapsed() < SLICE_EVERY.saturating_sub(SLICE) {
+            feed(e, 1_000, at, |j| spread(j + from + events, keys));
+            events += 1_000;
+        }
+        let t = Instant::now();
+        let mut done = e.continue_layer(2048);
+        while !done && t.elapsed() < SLICE {
+            done = e.continue_layer(2048);
+        }
+        longest = longest.max(t.elapsed());
+        slices += 1;
+        if done {
+            break;
+        }
+    }
+    let pairs = e.finish_layer().expect("a layer was begun");
+    let wall = started.elapsed();
+    let cost = Sliced {
+        begin,
+        longest,
+        slices,
+        wall,
+        events,
+    };
+    (head, pairs, cost)
+}
+
+fn print_sliced(kind: &str, s: &Sliced) {
+    println!("{kind}_begin_on_loop_s: {}", secs(s.begin));
+    println!("{kind}_longest_hold_s: {}", secs(s.longest));
+    println!("{kind}_slices: {}", s.slices);
+    println!("{kind}_copy_wall_s: {}", secs(s.wall));
+    println!(
+        "{kind}_events_per_s_while_copying: {:.0}",
+        s.events as f64 / s.wall.as_secs_f64()
+    );
+}
+
 fn main() {
     let keys: u64 = std::env::var("BENCH_KEYS")
         .ok()
@@ -91,10 +162,8 @@ fn main() {
     println!("state_bytes: {}", stats.bytes);
     println!("rss_bytes: {}", rss_bytes());
 
-    // First checkpoint: every pair.
-    let t = Instant::now();
-    let (head, pairs) = e.take_layer(false);
-    let full_take = t.elapsed();
+    // First checkpoint: every pair, copied in slices between events.
+    let (head, pairs, sliced) = take_in_slices(&mut e, false, &mut at, keys, 3 * keys / 7);
     let full_path = layer_path("bench", 0, 1, 0);
     let t = Instant::now();
     let full = checkpoint::write_layer(
@@ -107,7 +176,7 @@ fn main() {
     )
     .expect("write the full layer");
     let full_write = t.elapsed();
-    println!("full_take_on_loop_s: {}", secs(full_take));
+    print_sliced("full", &sliced);
     println!("full_write_s: {}", secs(full_write));
     println!("full_bytes: {}", full.bytes);
     println!("rss_after_full_bytes: {}", rss_bytes());
@@ -168,9 +237,13 @@ fn main() {
     feed(&mut e, changed, &mut at, |j| {
         spread(j + 7 * keys / 13, keys)
     });
+    // Taken at once (the whole copy in one hold of the loop), for comparison, then in slices.
+    let mut once = e.clone();
     let t = Instant::now();
-    let (head, pairs) = e.take_layer(false);
-    let inc_take = t.elapsed();
+    let (_, pairs) = once.take_layer(false);
+    let inc_at_once = t.elapsed();
+    drop((once, pairs));
+    let (head, pairs, inc_sliced) = take_in_slices(&mut e, false, &mut at, keys, 5 * keys / 11);
     let inc_pairs = pairs.len();
     let t = Instant::now();
     let inc = checkpoint::write_layer(
@@ -184,7 +257,8 @@ fn main() {
     .expect("write the incremental layer");
     let inc_write = t.elapsed();
     println!("changed_pairs: {inc_pairs}");
-    println!("incremental_take_on_loop_s: {}", secs(inc_take));
+    println!("incremental_take_at_once_s: {}", secs(inc_at_once));
+    print_sliced("incremental", &inc_sliced);
     println!("incremental_write_s: {}", secs(inc_write));
     println!("incremental_bytes: {}", inc.bytes);
     println!(

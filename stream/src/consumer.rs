@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::align::Change;
 use crate::catalog_cache::{held_version, CatalogCache};
+use crate::checkpoint::CheckpointNow;
 use crate::config::{ExitReason, RunSummary, StreamConfig};
 use crate::dlq::Publisher;
 use crate::error::Error;
@@ -175,6 +176,9 @@ pub async fn run(
     lp.catalog_version = held_version(&lp.catalog);
     let mut ticker = tokio::time::interval(flush_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Slices of checkpoint layers being copied, between messages (checkpoint/unit.rs).
+    let mut slices = tokio::time::interval(crate::checkpoint::SLICE_EVERY);
+    slices.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consumer = Arc::clone(&lp.consumer);
     let mut in_flight: InFlight = None;
     loop {
@@ -220,6 +224,7 @@ pub async fn run(
                     break;
                 }
             }
+            _ = slices.tick(), if lp.checkpoint_copying() => lp.checkpoint_slices(),
             msg = consumer.recv() => match msg {
                 Ok(msg) => {
                     lp.last_message = Instant::now();
@@ -400,7 +405,7 @@ impl Loop {
                             flushes.push(u.take_flush(
                                 &self.shared.topics,
                                 &self.shared.cfg.group_id,
-                                true,
+                                CheckpointNow::Finish,
                             ));
                         }
                     }
@@ -452,8 +457,15 @@ impl Loop {
         let interval = self.shared.cfg.checkpoint_interval;
         let mut flushes = Vec::new();
         for u in self.units.values_mut() {
-            let checkpoint = force_checkpoint || u.checkpoint_due(interval);
-            if u.has_changes() || checkpoint {
+            let checkpoint = if force_checkpoint {
+                CheckpointNow::Finish
+            } else if u.checkpoint_due(interval) {
+                CheckpointNow::Begin
+            } else {
+                CheckpointNow::No
+            };
+            let ships = u.checkpoint_ready() || checkpoint == CheckpointNow::Finish;
+            if u.has_changes() || ships {
                 if u.phase() != Phase::Live {
                     continue;
                 }
@@ -462,6 +474,9 @@ impl Loop {
                     &self.shared.cfg.group_id,
                     checkpoint,
                 ));
+            } else if checkpoint == CheckpointNow::Begin && u.phase() == Phase::Live {
+                // Nothing else to flush: written by the flush after its last slice.
+                u.begin_checkpoint(&self.shared.cfg.group_id);
             }
         }
         if flushes.is_empty() {
@@ -469,6 +484,23 @@ impl Loop {
         }
         self.flush_started = Some(Instant::now());
         Ok(Some(tokio::spawn(flush(Arc::clone(&self.shared), flushes))))
+    }
+
+    /// Whether a unit is copying a checkpoint layer.
+    fn checkpoint_copying(&self) -> bool {
+        self.units.values().any(|u| u.checkpoint_copying())
+    }
+
+    /// One slice of the checkpoint layers being copied: [`crate::checkpoint::SLICE`] for all
+    /// units together.
+    fn checkpoint_slices(&mut self) {
+        let until = Instant::now() + crate::checkpoint::SLICE;
+        for u in self.units.values_mut() {
+            if Instant::now() >= until {
+                break;
+            }
+            u.checkpoint_step(until);
+        }
     }
 
     async fn wait_in_flight(&mut self, in_flight: &mut InFlight) -> Result<(), Error> {
@@ -509,7 +541,7 @@ impl Loop {
                     p,
                     epoch,
                 ),
-                None => u.checkpointing_mut().failed(),
+                None => u.checkpoint_failed(),
             }
         }
         self.withhold(done.stale);

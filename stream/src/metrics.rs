@@ -57,9 +57,13 @@ pub const CHECKPOINTS: &str = "playsource_stream_checkpoints_total";
 pub const CHECKPOINT_LAYER_BYTES: &str = "playsource_stream_checkpoint_layer_bytes";
 /// Bytes of the unit's committed checkpoint, all its layers (gauge; `partition`).
 pub const CHECKPOINT_BYTES: &str = "playsource_stream_checkpoint_bytes";
-/// Time the consumer loop spent taking a checkpoint layer (histogram, seconds; the encoding and
-/// writing run off the loop).
+/// Each time the consumer loop held on to take part of a checkpoint layer: its beginning, and
+/// each slice of its pairs copied (histogram, seconds; sorting, encoding and writing run off the
+/// loop).
 pub const CHECKPOINT_TAKE_SECONDS: &str = "playsource_stream_checkpoint_take_seconds";
+/// From a checkpoint layer's beginning to its last pair copied, slices and the messages between
+/// them included (histogram, seconds).
+pub const CHECKPOINT_COPY_SECONDS: &str = "playsource_stream_checkpoint_copy_seconds";
 /// Checkpoint layers that could not be written or merged (counter; `stage` = write|merge). The
 /// unit's next layer is then a full one; nothing else is affected.
 pub const CHECKPOINT_FAILURES: &str = "playsource_stream_checkpoint_failures_total";
@@ -238,7 +242,12 @@ pub fn describe() {
     describe_histogram!(
         CHECKPOINT_TAKE_SECONDS,
         Unit::Seconds,
-        "Time the consumer loop spent taking a checkpoint layer."
+        "Each time the consumer loop held on to take part of a checkpoint layer (its beginning, or one slice of its pairs)."
+    );
+    describe_histogram!(
+        CHECKPOINT_COPY_SECONDS,
+        Unit::Seconds,
+        "From a checkpoint layer's beginning to its last pair copied, messages in between included."
     );
     describe_counter!(
         CHECKPOINT_FAILURES,

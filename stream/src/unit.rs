@@ -19,7 +19,7 @@ use rdkafka::producer::DeliveryFuture;
 
 use crate::align::Alignment;
 use crate::archive_sink::{ArchiveBuffer, PendingFile};
-use crate::checkpoint::{Checkpointing, Manifest, PendingCheckpoint};
+use crate::checkpoint::{CheckpointNow, Checkpointing, Manifest, PendingCheckpoint};
 use crate::dlq;
 use crate::error::Error;
 use crate::metrics as m;
@@ -490,18 +490,51 @@ impl Unit {
         self.phase == Phase::Live && self.checkpointing.due(self.next, interval)
     }
 
+    /// Whether a checkpoint layer's pairs are being copied ([`Self::checkpoint_step`] wanted).
+    pub fn checkpoint_copying(&self) -> bool {
+        self.checkpointing.copying()
+    }
+
+    /// Whether a checkpoint layer is fully copied and waits for the next flush.
+    pub fn checkpoint_ready(&self) -> bool {
+        self.checkpointing.ready()
+    }
+
+    /// Copies pairs of the checkpoint layer being taken until `until`; true when the last was.
+    pub fn checkpoint_step(&mut self, until: std::time::Instant) -> bool {
+        self.checkpointing.step(&mut self.engine, until)
+    }
+
     /// The unit's checkpoints (to record a flush's outcome).
     pub fn checkpointing_mut(&mut self) -> &mut Checkpointing {
         &mut self.checkpointing
     }
 
-    /// Takes what the next flush commits; with `checkpoint`, also a checkpoint layer of the
-    /// engine at these offsets (in `group`'s folder).
+    /// Begins a checkpoint layer at the unit's offsets with no flush (nothing else to commit);
+    /// the flush after its last slice writes it.
+    pub fn begin_checkpoint(&mut self, group: &str) {
+        let pending = self.checkpointing.take(
+            &mut self.engine,
+            CheckpointNow::Begin,
+            (group, self.partition, self.epoch),
+            self.next,
+        );
+        debug_assert!(pending.is_none(), "a ready layer always goes with a flush");
+    }
+
+    /// The flush could not write the unit's checkpoint layer: the next one is full.
+    pub fn checkpoint_failed(&mut self) {
+        self.checkpointing.failed(&mut self.engine);
+    }
+
+    /// Takes what the next flush commits; `checkpoint` says whether a checkpoint layer of the
+    /// engine at these offsets (in `group`'s folder) is begun or finished now; a layer whose
+    /// pairs are all copied goes with it in any case.
     pub fn take_flush(
         &mut self,
         topics: &PerTopic<String>,
         group: &str,
-        checkpoint: bool,
+        checkpoint: CheckpointNow,
     ) -> UnitFlush {
         let offsets = self
             .assigned
@@ -512,17 +545,12 @@ impl Unit {
                 high_water: self.high_water[k],
             })
             .collect();
-        let checkpoint = if checkpoint {
-            self.checkpointing.take(
-                &mut self.engine,
-                group,
-                self.partition,
-                self.epoch,
-                self.next,
-            )
-        } else {
-            None
-        };
+        let checkpoint = self.checkpointing.take(
+            &mut self.engine,
+            checkpoint,
+            (group, self.partition, self.epoch),
+            self.next,
+        );
         self.committed = self.next;
         self.since_flush = 0;
         self.record_gauges(topics);

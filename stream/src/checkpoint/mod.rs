@@ -31,7 +31,7 @@ pub use files::{
 };
 pub use format::{Decoder, Encoder, VERSION};
 pub use manifest::{Manifest, NextManifest, MAX_LAYERS};
-pub use unit::{Checkpointing, PendingCheckpoint};
+pub use unit::{CheckpointNow, Checkpointing, PendingCheckpoint, SLICE, SLICE_EVERY};
 
 /// Version of the manifest and layer encoding, stored with the manifest; another version is
 /// ignored (the unit then rebuilds from Kafka or the archive).

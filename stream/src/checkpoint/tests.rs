@@ -185,3 +185,81 @@ fn merging_is_due_by_weight_or_length() {
         .collect();
     assert!(Manifest { files: long }.merge_due());
 }
+
+#[test]
+fn a_layer_copied_in_slices_goes_with_a_later_flush_at_the_offsets_where_it_began() {
+    use std::time::{Duration, Instant};
+
+    use playsource_domain::PerTopic;
+
+    let mut e = Engine::new(AttributionConfig::default());
+    for m in 0..20_000 {
+        impression(&mut e, m, m % 5, 10);
+    }
+    let mut c = Checkpointing::new(Manifest::default(), PerTopic::new(0, 0));
+    let at = PerTopic::new(20_000, 0);
+    assert!(c.due(at, Duration::ZERO));
+    let begun = c.take(&mut e, CheckpointNow::Begin, ("g", 0, 1), at);
+    assert!(begun.is_none(), "a begun layer is not ready yet");
+    assert!(c.copying() && !c.due(PerTopic::new(20_001, 0), Duration::ZERO));
+
+    // Events keep coming between the slices (one look at the clock per slice: the deadline has
+    // already passed), changing pairs copied already and pairs not copied yet; the layer holds
+    // none of them.
+    let mut slices = 0u64;
+    while !c.step(&mut e, Instant::now()) {
+        impression(&mut e, slices * 997 % 20_000, slices * 997 % 20_000 % 5, 11);
+        slices += 1;
+    }
+    assert!(slices > 1, "copied in several slices ({slices})");
+    assert!(c.ready() && !c.copying());
+    let later = PerTopic::new(20_000 + slices as i64, 0);
+    let pending = c
+        .take(&mut e, CheckpointNow::No, ("g", 0, 1), later)
+        .expect("the ready layer goes with the next flush");
+    assert_eq!(
+        pending.offsets, at,
+        "exact where it began, not at the flush"
+    );
+    assert!(pending.layer.head.is_full());
+    let pairs: Vec<_> = pending.layer.pairs.into_sorted().collect();
+    assert_eq!(pairs.len(), 20_000);
+    assert!(
+        pairs.iter().all(|(_, imps)| imps.as_slice().len() == 1),
+        "every pair as it was when the layer began"
+    );
+    assert!(!c.ready() && !c.copying());
+}
+
+#[test]
+fn a_revocation_finishes_a_layer_being_copied_at_once() {
+    use std::time::Instant;
+
+    use playsource_domain::PerTopic;
+
+    let mut e = Engine::new(AttributionConfig::default());
+    for m in 0..5_000 {
+        impression(&mut e, m, 1, 10);
+    }
+    let mut c = Checkpointing::new(Manifest::default(), PerTopic::new(0, 0));
+    let at = PerTopic::new(5_000, 0);
+    assert!(c
+        .take(&mut e, CheckpointNow::Begin, ("g", 0, 1), at)
+        .is_none());
+    assert!(!c.step(&mut e, Instant::now()), "one slice copies a part");
+    impression(&mut e, 4_999, 2, 11);
+    let pending = c
+        .take(
+            &mut e,
+            CheckpointNow::Finish,
+            ("g", 0, 1),
+            PerTopic::new(5_001, 0),
+        )
+        .expect("finished on the spot");
+    assert_eq!(pending.offsets, at);
+    assert_eq!(
+        pending.layer.pairs.len(),
+        5_000,
+        "the pair added meanwhile is not in it"
+    );
+}

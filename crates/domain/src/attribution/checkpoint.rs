@@ -137,20 +137,31 @@ impl<A: Iterator<Item = Pair>, B: Iterator<Item = Pair>> Iterator for MergeByKey
 }
 
 impl Engine {
-    /// Takes a checkpoint layer: every pair when `full` or on the first call, else the pairs
-    /// changed since the previous call. Copies what it takes (cheap for a small change); the
-    /// caller unpacks and sorts the pairs ([`ChangedPairs::into_sorted`]) off its loop.
+    /// Takes a checkpoint layer at once: [`Self::begin_layer`] then [`Self::finish_layer`].
     pub fn take_layer(&mut self, full: bool) -> (LayerHead, ChangedPairs) {
+        let head = self.begin_layer(full);
+        let pairs = self.finish_layer().unwrap_or_default();
+        (head, pairs)
+    }
+
+    /// Begins a checkpoint layer of the engine as it stands now: every pair when `full`, on the
+    /// first call or when a layer was still being taken (it is abandoned), else the pairs changed
+    /// since the previous layer began. Returns the layer's head; its pairs are copied a slice at a
+    /// time by [`Self::continue_layer`] (or at once by [`Self::finish_layer`]) while events keep
+    /// coming: a pair about to change before its turn is copied first, so the layer is exactly
+    /// the state at this call. The caller unpacks and sorts the pairs
+    /// ([`ChangedPairs::into_sorted`]) off its loop.
+    pub fn begin_layer(&mut self, full: bool) -> LayerHead {
         let first = self.seen_log.is_none();
-        let full = full || first;
-        let changes = self.keys.take_changes(full);
+        let full = full || first || self.keys.taking();
+        let changes = self.keys.begin_changes(full);
         let seen = match self.seen_log.replace(Vec::new()) {
             Some(log) if !full => log,
             _ => self.seen_order.iter().map(|Reverse(x)| *x).collect(),
         };
-        let head = LayerHead {
+        LayerHead {
             full,
-            pairs: changes.pairs.len() as u64,
+            pairs: changes.pairs as u64,
             engine: EngineHead {
                 cfg: self.cfg,
                 names: self.names.clone(),
@@ -161,8 +172,31 @@ impl Engine {
             removed: changes.removed,
             swept: changes.swept,
             seen,
-        };
-        (head, changes.pairs)
+        }
+    }
+
+    /// Copies about `work` more pairs of the layer begun by [`Self::begin_layer`] (one unit of
+    /// work is one pair copied, or a stretch of unchanged pairs skipped); true when all are copied
+    /// or no layer is being taken.
+    pub fn continue_layer(&mut self, work: usize) -> bool {
+        self.keys.step_changes(work)
+    }
+
+    /// The pairs of the layer begun by [`Self::begin_layer`], copying what is left (None when no
+    /// layer is being taken).
+    pub fn finish_layer(&mut self) -> Option<ChangedPairs> {
+        self.keys.finish_changes()
+    }
+
+    /// Whether a layer begun by [`Self::begin_layer`] is still being taken.
+    pub fn layer_in_progress(&self) -> bool {
+        self.keys.taking()
+    }
+
+    /// Drops the layer being taken (its changes are then missing from the chain of layers: the
+    /// next layer must be full).
+    pub fn abandon_layer(&mut self) {
+        self.keys.abandon_changes();
     }
 
     /// The engine a full layer describes: its head (from [`LayerHead::merge`], or a full layer's

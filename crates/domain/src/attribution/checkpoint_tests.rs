@@ -219,3 +219,99 @@ fn an_incremental_layer_holds_only_what_changed() {
     let (_, pairs) = e.take_layer(false);
     assert!(pairs.is_empty(), "nothing changed since the last layer");
 }
+
+proptest! {
+    /// A layer copied a slice at a time while events keep coming holds the state where it began:
+    /// the same as a layer taken at once there, and with the layers after it restores an engine
+    /// that behaves as the live one.
+    #[test]
+    fn a_layer_taken_in_slices_is_the_state_where_it_began(
+        evs in workload(),
+        cut in (0usize..300, 0usize..300),
+        first_full in any::<bool>(),
+        full in any::<bool>(),
+        work in 1usize..6,
+        every in 0usize..4,
+    ) {
+        let a = cut.0.min(evs.len());
+        let b = (a + cut.1).min(evs.len());
+        let mut live = Engine::new(AttributionConfig::default());
+        let mut sink = Vec::new();
+        let mut chain: Vec<Layer> = Vec::new();
+        for ev in &evs[..a / 2] {
+            feed(&mut live, ev, &mut sink);
+        }
+        chain.push(take(&mut live, first_full));
+        for ev in &evs[a / 2..a] {
+            feed(&mut live, ev, &mut sink);
+        }
+        let expected = take(&mut live.clone(), full);
+
+        let head = live.begin_layer(full);
+        let mut during = evs[a..b].iter();
+        loop {
+            for ev in during.by_ref().take(every) {
+                feed(&mut live, ev, &mut sink);
+            }
+            if live.continue_layer(work) {
+                break;
+            }
+        }
+        let pairs: Vec<Pair> = live.finish_layer().unwrap_or_default().into_sorted().collect();
+        prop_assert!(!live.layer_in_progress());
+        prop_assert_eq!(head.is_full(), expected.0.is_full());
+        prop_assert_eq!(&head.removed, &expected.0.removed);
+        prop_assert_eq!(head.swept, expected.0.swept);
+        prop_assert_eq!(&head.seen, &expected.0.seen);
+        prop_assert_eq!(&pairs, &expected.1);
+        chain.push((head, pairs));
+
+        for ev in during {
+            feed(&mut live, ev, &mut sink);
+        }
+        chain.push(take(&mut live, false));
+        let mut restored = restore(&chain);
+        same(&live, &restored)?;
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for ev in &evs[b..] {
+            feed(&mut live, ev, &mut x);
+            feed(&mut restored, ev, &mut y);
+        }
+        prop_assert_eq!(x, y);
+        same(&live, &restored)?;
+    }
+}
+
+#[test]
+fn a_layer_begun_while_another_is_taken_is_full() {
+    let mut e = Engine::new(AttributionConfig::default());
+    let mut out = Vec::new();
+    for k in 0..100u64 {
+        let ev = Ev {
+            play: false,
+            at: k as i64,
+            member: k,
+            video: 1,
+            id: k as u32,
+        };
+        feed(&mut e, &ev, &mut out);
+    }
+    let _ = e.take_layer(false);
+    let ev = Ev {
+        play: false,
+        at: 500,
+        member: 3,
+        video: 2,
+        id: 900,
+    };
+    feed(&mut e, &ev, &mut out);
+    assert!(!e.begin_layer(false).is_full());
+    assert!(e.layer_in_progress());
+    let again = e.begin_layer(false);
+    assert!(
+        again.is_full(),
+        "the abandoned layer's changes are only in a full one"
+    );
+    assert_eq!(e.finish_layer().map(|p| p.len()), Some(101));
+    assert!(e.finish_layer().is_none());
+}

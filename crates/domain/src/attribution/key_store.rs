@@ -73,8 +73,36 @@ pub(super) struct KeyStore {
     oldest_newest: Option<Ts>,
     /// Events since the last sweep.
     credit: usize,
-    /// What changed since [`Self::take_changes`] last ran (for incremental checkpoints).
+    /// What changed since the last checkpoint layer began ([`Self::begin_changes`]).
     changed: Changed,
+    /// The layer being taken a slice at a time, if any.
+    taking: Option<Taking>,
+}
+
+/// A checkpoint layer's pairs being copied a slice at a time ([`KeyStore::step_changes`]) while
+/// the store keeps changing: a slot about to change or be dropped before its turn is copied first
+/// ([`KeyStore::preserve`]), so the layer holds every pair as it was when the take began.
+#[derive(Clone, Debug, Default)]
+struct Taking {
+    /// A bit per slot still to copy.
+    slots: Vec<u64>,
+    /// Words of `slots` before this one hold no bit.
+    cursor: usize,
+    pairs: Vec<(Key, Packed)>,
+}
+
+impl Taking {
+    fn has(&self, s: u32) -> bool {
+        self.slots
+            .get(s as usize / 64)
+            .is_some_and(|w| w & (1 << (s % 64)) != 0)
+    }
+
+    fn clear(&mut self, s: u32) {
+        if let Some(w) = self.slots.get_mut(s as usize / 64) {
+            *w &= !(1 << (s % 64));
+        }
+    }
 }
 
 /// The pairs changed since the changes were last taken: a bit per slot an impression was added
@@ -95,20 +123,6 @@ impl Changed {
             self.slots.resize(word + 1, 0);
         }
         self.slots[word] |= 1 << (s % 64);
-    }
-
-    /// The marked slot numbers, ascending.
-    fn marked(&self) -> impl Iterator<Item = u32> + '_ {
-        self.slots.iter().enumerate().flat_map(|(w, &bits)| {
-            let mut bits = bits;
-            std::iter::from_fn(move || {
-                (bits != 0).then(|| {
-                    let b = bits.trailing_zeros();
-                    bits &= bits - 1;
-                    (w * 64) as u32 + b
-                })
-            })
-        })
     }
 }
 
@@ -136,12 +150,18 @@ impl ChangedPairs {
     }
 }
 
-/// What [`KeyStore::take_changes`] hands over.
-pub(super) struct StoreChanges {
-    pub pairs: ChangedPairs,
+/// What [`KeyStore::begin_changes`] hands over at once: the rest are the pairs, copied by
+/// [`KeyStore::step_changes`].
+pub(super) struct BegunChanges {
+    /// Pairs the layer will hold at most.
+    pub pairs: usize,
     pub removed: Vec<Key>,
     pub swept: Option<Ts>,
 }
+
+/// Pairs copied per unit of work in [`KeyStore::step_changes`]; scanning this many bitset words
+/// with no bit set counts as one.
+const WORDS_PER_PAIR: usize = 16;
 
 impl Default for KeyStore {
     fn default() -> Self {
@@ -154,6 +174,7 @@ impl Default for KeyStore {
             oldest_newest: None,
             credit: usize::MAX,
             changed: Changed::default(),
+            taking: None,
         }
     }
 }
@@ -218,6 +239,9 @@ impl KeyStore {
         self.credit = self.credit.saturating_add(1);
         let h = hash(&key);
         let found = self.find(h, &key);
+        if let Some(s) = found {
+            self.preserve(s);
+        }
         let mut list = found.map(|s| self.take(s)).unwrap_or_default();
         list.insert(rec);
         if let Some(f) = frontier {
@@ -242,31 +266,103 @@ impl KeyStore {
         }
     }
 
-    /// The pairs changed since the last call (every pair on the first), for an incremental
-    /// checkpoint; `all` takes every pair instead (a full one). Copies slots only.
-    pub(super) fn take_changes(&mut self, all: bool) -> StoreChanges {
+    /// Begins taking a checkpoint layer: the pairs changed since the last one began, or every
+    /// pair with `all`. Hands over what the layer drops of older layers; the pairs are copied by
+    /// [`Self::step_changes`], as they stand now whatever changes meanwhile. A take still under
+    /// way is abandoned (its caller makes this one full).
+    pub(super) fn begin_changes(&mut self, all: bool) -> BegunChanges {
+        self.taking = None;
         let changed = std::mem::take(&mut self.changed);
-        let live = |s: u32| match &self.slot(s).held {
-            Held::Live(p) => Some((self.slot(s).key, p.clone())),
-            Held::Free(_) => None,
-        };
-        // Sized up front: growing a vector of millions of slots by doubling costs more than
-        // the copy itself.
-        let pairs = if all {
-            let slots = self.chunks.iter().map(Vec::len).sum::<usize>() as u32;
-            let mut pairs = Vec::with_capacity(self.len());
-            pairs.extend((0..slots).filter_map(live));
-            pairs
+        let (slots, pairs) = if all {
+            let n = self.chunks.iter().map(Vec::len).sum::<usize>();
+            let mut slots = vec![u64::MAX; n / 64];
+            if n % 64 != 0 {
+                slots.push((1u64 << (n % 64)) - 1);
+            }
+            (slots, self.len())
         } else {
             let marked = changed.slots.iter().map(|w| w.count_ones() as usize).sum();
-            let mut pairs = Vec::with_capacity(marked);
-            pairs.extend(changed.marked().filter_map(live));
-            pairs
+            (changed.slots, marked)
         };
-        StoreChanges {
-            pairs: ChangedPairs(pairs),
+        self.taking = Some(Taking {
+            slots,
+            cursor: 0,
+            // Sized up front: growing a vector of millions of slots by doubling costs more than
+            // the copy itself.
+            pairs: Vec::with_capacity(pairs),
+        });
+        BegunChanges {
+            pairs,
             removed: if all { Vec::new() } else { changed.removed },
             swept: if all { None } else { changed.swept },
+        }
+    }
+
+    /// Whether a layer's pairs are being copied.
+    pub(super) fn taking(&self) -> bool {
+        self.taking.is_some()
+    }
+
+    /// Copies about `work` more of the layer's pairs (at least one when any is left); true when
+    /// every pair is copied (or no layer is being taken).
+    pub(super) fn step_changes(&mut self, work: usize) -> bool {
+        let Some(t) = self.taking.as_mut() else {
+            return true;
+        };
+        let chunks = &self.chunks;
+        let mut done = 0usize;
+        let mut empty = 0usize;
+        while t.cursor < t.slots.len() {
+            let w = t.cursor;
+            let mut bits = t.slots[w];
+            if bits == 0 {
+                empty += 1;
+                if empty == WORDS_PER_PAIR {
+                    empty = 0;
+                    done += 1;
+                }
+            }
+            while bits != 0 {
+                let s = (w * 64) as u32 + bits.trailing_zeros();
+                bits &= bits - 1;
+                let slot = slot_in(chunks, s);
+                if let Held::Live(p) = &slot.held {
+                    t.pairs.push((slot.key, p.clone()));
+                }
+                done += 1;
+            }
+            t.slots[w] = 0;
+            t.cursor += 1;
+            if done >= work.max(1) {
+                break;
+            }
+        }
+        t.cursor >= t.slots.len()
+    }
+
+    /// The layer's pairs, copying what is left first (None when no layer is being taken).
+    pub(super) fn finish_changes(&mut self) -> Option<ChangedPairs> {
+        self.step_changes(usize::MAX);
+        self.taking.take().map(|t| ChangedPairs(t.pairs))
+    }
+
+    /// Drops the layer being taken, if any.
+    pub(super) fn abandon_changes(&mut self) {
+        self.taking = None;
+    }
+
+    /// Before slot `s` changes or is dropped: copies it into the layer being taken if its turn
+    /// has not come.
+    fn preserve(&mut self, s: u32) {
+        let Some(t) = self.taking.as_mut() else {
+            return;
+        };
+        if t.has(s) {
+            t.clear(s);
+            let slot = slot_in(&self.chunks, s);
+            if let Held::Live(p) = &slot.held {
+                t.pairs.push((slot.key, p.clone()));
+            }
         }
     }
 
@@ -290,6 +386,8 @@ impl KeyStore {
     }
 
     fn sweep(&mut self, frontier: Ts, cfg: &AttributionConfig) {
+        // A sweep touches every slot: the layer being taken copies what is left first.
+        self.step_changes(usize::MAX);
         self.credit = 0;
         self.changed.swept = Some(self.changed.swept.map_or(frontier, |s| s.max(frontier)));
         let slots = u32::try_from(self.chunks.iter().map(Vec::len).sum::<usize>()).unwrap_or(0);
@@ -418,6 +516,10 @@ impl KeyStore {
             if let Held::Free(next) = self.slot(s).held {
                 self.free = next;
             }
+            // Free when the layer being taken began, or copied since: the new pair is not its.
+            if let Some(t) = self.taking.as_mut() {
+                t.clear(s);
+            }
             self.slot_mut(s).key = key;
             s
         } else {
@@ -470,6 +572,7 @@ impl KeyStore {
         let list = match self.find(h, &key) {
             // A snapshot holds each pair once; merge a repeat rather than lose it.
             Some(s) => {
+                self.preserve(s);
                 let mut old = self.take(s);
                 for r in list.into_sorted() {
                     old.insert(r);
