@@ -8,7 +8,7 @@ use playsource_archive::{ArchiveStore, Bytes};
 use playsource_domain::{overlay, AttributionConfig, ChangedPairs, Engine, LayerHead, Pair};
 
 use super::error::CheckpointError;
-use super::format::{self, Decoder, Encoder};
+use super::format::{self, Blocks, Decoder, Encoder};
 
 /// One layer file of a manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,9 +59,12 @@ fn read_all(store: &ArchiveStore, files: &[LayerFile]) -> Result<Vec<Bytes>, Che
 }
 
 /// Runs `f` over the merged pairs of a chain of layer files (oldest first, the first full) and
-/// the merged head; blocking.
+/// the merged head; blocking. With `read_ahead` each file is decoded by a thread of its own
+/// ahead of `f` (a restore, which wants every core); else all on the calling thread (a
+/// background merge, which must leave the consumer loop its core).
 fn with_merged<T>(
     raw: &[Bytes],
+    read_ahead: bool,
     f: impl FnOnce(LayerHead, &mut dyn Iterator<Item = Pair>) -> Result<T, CheckpointError>,
 ) -> Result<T, CheckpointError> {
     let failed = RefCell::new(None);
@@ -76,21 +79,25 @@ fn with_merged<T>(
         return Err(CheckpointError::NoBase);
     }
     let merged_head = LayerHead::merge(heads.clone()).ok_or(CheckpointError::NoBase)?;
-    let mut decoders = decoders.into_iter();
-    let first = decoders.next().ok_or(CheckpointError::NoBase)?;
-    let mut pairs: Box<dyn Iterator<Item = Pair> + '_> = Box::new(format::Pairs {
-        decoder: first,
-        failed: &failed,
-    });
-    for (head, d) in heads.iter().skip(1).zip(decoders) {
-        let changed = format::Pairs {
-            decoder: d,
-            failed: &failed,
-        };
-        pairs = Box::new(overlay(pairs, head, changed));
-    }
-    let out = f(merged_head, &mut pairs)?;
-    drop(pairs);
+    let out = std::thread::scope(|scope| {
+        let mut blocks = decoders.into_iter().map(|d| {
+            if read_ahead {
+                Blocks::ahead(scope, d)
+            } else {
+                Blocks::Here(d)
+            }
+        });
+        let first = blocks.next().ok_or(CheckpointError::NoBase)?;
+        let mut pairs: Box<dyn Iterator<Item = Pair> + '_> =
+            Box::new(format::Pairs::new(first, &failed));
+        for (head, b) in heads.iter().skip(1).zip(blocks) {
+            pairs = Box::new(overlay(pairs, head, format::Pairs::new(b, &failed)));
+        }
+        let out = f(merged_head, &mut pairs);
+        // Closes the channels: decoding threads still ahead stop.
+        drop(pairs);
+        out
+    })?;
     match failed.into_inner() {
         Some(e) => Err(e),
         None => Ok(out),
@@ -105,7 +112,7 @@ pub fn restore(
     cfg: &AttributionConfig,
 ) -> Result<Option<Engine>, CheckpointError> {
     let raw = read_all(store, files)?;
-    with_merged(&raw, |head, pairs| {
+    with_merged(&raw, true, |head, pairs| {
         if head.config() != cfg {
             return Ok(None);
         }
@@ -128,7 +135,7 @@ pub fn merge(
     path: String,
 ) -> Result<Merged, CheckpointError> {
     let raw = read_all(store, &files)?;
-    let bytes = with_merged(&raw, |head, pairs| {
+    let bytes = with_merged(&raw, false, |head, pairs| {
         let mut e = Encoder::new(&head)?;
         for p in pairs {
             e.push(p)?;

@@ -4,6 +4,9 @@
 //! [`BLOCK_PAIRS`]. Blocks keep encoding, merging and restoring streaming: memory holds the
 //! file's bytes and one block, never the whole layer decoded.
 
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread::Scope;
+
 use playsource_domain::{LayerHead, Pair};
 
 use super::error::CheckpointError;
@@ -121,12 +124,26 @@ impl<'a> Decoder<'a> {
             if let Some(p) = self.block.next() {
                 return Ok(Some(p));
             }
-            let Some(raw) = self.frame()? else {
+            let Some(block) = self.next_block()? else {
                 return Ok(None);
             };
-            let block: Vec<Pair> = postcard::from_bytes(&raw).map_err(CheckpointError::decode)?;
             self.block = block.into_iter();
         }
+    }
+
+    /// The next block of pairs, whole (None at the end); pairs [`Self::next_pair`] has not
+    /// handed out yet of the current block come first.
+    pub fn next_block(&mut self) -> Result<Option<Vec<Pair>>, CheckpointError> {
+        let rest: Vec<Pair> = std::mem::take(&mut self.block).collect();
+        if !rest.is_empty() {
+            return Ok(Some(rest));
+        }
+        let Some(raw) = self.frame()? else {
+            return Ok(None);
+        };
+        postcard::from_bytes(&raw)
+            .map(Some)
+            .map_err(CheckpointError::decode)
     }
 
     fn frame(&mut self) -> Result<Option<Vec<u8>>, CheckpointError> {
@@ -152,24 +169,81 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// A decoder's pairs as an iterator that stops at the first error and keeps it in `failed`.
+/// Where a layer's blocks of pairs come from: decoded by the reader, or by a thread ahead of it.
+pub enum Blocks<'a> {
+    Here(Decoder<'a>),
+    Ahead(Receiver<Result<Vec<Pair>, CheckpointError>>),
+}
+
+impl<'a> Blocks<'a> {
+    /// `decoder`'s blocks decoded by a thread of `scope`, at most two blocks ahead of the reader
+    /// (restoring then decodes on one core while the engine is filled on another).
+    pub fn ahead<'s>(scope: &'s Scope<'s, '_>, mut decoder: Decoder<'s>) -> Blocks<'a> {
+        let (tx, rx) = sync_channel(2);
+        scope.spawn(move || loop {
+            match decoder.next_block() {
+                Ok(Some(block)) => {
+                    if tx.send(Ok(block)).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
+        });
+        Blocks::Ahead(rx)
+    }
+
+    fn next_block(&mut self) -> Result<Option<Vec<Pair>>, CheckpointError> {
+        match self {
+            Blocks::Here(d) => d.next_block(),
+            // A closed channel: the decoding thread is done (an error was sent before).
+            Blocks::Ahead(rx) => rx.recv().ok().transpose(),
+        }
+    }
+}
+
+/// A layer's pairs as an iterator that stops at the first error and keeps it in `failed`.
 pub struct Pairs<'a, 'e> {
-    pub decoder: Decoder<'a>,
-    pub failed: &'e std::cell::RefCell<Option<CheckpointError>>,
+    blocks: Blocks<'a>,
+    block: std::vec::IntoIter<Pair>,
+    failed: &'e std::cell::RefCell<Option<CheckpointError>>,
+}
+
+impl<'a, 'e> Pairs<'a, 'e> {
+    pub fn new(
+        blocks: Blocks<'a>,
+        failed: &'e std::cell::RefCell<Option<CheckpointError>>,
+    ) -> Self {
+        Pairs {
+            blocks,
+            block: Vec::new().into_iter(),
+            failed,
+        }
+    }
 }
 
 impl Iterator for Pairs<'_, '_> {
     type Item = Pair;
 
     fn next(&mut self) -> Option<Pair> {
-        if self.failed.borrow().is_some() {
-            return None;
-        }
-        match self.decoder.next_pair() {
-            Ok(p) => p,
-            Err(e) => {
-                *self.failed.borrow_mut() = Some(e);
-                None
+        loop {
+            if let Some(p) = self.block.next() {
+                return Some(p);
+            }
+            if self.failed.borrow().is_some() {
+                return None;
+            }
+            match self.blocks.next_block() {
+                Ok(Some(block)) => self.block = block.into_iter(),
+                Ok(None) => return None,
+                Err(e) => {
+                    *self.failed.borrow_mut() = Some(e);
+                    return None;
+                }
             }
         }
     }
