@@ -13,12 +13,10 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use playsource_archive::ArchiveStore;
-use playsource_domain::{Engine, PerTopic};
+use playsource_domain::{ChangedPairs, Engine, LayerHead, PerTopic};
 use tokio::task::JoinHandle;
 
 use super::error::CheckpointError;
-use playsource_domain::{ChangedPairs, LayerHead};
-
 use super::files::{layer_path, merge, LayerFile, Merged, TakenLayer};
 use super::manifest::Manifest;
 use crate::metrics as m;
@@ -122,15 +120,12 @@ impl Checkpointing {
             let pairs = engine.finish_layer().unwrap_or_default();
             ::metrics::histogram!(m::CHECKPOINT_TAKE_SECONDS)
                 .record(started.elapsed().as_secs_f64());
-            if let Some(t) = self.taking.as_mut() {
-                t.pairs = Some(pairs);
-            }
+            self.copied(pairs);
         }
         if !self.ready() {
             return None;
         }
         let t = self.taking.take()?;
-        ::metrics::histogram!(m::CHECKPOINT_COPY_SECONDS).record(t.began.elapsed().as_secs_f64());
         Some(PendingCheckpoint {
             layer: TakenLayer {
                 head: t.head,
@@ -141,6 +136,15 @@ impl Checkpointing {
             merged: self.finished_merge(),
             offsets: t.offsets,
         })
+    }
+
+    /// The layer being taken has all its pairs.
+    fn copied(&mut self, pairs: ChangedPairs) {
+        if let Some(t) = self.taking.as_mut() {
+            ::metrics::histogram!(m::CHECKPOINT_COPY_SECONDS)
+                .record(t.began.elapsed().as_secs_f64());
+            t.pairs = Some(pairs);
+        }
     }
 
     /// Begins a layer of `engine` at `next`: only its small parts are copied here.
@@ -182,8 +186,8 @@ impl Checkpointing {
         }
         let pairs = if done { engine.finish_layer() } else { None };
         ::metrics::histogram!(m::CHECKPOINT_TAKE_SECONDS).record(started.elapsed().as_secs_f64());
-        if let (Some(t), Some(p)) = (self.taking.as_mut(), pairs) {
-            t.pairs = Some(p);
+        if let Some(p) = pairs {
+            self.copied(p);
         }
         done
     }
