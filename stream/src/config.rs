@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use playsource_domain::AttributionConfig;
+use playsource_kafka::partitioner::Partitioner;
 use playsource_kafka::Topics;
 
 /// Default consumer group (`--group-id`).
@@ -57,6 +58,9 @@ pub struct StreamConfig {
     /// This replica's stable name: its consumer's client id, and before joining, the members of
     /// the group with that client id (its crashed predecessor) are removed (LeaveGroup).
     pub replica_name: Option<String>,
+    /// The partitioner the input topics' producers use (`--archive-partitioner`): how the
+    /// bootstrap from the archive places rows without `_partition`/`_offset` by their key.
+    pub archive_partitioner: Partitioner,
 }
 
 /// Default of [`StreamConfig::max_drift`].
@@ -92,6 +96,7 @@ impl StreamConfig {
             align_buffer_bytes: DEFAULT_ALIGN_BUFFER_BYTES,
             max_future: DEFAULT_MAX_FUTURE,
             take_over: false,
+            archive_partitioner: Partitioner::default(),
         }
     }
 }

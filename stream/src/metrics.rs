@@ -26,8 +26,11 @@ pub const REPLAYED: &str = "playsource_stream_replayed_total";
 /// Events fed into a unit's engine from the archive because Kafka no longer held them and no
 /// snapshot was usable (counter; `topic`; docs/stream.md, "State across restarts").
 pub const BOOTSTRAP_EVENTS: &str = "playsource_stream_bootstrap_events_total";
-/// Archive files the bootstrap skipped for lacking the `_partition`/`_offset` columns (counter;
-/// `topic`).
+/// Of [`BOOTSTRAP_EVENTS`], the events from archive rows without `_partition`/`_offset` (written by
+/// another tool), placed by their member's key (counter; `topic`).
+pub const BOOTSTRAP_FOREIGN_EVENTS: &str = "playsource_stream_bootstrap_foreign_events_total";
+/// Archive files with rows without `_partition`/`_offset` that the bootstrap could not place (they
+/// break a rule of docs/reference.md §1, e.g. a null `member_id`) and skipped (counter; `topic`).
 pub const BOOTSTRAP_SKIPPED_FILES: &str = "playsource_stream_bootstrap_skipped_files_total";
 /// Bootstraps that found no archived event below a topic-partition's earliest retained offset
 /// (counter; `topic`): what retention dropped is missing from the engine's state.
@@ -200,6 +203,22 @@ pub fn describe() {
     describe_counter!(
         REPLAYED,
         "Events re-read after an assignment to rebuild state."
+    );
+    describe_counter!(
+        BOOTSTRAP_EVENTS,
+        "Events fed into a unit's engine from the archive for what Kafka retention dropped."
+    );
+    describe_counter!(
+        BOOTSTRAP_FOREIGN_EVENTS,
+        "Of the bootstrap's events, those from archive rows without _partition/_offset, placed by key."
+    );
+    describe_counter!(
+        BOOTSTRAP_SKIPPED_FILES,
+        "Archive files whose rows without _partition/_offset the bootstrap could not place."
+    );
+    describe_counter!(
+        BOOTSTRAP_MISSING,
+        "Bootstraps that found nothing in the archive of what Kafka retention dropped."
     );
     describe_gauge!(
         WATERMARK_MS,

@@ -19,6 +19,8 @@ mod faults;
 #[path = "common/retention_cut.rs"]
 mod retention_cut;
 
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -27,7 +29,7 @@ use faults::{produce_tracked, Logs};
 use playsource_archive::store::test_support;
 use playsource_archive::ArchiveStore;
 use playsource_domain::attribution::reference;
-use playsource_domain::{AttributionConfig, Catalog, Ts};
+use playsource_domain::{AttributionConfig, Catalog, Day, Ts};
 use playsource_kafka::Topics;
 use playsource_stream::metrics as m;
 use playsource_stream::StreamConfig;
@@ -102,12 +104,14 @@ struct Outcome {
 /// Two days of events read, archived and committed, then a third; Kafka then keeps only the
 /// third day (and what follows), the checkpoints are gone, and a fourth day (plays whose Source of
 /// Discovery lies in the first two days) is read by a restarted stream whose archive is `second`
-/// (the first run's, or an empty one).
+/// (the first run's, or an empty one). With `foreign`, the first run's local archive folder, the
+/// first two days there are rewritten as another tool's files first ([`rewrite_as_foreign`]).
 async fn scenario(
     pool: &PgPool,
     name: &str,
     first: &ArchiveStore,
     second: &ArchiveStore,
+    foreign: Option<&Path>,
 ) -> Outcome {
     let metrics = recorder();
     let bin = tansu_bin().expect(
@@ -137,6 +141,14 @@ async fn scenario(
     let last_plays = produce_at(&brokers, &t.plays, &play_msgs(&last.plays)).await;
     let s = run_until_idle(config_on(&brokers, &t, &group, first), pool).await;
     assert!(s.consumed > 0, "the first run read the three days");
+    if let Some(root) = foreign {
+        let rows = rewrite_as_foreign(root, &t, [start.day(), start.day().plus(1)]);
+        assert_eq!(
+            rows,
+            (old.impressions.len() as u64, old.plays.len() as u64),
+            "the first two days' archive is the first two days' events"
+        );
+    }
 
     // "Retention": Kafka keeps each partition from the third day's first offset on.
     broker.stop().await;
@@ -210,7 +222,7 @@ async fn scenario(
 async fn a_unit_rebuilds_what_kafka_retention_dropped_from_the_archive(pool: PgPool) {
     let dir = tempfile::tempdir().unwrap();
     let archive = ArchiveStore::local(dir.path());
-    let o = scenario(&pool, "boot", &archive, &archive).await;
+    let o = scenario(&pool, "boot", &archive, &archive, None).await;
     assert_rebuilt(&pool, &o).await;
 }
 
@@ -219,7 +231,7 @@ async fn a_unit_rebuilds_what_kafka_retention_dropped_from_an_s3_archive(pool: P
     let Some((_, archive)) = test_support::fresh_archive("stream-bootstrap") else {
         return;
     };
-    let o = scenario(&pool, "boots3", &archive, &archive).await;
+    let o = scenario(&pool, "boots3", &archive, &archive, None).await;
     assert_rebuilt(&pool, &o).await;
 }
 
@@ -249,7 +261,7 @@ async fn without_the_archive_the_missing_state_is_counted_and_the_views_differ(p
         ArchiveStore::local(dir.path()),
         ArchiveStore::local(empty.path()),
     );
-    let o = scenario(&pool, "noboot", &archive, &empty).await;
+    let o = scenario(&pool, "noboot", &archive, &empty, None).await;
     let t = &o.topics;
     assert_eq!(counter(&o.metrics, m::BOOTSTRAP_EVENTS, &t.impressions), 0);
     assert_eq!(
@@ -271,5 +283,98 @@ async fn without_the_archive_the_missing_state_is_counted_and_the_views_differ(p
         rt_hourly(&pool).await,
         expected.hourly_rows(),
         "without the first two days' impressions some Source of Discovery differs"
+    );
+}
+
+/// Rewrites the archive's hours of `days` (both input topics) as another tool would have written
+/// them: per hour, every partition's rows in one shuffled `part-00000.parquet`; on the first day
+/// without the `_partition`/`_offset` columns, on the second with them all null. The first
+/// impressions hour also gets a row without `member_id` (that no partitioner can place). Returns
+/// the rows rewritten per topic, that row aside.
+fn rewrite_as_foreign(root: &Path, t: &Topics, days: [Day; 2]) -> (u64, u64) {
+    const SCRIPT: &str = r#"
+import glob, os, random, sys
+import pyarrow as pa, pyarrow.parquet as pq
+root, topics, days = sys.argv[1], sys.argv[2:4], sys.argv[4:6]
+rng = random.Random(17)
+counts = []
+for topic in topics:
+    n = 0
+    for d, day in enumerate(days):
+        hours = sorted(glob.glob(f"{root}/{topic}/date={day}/hour=*"))
+        assert hours, f"no archive for {topic} on {day}"
+        for h, path in enumerate(hours):
+            hour = os.path.basename(path)
+            files = glob.glob(f"{path}/*.parquet") + glob.glob(f"{root}/_pending/{topic}/date={day}/{hour}/*.parquet")
+            t = pa.concat_tables([pq.read_table(f, partitioning=None) for f in files])
+            t = t.replace_schema_metadata(None)
+            t = t.cast(pa.schema([f.with_nullable(True) for f in t.schema]))
+            for c in ("_partition", "_offset"):
+                i = t.schema.get_field_index(c)
+                if d == 0:
+                    t = t.remove_column(i)
+                else:
+                    ty = t.schema.field(c).type
+                    t = t.set_column(i, pa.field(c, ty), pa.nulls(len(t), ty))
+            n += len(t)
+            order = list(range(len(t)))
+            rng.shuffle(order)
+            t = t.take(order)
+            if topic == topics[0] and d == 0 and h == 0:
+                row = t.slice(0, 1).to_pylist()[0]
+                row["member_id"], row["event_id"] = None, "no-member"
+                t = pa.concat_tables([t, pa.Table.from_pylist([row], schema=t.schema)])
+            pq.write_table(t, f"{path}/part-00000.parquet")
+            for f in files:
+                os.remove(f)
+    counts.append(n)
+print(*counts)
+"#;
+    let python = std::env::var("PLAYSOURCE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .args(["-c", SCRIPT])
+        .arg(root)
+        .args([&t.impressions, &t.plays])
+        .args(days.map(|d| d.to_string()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (set PLAYSOURCE_PYTHON): {e}"));
+    assert!(
+        out.status.success(),
+        "rewriting the archive as foreign files failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8_lossy(&out.stdout);
+    let mut n = out.split_whitespace().map(|x| x.parse::<u64>().unwrap());
+    (n.next().unwrap(), n.next().unwrap())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_unit_rebuilds_what_kafka_retention_dropped_from_another_tools_archive_files(
+    pool: PgPool,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = ArchiveStore::local(dir.path());
+    let o = scenario(&pool, "bootfor", &archive, &archive, Some(dir.path())).await;
+    let t = &o.topics;
+    // The fourth day's plays attributed with the first two days' impressions, read from files
+    // without provenance: each unit took its members' rows by key.
+    assert_views_exact(&pool, &o.all).await;
+    let fed = |name| {
+        (
+            counter(&o.metrics, name, &t.impressions),
+            counter(&o.metrics, name, &t.plays),
+        )
+    };
+    assert_eq!(
+        fed(m::BOOTSTRAP_FOREIGN_EVENTS),
+        o.old,
+        "every row of the first two days went to one unit (its member's partition) and was fed"
+    );
+    assert_eq!(fed(m::BOOTSTRAP_EVENTS), o.old, "and nothing else was fed");
+    assert_eq!(fed(m::BOOTSTRAP_MISSING), (0, 0));
+    assert_eq!(
+        fed(m::BOOTSTRAP_SKIPPED_FILES),
+        (PARTITIONS as u64, 0),
+        "each unit skipped the row without member_id, counting its file once"
     );
 }

@@ -1,8 +1,9 @@
 //! Kafka plumbing shared by every playsource command: topic names, client configuration,
-//! producers and topic administration.
+//! producers, topic administration and the producers' partitioners.
 
 pub mod admin;
 pub mod leave;
+pub mod partitioner;
 pub mod rate;
 pub mod send;
 

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use clap::Args;
 use playsource_domain::AttributionConfig;
+use playsource_kafka::partitioner::Partitioner;
 use playsource_stream::{CancellationToken, ExitReason, StreamConfig};
 
 use super::common::{ArchiveArgs, DbArgs, KafkaArgs};
@@ -111,6 +113,21 @@ pub struct StreamArgs {
     /// unset (default): no removal.
     #[arg(long, env = "PLAYSOURCE_REPLICA_NAME")]
     pub replica_name: Option<String>,
+    /// The partitioner of the input topics' producers (both topics are keyed by member_id as a
+    /// decimal string). After a restart without a usable checkpoint, when Kafka no longer holds
+    /// what the attribution looks back on, archive rows written by another tool (no `_partition`
+    /// / `_offset` columns) are placed in their Kafka partition with it: consistent_random is
+    /// librdkafka's default (playsource's producers, most non-Java clients), murmur2_random the
+    /// Java client's (Kafka Connect, Kafka Streams).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "PLAYSOURCE_ARCHIVE_PARTITIONER",
+        default_value = "consistent_random",
+        value_parser = clap::builder::PossibleValuesParser::new(Partitioner::ALL.map(Partitioner::name))
+            .try_map(|s| s.parse::<Partitioner>())
+    )]
+    pub archive_partitioner: Partitioner,
 }
 
 /// Runs `playsource stream`.
@@ -140,6 +157,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<ExitCode> {
     cfg.max_future = Duration::from_secs(args.max_future_secs);
     cfg.instance_id = args.instance_id.filter(|id| !id.is_empty());
     cfg.replica_name = args.replica_name.filter(|n| !n.is_empty());
+    cfg.archive_partitioner = args.archive_partitioner;
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
