@@ -13,6 +13,8 @@
 #   BATCH_LAYOUT=pyarrow rewrite the archive as pyarrow writes it with its defaults before both
 #                        runs (bench/pyarrow_layout.py: one file per hour folder, snappy, int64
 #                        ids, microsecond timestamps; issue #19); default: gen's own layout
+#   BATCH_GEN_FLAGS      extra flags for `playsource gen` (e.g. `--sessions-per-member-day 0.085`
+#                        to spread a small workload over every day; BATCH_EVENTS then caps it)
 #   BENCH_KEEP=1         keep the archive (deleted at the end otherwise)
 #   ANCHORS=/work/shared/anchors   BENCH_WORK=<folder for the archive>
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,7 +29,9 @@ fi
 LOOKBACK=7
 START="$(date -u -d "$BATCH_FIRST_DAY - $LOOKBACK days" +%F)"
 LAST_DAY="$(date -u -d "$BATCH_FIRST_DAY + $((BATCH_DAYS - 1)) days" +%F)"
-GEN_DAYS=$((LOOKBACK + BATCH_DAYS))
+# One day more than read: `gen --events` ends its traffic shortly before its period does, and the
+# last batch day must be whole.
+GEN_DAYS=$((LOOKBACK + BATCH_DAYS + 1))
 DB_URL="${BATCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/playsource_bench}"
 DB_NAME="${DB_URL##*/}"
 WORK="${BENCH_WORK:-$ROOT/target/bench/batch-$BENCH_SCALE}"
@@ -47,9 +51,10 @@ timed() { # timed NAME CMD...: runs CMD with /usr/bin/time into $WORK/NAME.time 
 
 # 1. The archive and the catalog.
 say "gen: $BATCH_EVENTS messages, $BATCH_MEMBERS members x $BATCH_VIDEOS titles, $GEN_DAYS days from $START"
+# shellcheck disable=SC2086 # BATCH_GEN_FLAGS is a list of flags
 timed gen "$bin" gen --to archive --archive "$ARCHIVE" "${topics[@]}" --catalog-out "$WORK/catalog.csv" \
     --seed "$BATCH_SEED" --members "$BATCH_MEMBERS" --videos "$BATCH_VIDEOS" --start "$START" \
-    --days "$GEN_DAYS" --events "$BATCH_EVENTS" --progress >"$WORK/gen.log"
+    --days "$GEN_DAYS" --events "$BATCH_EVENTS" ${BATCH_GEN_FLAGS:-} --progress >"$WORK/gen.log"
 cat "$WORK/gen.log" >&2
 BATCH_LAYOUT="${BATCH_LAYOUT:-own}"
 case "$BATCH_LAYOUT" in
@@ -143,8 +148,8 @@ PY
         printf '## Batch vs the DuckDB peer (issue 6)\n\n'
         section_header "bench/batch.sh (BENCH_SCALE=$BENCH_SCALE)"
     fi
-    printf -- '- workload: `playsource gen --to archive --members %s --videos %s --events %s --days %s --start %s --seed %s` (7 lookback days of impressions + %s batch days %s to %s; gen defaults otherwise, 0.5%% redeliveries archived as the stream would)\n\n' \
-        "$BATCH_MEMBERS" "$BATCH_VIDEOS" "$BATCH_EVENTS" "$GEN_DAYS" "$START" "$BATCH_SEED" "$BATCH_DAYS" "$BATCH_FIRST_DAY" "$LAST_DAY"
+    printf -- '- workload: `playsource gen --to archive --members %s --videos %s --events %s --days %s --start %s --seed %s%s` (7 lookback days of impressions + %s batch days %s to %s + one day after them that neither side reads; gen defaults otherwise, 0.5%% redeliveries archived as the stream would)\n\n' \
+        "$BATCH_MEMBERS" "$BATCH_VIDEOS" "$BATCH_EVENTS" "$GEN_DAYS" "$START" "$BATCH_SEED" "${BATCH_GEN_FLAGS:+ $BATCH_GEN_FLAGS}" "$BATCH_DAYS" "$BATCH_FIRST_DAY" "$LAST_DAY"
     cat "$WORK/figures.md"
     cat <<EOF
 - playsource: \`playsource batch --from $BATCH_FIRST_DAY --to $LAST_DAY\` on a fresh database
@@ -157,5 +162,5 @@ PY
 EOF
 } >"$out"
 if [ "$BENCH_RECORD" = 1 ]; then cat "$out"; fi
-if [ "$BATCH_LAYOUT" = pyarrow ]; then record batch-pyarrow "$out"; else record batch "$out"; fi
+if [ "$BATCH_LAYOUT" = pyarrow ]; then record "batch-pyarrow-$BATCH_EVENTS" "$out"; else record batch "$out"; fi
 [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$ARCHIVE"

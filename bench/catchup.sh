@@ -125,8 +125,8 @@ section="$BENCH_WORK/section.md"
     printf '| catch-up throughput from the first message read to the last row archived, vs a bare consumer of the same topics timed the same way (the broker ceiling), same run | %s events/s | ≥ 85 %% of the bare consumer | bare librdkafka consumer: %s messages/s | %.0f %% |\n' \
         "$(fmt_int "$RATE_READING")" "$(fmt_int "$BARE_RATE")" "$(calc "100 * $RATE_READING / $BARE_RATE")"
     echo
- printf 'Notes: the first message was read %.1f s after the start (group join, unit assignment); CPU over the %.1f s catch-up: stream %.1f s (%.0f%% of 2 cores), broker (tansu) %.1f s (%.0f%%), Postgres %.1f s (%.0f%%, all its clients); %s flushes at the default 1 s interval. Shares well below 100%% mean the stream waits rather than computes.\n' \
-        "$STARTUP" "$BUSY" "$STREAM_CPU" "$(share "$STREAM_CPU")" "$BROKER_CPU" "$(share "$BROKER_CPU")" "$PG_CPU" "$(share "$PG_CPU")" "$FLUSHES"
+ printf 'Notes: the first message was read %.1f s after the start (group join, unit assignment); CPU over the %.1f s catch-up: stream %.1f s (%.0f%% of 2 cores), broker (tansu) %.1f s (%.0f%%), Postgres %.1f s (%.0f%%, all its clients); %s flushes (the default interval unless BENCH_STREAM_FLAGS says otherwise: %s). Shares well below 100%% mean the stream waits rather than computes.\n' \
+        "$STARTUP" "$BUSY" "$STREAM_CPU" "$(share "$STREAM_CPU")" "$BROKER_CPU" "$(share "$BROKER_CPU")" "$PG_CPU" "$(share "$PG_CPU")" "$FLUSHES" "${BENCH_STREAM_FLAGS:-none}"
 } >"$section"
 record catchup "$section"
 [ "$ok" = 1 ] || die "the result is wrong (see above)"

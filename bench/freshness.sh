@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Freshness (issue 6): with live traffic (`gen --rate 20000`) flowing through `playsource stream`,
-# the time from producing a play to seeing it in the API (`playsource serve`). Goal: p99 ≤ 2 s.
+# the time from producing a play to seeing it in the API (`playsource serve`). Goal: p99 ≤ 1 s (issue 19).
 # A probe (bench/probe_freshness.py) produces one play every 100 ms, each for a video id of its
 # own, and polls GET /v1/videos/{id}/discovery (realtime days are never cached) until it counts.
 #
 #   bench/freshness.sh                      300 samples, 1 M members
 #   BENCH_SCALE=small bench/freshness.sh    20 samples, 100 k members, well under a minute
+#   BENCH_FLUSH_MS=1000                     the stream's --flush-interval-ms (default 250, the
+#                                           stream's own default)
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$BENCH_DIR/stack.sh"
@@ -17,8 +19,8 @@ else
 fi
 RATE="${BENCH_RATE:-20000}"
 VIDEOS=10000
-GOAL_P99=2
-FLUSH_MS=1000  # the stream's default --flush-interval-ms, passed explicitly so it is on record
+GOAL_P99=1  # issue 19 (issue 6 asked for 2 s)
+FLUSH_MS="${BENCH_FLUSH_MS:-250}"  # the stream's --flush-interval-ms, passed explicitly so it is on record
 
 bench_start freshness
 
@@ -88,7 +90,7 @@ section="$BENCH_WORK/section.md"
     echo "## Freshness (produce → visible in the API, live traffic)"
     echo
     section_header "BENCH_SAMPLES=$SAMPLES bench/freshness.sh"
-    echo "- workload: \`playsource gen --rate $RATE\` live ($(fmt_int "$MEMBERS") members × $(fmt_int "$VIDEOS") videos, event time = wall time) through \`playsource stream\` (flush every ${FLUSH_MS} ms, the default) and \`playsource serve\`; $N probe plays, one every 100 ms, each polled on \`GET /v1/videos/{id}/discovery\` (realtime days are never cached; the API reads the realtime view per request)"
+    echo "- workload: \`playsource gen --rate $RATE\` live ($(fmt_int "$MEMBERS") members × $(fmt_int "$VIDEOS") videos, event time = wall time) through \`playsource stream\` (flush every ${FLUSH_MS} ms$([ "$FLUSH_MS" = 250 ] && echo ', the default')) and \`playsource serve\`; $N probe plays, one every 100 ms, each polled on \`GET /v1/videos/{id}/discovery\` (realtime days are never cached; the API reads the realtime view per request)"
     echo
     echo "| measure | figure | goal | peer figure | ratio |"
     echo "| --- | --- | --- | --- | --- |"

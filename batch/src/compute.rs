@@ -6,7 +6,9 @@
 //!    position (file, row) of its first copy, so repeats count once whatever thread reads them;
 //! 2. **impressions of D−lookback..D**: the impressions of those pairs go into one
 //!    [`Bulk`] per member shard (impressions of pairs without a play cannot matter and are not
-//!    kept, which bounds memory by the day's plays rather than by the week's impressions);
+//!    kept, which bounds memory by the day's plays rather than by the week's impressions); the
+//!    lookback days' files are read through a [`PairFilter`], so only `member_id` and `video_id`
+//!    are decoded for the rows of other pairs;
 //! 3. **plays of D again**: each first copy is attributed by its shard's [`Bulk`] (the domain's
 //!    rules, never re-implemented here), enriched from the catalog, counted, and written to the
 //!    enriched plays file of its input file.
@@ -14,14 +16,15 @@
 //! Files are read a row group at a time, so memory stays bounded by the state above.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use playsource_archive::read::{ImpressionReader, PlayReader, ReadStats};
+use playsource_archive::layout::parse_date_segment;
+use playsource_archive::read::{ImpressionReader, PairFilter, PlayReader, ReadStats};
 use playsource_archive::ArchiveStore;
 use playsource_domain::aggregate::{Counts, PlayFacts};
 use playsource_domain::attribution::bulk::Bulk;
-use playsource_domain::{AttributionConfig, Catalog, Day, EventKey, Impression, Play};
+use playsource_domain::{AttributionConfig, Catalog, Day, EventKey, Impression, MemberId, Play};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::enriched::StagedDir;
@@ -173,6 +176,16 @@ pub fn compute_day(
         &plan.impression_files
     };
     let day_range = day.start()..day.plus(1).start();
+    // The lookback days' files are read for the pairs only: their other columns are decoded just
+    // for the rows of a pair with a play (the day's own files are read whole, to count and
+    // validate the day's impressions).
+    let pairs = Arc::new(pairs);
+    let keep: PairFilter = {
+        let (pairs, members) = (Arc::clone(&pairs), opts.members);
+        Arc::new(move |m, v| {
+            members.is_none_or(|s| s.owns_member(MemberId(m))) && pairs.contains(&(m, v))
+        })
+    };
     let imp_states = for_each_file(
         imp_files,
         threads,
@@ -180,8 +193,16 @@ pub fn compute_day(
         day,
         ImpState::default,
         |st, _, file| {
-            for batch in ImpressionReader::open_in(store, &file.rel)? {
+            let of_day = file.rel.split('/').find_map(parse_date_segment) == Some(day);
+            let reader = if of_day {
+                ImpressionReader::open_in(store, &file.rel)?
+            } else {
+                ImpressionReader::open_in_where(store, &file.rel, &keep)?
+            };
+            let (total, mut handed) = (reader.total_rows(), 0);
+            for batch in reader {
                 let batch = batch?;
+                handed += batch.num_rows() as u64;
                 let mut per_shard: Vec<Vec<Impression<'_>>> = vec![Vec::new(); SHARDS];
                 batch.for_each(Some(&imp_range), &mut st.stats, |_, imp| {
                     if !mine(imp.member_id) {
@@ -205,6 +226,9 @@ pub fn compute_day(
                     st.used += imps.len() as u64;
                 }
             }
+            if !of_day {
+                st.stats.add_filtered(total.saturating_sub(handed));
+            }
             Ok(())
         },
     )?;
@@ -215,6 +239,7 @@ pub fn compute_day(
         impressions_of_day += st.of_day;
         impressions_used += st.used;
     }
+    tracing::debug!(%day, rows = impressions_read.rows, filtered = impressions_read.filtered, used = impressions_used, "impressions read");
 
     // Pass 3: attribute, enrich, count and write every first copy.
     bar.set_message(format!("{day}: attribution (3/3)"));
@@ -268,6 +293,7 @@ pub fn compute_day(
         },
     )?;
     bar.finish_and_clear();
+    tracing::debug!(%day, "plays attributed");
 
     let mut counts = Counts::default();
     let mut plays_read = ReadStats::default();

@@ -178,6 +178,7 @@ async fn run_day_inner(
         generation,
         too_late_plays,
     } = publish_day(pool, &rows, &opts.plays_topic).await?;
+    tracing::debug!(%day, generation, "views published; committing the enriched plays");
     let enriched_dir = tokio::task::spawn_blocking(move || staged.commit())
         .await
         .map_err(|_| Error::Worker { day })??;

@@ -20,7 +20,9 @@ pub struct StreamConfig {
     pub group_id: String,
     /// Archive root: a local folder or an object store (`s3://bucket/prefix`).
     pub archive: playsource_archive::ArchiveStore,
-    /// How often buffered results are committed.
+    /// How often buffered results are committed. [`StreamConfig::new`] sets 1 s, which the test
+    /// suites are tuned for; `playsource stream` defaults to 250 ms (`--flush-interval-ms`), which
+    /// keeps a play's way to the API under a second.
     pub flush_interval: Duration,
     /// How often each unit's engine is checkpointed (a layer written with a flush).
     pub checkpoint_interval: Duration,

@@ -27,12 +27,15 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use arrow::array::Int64Array;
 use arrow::array::RecordBatch;
+use arrow::array::{BooleanArray, Int64Array};
+use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::{DataType, Schema};
 use parquet::arrow::arrow_reader::{
-    ArrowPredicateFn, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowFilter,
+    ArrowPredicate, ArrowPredicateFn, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+    RowFilter,
 };
 use parquet::arrow::ProjectionMask;
 use playsource_domain::{Day, Impression, MemberId, Play, Rejection, Ts, VideoId};
@@ -46,12 +49,21 @@ use crate::store::ArchiveStore;
 /// Rows per record batch handed out by the readers.
 pub const READ_BATCH_ROWS: usize = 8192;
 
+/// Which rows a filtered reader decodes, by `(member_id, video_id)`: the Parquet reader reads
+/// those two columns first and decodes the others only for the rows this accepts (late
+/// materialisation). Rows whose ids are null or below 1 are left out. The batch layer's
+/// impressions of the lookback days use it: only the pairs with a play of the day matter.
+pub type PairFilter = Arc<dyn Fn(u64, u64) -> bool + Send + Sync>;
+
 /// What reading some rows gave: how many were used, out of the requested time range, or skipped
 /// for breaking a rule (by field), with the first such row described.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadStats {
-    /// Rows looked at.
+    /// Rows looked at (including those a [`PairFilter`] left out).
     pub rows: u64,
+    /// Rows a [`PairFilter`] left out: only their `member_id` and `video_id` were read, so they
+    /// were neither validated nor handed out.
+    pub filtered: u64,
     /// Valid rows inside the time range, handed to the caller.
     pub accepted: u64,
     /// Rows whose `ts` is outside the time range (not validated further).
@@ -68,6 +80,7 @@ impl ReadStats {
     /// Adds `other` to these counts (keeping the first example already held).
     pub fn merge(&mut self, other: &ReadStats) {
         self.rows += other.rows;
+        self.filtered += other.filtered;
         self.accepted += other.accepted;
         self.out_of_range += other.out_of_range;
         self.invalid += other.invalid;
@@ -77,6 +90,12 @@ impl ReadStats {
         if self.first_invalid.is_none() {
             self.first_invalid.clone_from(&other.first_invalid);
         }
+    }
+
+    /// Counts `n` rows a [`PairFilter`] left out of a file.
+    pub fn add_filtered(&mut self, n: u64) {
+        self.rows += n;
+        self.filtered += n;
     }
 
     fn reject(&mut self, path: &Path, row: u64, r: Rejection) {
@@ -185,7 +204,13 @@ fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenF
                     .skip(i)
                     .map(|c| c.to_string_lossy().into_owned())
                     .collect();
-                return open_in_store(&ArchiveStore::local(root), &rel.join("/"), wanted, optional);
+                return open_in_store(
+                    &ArchiveStore::local(root),
+                    &rel.join("/"),
+                    wanted,
+                    optional,
+                    None,
+                );
             }
             return Err(Error::Io {
                 action: "open",
@@ -194,7 +219,9 @@ fn open(path: &Path, wanted: &[(&str, Kind)], optional: &[&str]) -> Result<OpenF
             });
         }
     };
-    guarded(path, || open_parquet(path, file, wanted, optional, None))
+    guarded(path, || {
+        open_parquet(path, file, wanted, optional, None, None)
+    })
 }
 
 /// Opens the file `rel` of `store`. A pending file (`_pending/...`, see [`crate::compact`]) that
@@ -206,11 +233,12 @@ fn open_in_store(
     rel: &str,
     wanted: &[(&str, Kind)],
     optional: &[&str],
+    pairs: Option<&PairFilter>,
 ) -> Result<OpenFile, Error> {
-    match open_in_store_as(store, rel, wanted, optional, None) {
+    match open_in_store_as(store, rel, wanted, optional, None, pairs) {
         Err(e) if e.is_not_found() => match crate::compact::published_of_pending(rel) {
             Some((published, offsets)) => {
-                open_in_store_as(store, &published, wanted, optional, Some(offsets))
+                open_in_store_as(store, &published, wanted, optional, Some(offsets), pairs)
             }
             None => Err(e),
         },
@@ -224,6 +252,7 @@ fn open_in_store_as(
     wanted: &[(&str, Kind)],
     optional: &[&str],
     offsets: Option<RangeInclusive<i64>>,
+    pairs: Option<&PairFilter>,
 ) -> Result<OpenFile, Error> {
     match store.local_root() {
         Some(root) => {
@@ -234,14 +263,14 @@ fn open_in_store_as(
                 cause,
             })?;
             guarded(&path, || {
-                open_parquet(&path, file, wanted, optional, offsets)
+                open_parquet(&path, file, wanted, optional, offsets, pairs)
             })
         }
         None => {
             let path = store.describe(rel);
             let bytes = store.get(rel)?;
             guarded(&path, || {
-                open_parquet(&path, bytes, wanted, optional, offsets)
+                open_parquet(&path, bytes, wanted, optional, offsets, pairs)
             })
         }
     }
@@ -253,6 +282,7 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
     wanted: &[(&str, Kind)],
     optional: &[&str],
     offsets: Option<RangeInclusive<i64>>,
+    pairs: Option<&PairFilter>,
 ) -> Result<OpenFile, Error> {
     let not_parquet = |cause| Error::Parquet {
         action: "read (is it a Parquet file?)",
@@ -264,6 +294,7 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
     let arrow_schema: &Schema = builder.schema();
     let mut names = Vec::with_capacity(wanted.len());
     let mut roots = Vec::with_capacity(wanted.len());
+
     for &(field, kind) in wanted {
         let found = arrow_schema.index_of(field).ok().or_else(|| {
             let mut it = arrow_schema
@@ -301,17 +332,18 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
         names.push(Some(f.name().clone()));
         roots.push(i);
     }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let builder = match offsets {
-        Some(range) => {
-            let Ok(i) = arrow_schema.index_of(schema::OFFSET) else {
-                return Err(Error::Schema {
-                    path: path.to_path_buf(),
-                    message: format!("column `{}` is missing", schema::OFFSET),
-                });
-            };
-            let only = ProjectionMask::roots(builder.parquet_schema(), [i]);
-            let keep = ArrowPredicateFn::new(only, move |batch: RecordBatch| {
+    let mut predicates: Vec<Box<dyn ArrowPredicate>> = Vec::new();
+    if let Some(range) = offsets {
+        let Ok(i) = arrow_schema.index_of(schema::OFFSET) else {
+            return Err(Error::Schema {
+                path: path.to_path_buf(),
+                message: format!("column `{}` is missing", schema::OFFSET),
+            });
+        };
+        let only = ProjectionMask::roots(builder.parquet_schema(), [i]);
+        predicates.push(Box::new(ArrowPredicateFn::new(
+            only,
+            move |batch: RecordBatch| {
                 let offsets = arrow::compute::cast(batch.column(0), &DataType::Int64)?;
                 let (lo, hi) = (*range.start(), *range.end());
                 let lo =
@@ -319,10 +351,36 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
                 let hi =
                     arrow::compute::kernels::cmp::lt_eq(&offsets, &Int64Array::new_scalar(hi))?;
                 arrow::compute::and(&lo, &hi)
+            },
+        )));
+    }
+    if let Some(keep) = pairs {
+        let root_of = |field: &str| {
+            let k = wanted.iter().position(|&(f, _)| f == field)?;
+            arrow_schema.index_of(names.get(k)?.as_deref()?).ok()
+        };
+        let (member, video) = (root_of(schema::MEMBER_ID), root_of(schema::VIDEO_ID));
+        let (Some(m), Some(v)) = (member, video) else {
+            return Err(Error::Schema {
+                path: path.to_path_buf(),
+                message: "a pair filter needs the `member_id` and `video_id` columns".into(),
             });
-            builder.with_row_filter(RowFilter::new(vec![Box::new(keep)]))
-        }
-        None => builder,
+        };
+        let only = ProjectionMask::roots(builder.parquet_schema(), [m, v]);
+        let names = (
+            arrow_schema.field(m).name().clone(),
+            arrow_schema.field(v).name().clone(),
+        );
+        predicates.push(Box::new(ArrowPredicateFn::new(
+            only,
+            pair_predicate(names, Arc::clone(keep)),
+        )));
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let builder = if predicates.is_empty() {
+        builder
+    } else {
+        builder.with_row_filter(RowFilter::new(predicates))
     };
     let reader = builder
         .with_projection(mask)
@@ -337,6 +395,37 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
         total_rows,
         failed: false,
     })
+}
+
+/// The predicate of a [`PairFilter`] over a batch of the `(member_id, video_id)` columns (named
+/// as in the file).
+fn pair_predicate(
+    (member, video): (String, String),
+    keep: PairFilter,
+) -> impl FnMut(RecordBatch) -> Result<BooleanArray, arrow::error::ArrowError> + Send + 'static {
+    move |batch: RecordBatch| {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(IntCol::new)
+                .ok_or_else(|| {
+                    arrow::error::ArrowError::CastError(format!(
+                        "column `{name}` holds values that cannot be read as an id"
+                    ))
+                })
+        };
+        let (m, v) = (col(&member)?, col(&video)?);
+        let id = |c: &IntCol, row| {
+            c.get(row)
+                .and_then(|x| u64::try_from(x).ok())
+                .filter(|&x| x >= 1)
+        };
+        let bits = BooleanBuffer::collect_bool(
+            batch.num_rows(),
+            |row| matches!((id(&m, row), id(&v, row)), (Some(m), Some(v)) if keep(m, v)),
+        );
+        Ok(BooleanArray::new(bits, None))
+    }
 }
 
 impl OpenFile {
@@ -434,7 +523,20 @@ impl ImpressionReader {
 
     /// Opens the file `rel` (relative to the archive root) of `store`, local or remote.
     pub fn open_in(store: &ArchiveStore, rel: &str) -> Result<ImpressionReader, Error> {
-        let file = open_in_store(store, rel, &IMPRESSION_COLUMNS, &[])?;
+        let file = open_in_store(store, rel, &IMPRESSION_COLUMNS, &[], None)?;
+        Ok(ImpressionReader { file })
+    }
+
+    /// Like [`ImpressionReader::open_in`], decoding only the rows `keep` accepts (see
+    /// [`PairFilter`]); the others never reach [`ImpressionBatch::for_each`], so the caller counts
+    /// them with [`ReadStats::add_filtered`] (the file's [`total_rows`](Self::total_rows) less
+    /// the rows handed out). Row numbers in rejections then count the rows handed out.
+    pub fn open_in_where(
+        store: &ArchiveStore,
+        rel: &str,
+        keep: &PairFilter,
+    ) -> Result<ImpressionReader, Error> {
+        let file = open_in_store(store, rel, &IMPRESSION_COLUMNS, &[], Some(keep))?;
         Ok(ImpressionReader { file })
     }
 
@@ -599,7 +701,7 @@ impl PlayReader {
     /// Opens the file `rel` (relative to the archive root) of `store`, local or remote.
     pub fn open_in(store: &ArchiveStore, rel: &str) -> Result<PlayReader, Error> {
         let optional = [schema::SESSION_ID];
-        let file = open_in_store(store, rel, &PLAY_COLUMNS, &optional)?;
+        let file = open_in_store(store, rel, &PLAY_COLUMNS, &optional, None)?;
         Ok(PlayReader { file })
     }
 

@@ -5,7 +5,8 @@
 //! `ENRICHED_TOPIC`, `DLQ_TOPIC`, `PLAYSOURCE_GROUP_ID`, `PLAYSOURCE_ARCHIVE`,
 //! `PLAYSOURCE_FLUSH_INTERVAL_MS`, `PLAYSOURCE_CHECKPOINT_INTERVAL_SECS`,
 //! `PLAYSOURCE_SESSION_TIMEOUT_MS`, `PLAYSOURCE_MAX_DRIFT_SECS` (0: no alignment),
-//! `PLAYSOURCE_REPLICA_NAME`.
+//! `PLAYSOURCE_REPLICA_NAME`, `PLAYSOURCE_ARCHIVE_PARTITIONER` (`consistent_random` or
+//! `murmur2_random`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,6 +52,13 @@ async fn main() -> ExitCode {
         .ok()
         .filter(|n| !n.is_empty());
     cfg.session_timeout = Duration::from_millis(num("PLAYSOURCE_SESSION_TIMEOUT_MS", 45_000));
+    match var("PLAYSOURCE_ARCHIVE_PARTITIONER", "consistent_random").parse() {
+        Ok(p) => cfg.archive_partitioner = p,
+        Err(e) => {
+            eprintln!("PLAYSOURCE_ARCHIVE_PARTITIONER: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let drift = num("PLAYSOURCE_MAX_DRIFT_SECS", 60);
     cfg.max_drift = (drift > 0).then(|| Duration::from_secs(drift));
     let url = var(

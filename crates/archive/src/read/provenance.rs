@@ -66,7 +66,13 @@ impl ImpressionsWithProvenance {
     /// Opens the file `rel` of `store`; fails as [`super::ImpressionReader::open_in`] does.
     pub fn open_in(store: &ArchiveStore, rel: &str) -> Result<ImpressionsWithProvenance, Error> {
         let optional = [schema::PARTITION, schema::OFFSET];
-        let file = open_in_store(store, rel, &with_provenance(&IMPRESSION_COLUMNS), &optional)?;
+        let file = open_in_store(
+            store,
+            rel,
+            &with_provenance(&IMPRESSION_COLUMNS),
+            &optional,
+            None,
+        )?;
         Ok(ImpressionsWithProvenance { file })
     }
 
@@ -106,7 +112,7 @@ impl PlaysWithProvenance {
     /// Opens the file `rel` of `store`; fails as [`super::PlayReader::open_in`] does.
     pub fn open_in(store: &ArchiveStore, rel: &str) -> Result<PlaysWithProvenance, Error> {
         let optional = [schema::SESSION_ID, schema::PARTITION, schema::OFFSET];
-        let file = open_in_store(store, rel, &with_provenance(&PLAY_COLUMNS), &optional)?;
+        let file = open_in_store(store, rel, &with_provenance(&PLAY_COLUMNS), &optional, None)?;
         Ok(PlaysWithProvenance { file })
     }
 

@@ -385,3 +385,99 @@ fn decimal_ids_and_rfc3339_text_timestamps_are_read() {
     assert_eq!(stats.invalid_by_field.get("member_id"), Some(&1));
     assert_eq!(stats.invalid_by_field.get("ts"), Some(&1));
 }
+
+/// A [`PairFilter`] reads only the rows of the pairs it accepts, whatever the ids' column types
+/// and order in the file: the others are neither handed out nor validated (a bad row of another
+/// pair is not counted), a bad row of an accepted pair still is, and null or non-positive ids
+/// never pass.
+#[test]
+fn a_pair_filter_hands_out_only_the_rows_of_its_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let rel = "x.parquet";
+    const N: usize = 8;
+    let n = N;
+    // video_id before member_id, unsigned and signed of different widths, a dictionary rank.
+    write(
+        &dir.path().join(rel),
+        vec![
+            (
+                "video_id",
+                Arc::new(UInt64Array::from(vec![
+                    Some(9),
+                    Some(9),
+                    Some(8),
+                    Some(9),
+                    None,
+                    Some(9),
+                    Some(9),
+                    Some(9),
+                ])) as ArrayRef,
+            ),
+            (
+                "event_id",
+                Arc::new(StringArray::from(vec![
+                    "a", "b", "c", "d", "e", "f", "g", "h",
+                ])),
+            ),
+            (
+                "ts",
+                Arc::new(TimestampMicrosecondArray::from(vec![T0 * 1_000; n])),
+            ),
+            (
+                "member_id",
+                Arc::new(Int32Array::from(vec![1, 2, 1, 1, 1, -1, 3, 1])),
+            ),
+            ("page", dict(&["home"; N])),
+            (
+                "row_type",
+                Arc::new(StringArray::from(vec![
+                    "top_picks",
+                    "top_picks",
+                    "top_picks",
+                    "billboard",
+                    "top_picks",
+                    "top_picks",
+                    "top_picks",
+                    "top_picks",
+                ])),
+            ),
+            ("row_index", Arc::new(Int64Array::from(vec![0; n]))),
+            ("rank", Arc::new(Int64Array::from(vec![0; n]))),
+            // Row 6 (member 3, filtered out) and row 7 (member 1, kept) break a rule.
+            (
+                "country",
+                Arc::new(StringArray::from(vec![
+                    "US", "US", "US", "US", "US", "US", "usa", "usa",
+                ])),
+            ),
+            ("device", dict(&["tv"; N])),
+        ],
+    );
+    let store = ArchiveStore::local(dir.path());
+    let keep: PairFilter = Arc::new(|m, v| (m, v) == (1, 9));
+    let reader = ImpressionReader::open_in_where(&store, rel, &keep).unwrap();
+    assert_eq!(reader.total_rows(), n as u64);
+    let (mut stats, mut got, mut handed) = (ReadStats::default(), Vec::new(), 0);
+    for b in reader {
+        let b = b.unwrap();
+        handed += b.num_rows() as u64;
+        b.for_each(None, &mut stats, |_, i| got.push(i.into_owned()));
+    }
+    stats.add_filtered(n as u64 - handed);
+    let ids: Vec<&str> = got.iter().map(|i| i.event_id.as_ref()).collect();
+    assert_eq!(ids, ["a", "d"], "{stats:?}");
+    assert_eq!(got[1].row_type, "billboard");
+    assert_eq!(
+        (stats.rows, stats.filtered, stats.accepted, stats.invalid),
+        (8, 5, 2, 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.invalid_by_field.get("country"), Some(&1));
+
+    // Unfiltered, the same file hands out every row and counts both bad ones.
+    let mut all = ReadStats::default();
+    for b in ImpressionReader::open_in(&store, rel).unwrap() {
+        b.unwrap().for_each(None, &mut all, |_, _| {});
+    }
+    assert_eq!((all.rows, all.filtered, all.invalid), (8, 0, 4), "{all:?}");
+}
