@@ -4,7 +4,7 @@
 //! Also `playsource audit` (realtime against batch) and pruning of realtime rows of
 //! batch-complete days.
 //!
-//! - [`run`]: one day end to end ([`run_day`]);
+//! - [`run`]: one day end to end ([`run_day`]), or a range, pipelined ([`run_days`]);
 //! - [`compute`]: the multi-threaded computation of a day from its files;
 //! - [`enriched`]: the enriched plays files and their atomic swap into place;
 //! - [`gate`]: the archive completeness check before a day is published;
@@ -28,5 +28,5 @@ pub mod shard;
 pub use audit::{audit_day, AuditReport, DriftRow};
 pub use error::Error;
 pub use prune::{prune_realtime, Pruned};
-pub use run::{default_threads, load_catalog, run_day, BatchOptions, DaySummary};
+pub use run::{default_threads, load_catalog, run_day, run_days, BatchOptions, DaySummary};
 pub use shard::{run_shard, Shard, ShardSummary};

@@ -1,5 +1,6 @@
 //! A batch run of one day, end to end: list the archive, compute on every core while staging the
-//! enriched plays, publish the views in one transaction, then swap the enriched plays in.
+//! enriched plays, publish the views in one transaction, then swap the enriched plays in. A range
+//! of days ([`run_days`]) computes each day while the one before it is published.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,8 +91,60 @@ pub async fn run_day(
     day: Day,
 ) -> Result<DaySummary, Error> {
     let started = Instant::now();
-    let result = run_day_inner(pool, catalog, opts, day, started).await;
-    match &result {
+    let result = match computed(pool, catalog, opts, day, started).await {
+        Ok(c) => published(pool, opts, c).await,
+        Err(e) => Err(e),
+    };
+    record_metrics(opts, &result);
+    result
+}
+
+/// Recomputes `days` in order and replaces each in the batch view, calling `each` after every
+/// publish: the same as [`run_day`] for each day in turn, except that the next day is computed
+/// while the previous one is published (Postgres and the enriched plays' swap then overlap the
+/// next day's reading). Stops at the first failing day, returned with its error; the days before
+/// it stay published. A day computed ahead of a failed publish is dropped, its staged enriched
+/// plays deleted.
+pub async fn run_days(
+    pool: &PgPool,
+    catalog: Arc<Catalog>,
+    opts: &BatchOptions,
+    days: &[Day],
+    mut each: impl FnMut(&DaySummary),
+) -> Result<(), (Day, Error)> {
+    let ahead = |day: Day| {
+        let (pool, catalog, opts) = (pool.clone(), Arc::clone(&catalog), opts.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            computed(&pool, catalog, &opts, day, started).await
+        })
+    };
+    let mut next = days.first().map(|&d| ahead(d));
+    for (i, &day) in days.iter().enumerate() {
+        let Some(task) = next.take() else { break };
+        let result = match task.await.map_err(|_| Error::Worker { day }) {
+            Ok(Ok(c)) => {
+                next = days.get(i + 1).map(|&d| ahead(d));
+                published(pool, opts, c).await
+            }
+            Ok(Err(e)) | Err(e) => Err(e),
+        };
+        record_metrics(opts, &result);
+        match result {
+            Ok(s) => each(&s),
+            Err(e) => {
+                if let Some(t) = next.take() {
+                    t.abort();
+                }
+                return Err((day, e));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn record_metrics(opts: &BatchOptions, result: &Result<DaySummary, Error>) {
+    match result {
         Ok(s) => {
             metrics::counter!(m::DAYS_PUBLISHED).increment(1);
             metrics::counter!(m::PLAYS_COUNTED).increment(s.plays);
@@ -107,16 +160,25 @@ pub async fn run_day(
         }
         Err(_) => metrics::counter!(m::DAYS_FAILED).increment(1),
     }
-    result
 }
 
-async fn run_day_inner(
+/// A day computed and its enriched plays staged, not yet published.
+struct Computed {
+    day: Day,
+    result: DayResult,
+    staged: StagedDir,
+    forced_past: Vec<playsource_store::progress::Behind>,
+    started: Instant,
+}
+
+/// The completeness gate, then the computation on every core (off the async runtime).
+async fn computed(
     pool: &PgPool,
     catalog: Arc<Catalog>,
     opts: &BatchOptions,
     day: Day,
     started: Instant,
-) -> Result<DaySummary, Error> {
+) -> Result<Computed, Error> {
     let today = playsource_domain::Ts(chrono::Utc::now().timestamp_millis()).day();
     if day >= today {
         tracing::warn!(%day, "the day is not over yet (UTC): the batch view will miss what is still to come; re-run it tomorrow");
@@ -163,6 +225,24 @@ async fn run_day_inner(
     .await
     .map_err(|_| Error::Worker { day })??;
 
+    Ok(Computed {
+        day,
+        result,
+        staged,
+        forced_past,
+        started,
+    })
+}
+
+/// Publishes a computed day: the views in one transaction, then the enriched plays swapped in.
+async fn published(pool: &PgPool, opts: &BatchOptions, c: Computed) -> Result<DaySummary, Error> {
+    let Computed {
+        day,
+        result,
+        staged,
+        forced_past,
+        started,
+    } = c;
     report_skipped(day, "plays", &result.plays_read);
     report_skipped(day, "impressions", &result.impressions_read);
     let hourly = result.counts.hourly_rows();

@@ -140,3 +140,75 @@ async fn neighbouring_days_are_left_alone_and_too_late_plays_are_summed(pool: Pg
     let expected = reference::counts(&cfg, &w.impressions, &plays_of, &catalog_of(&w.catalog));
     assert_eq!(before, expected.hourly_rows());
 }
+
+/// A range is computed a day ahead of its publish: every day still equals the reference, each
+/// publish is reported in order, and a failing day stops the range with its error after the days
+/// before it were published, leaving the one after it unpublished and nothing staged.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_range_computed_ahead_of_its_publishes_equals_the_reference_day_by_day(pool: PgPool) {
+    let d = day("2026-11-21");
+    let w = workload(11, d.plus(-9), d.plus(3), 150, 3000);
+    let dir = tempfile::tempdir().unwrap();
+    write_archive(dir.path(), &w.impressions, &w.plays, 2);
+    insert_catalog(&pool, &w.catalog).await;
+    let cfg = AttributionConfig::default();
+    let mut opts = BatchOptions::new(dir.path());
+    opts.threads = 2;
+    let catalog = Arc::new(playsource_batch::load_catalog(&pool).await.unwrap());
+
+    let days = [d, d.plus(1), d.plus(2)];
+    let mut reported = Vec::new();
+    playsource_batch::run_days(&pool, catalog.clone(), &opts, &days, |s| {
+        reported.push((s.day, s.plays))
+    })
+    .await
+    .unwrap();
+    for (i, &x) in days.iter().enumerate() {
+        let plays: Vec<Play<'_>> = w
+            .plays
+            .iter()
+            .filter(|p| p.ts.day() == x)
+            .cloned()
+            .collect();
+        let expected = reference::counts(&cfg, &w.impressions, &plays, &catalog_of(&w.catalog));
+        assert!(expected.total() > 50, "workload too small on {x}");
+        assert_eq!(
+            batch_hourly(&pool, "batch_hourly", x).await,
+            expected.hourly_rows(),
+            "{x}"
+        );
+        assert_eq!(
+            batch_video_daily(&pool, x).await,
+            expected.video_rows(),
+            "{x}"
+        );
+        assert_eq!(reported[i], (x, expected.total() as u64));
+    }
+
+    // The middle day's plays are gone: the first day is published again, the range stops there.
+    let (gen_first, ..) = batch_day(&pool, d).await.unwrap();
+    let (gen_last, ..) = batch_day(&pool, d.plus(2)).await.unwrap();
+    std::fs::remove_dir_all(dir.path().join(format!("plays/date={}", d.plus(1)))).unwrap();
+    let mut reported = Vec::new();
+    let (failed, err) =
+        playsource_batch::run_days(&pool, catalog, &opts, &days, |s| reported.push(s.day))
+            .await
+            .unwrap_err();
+    assert_eq!(failed, d.plus(1));
+    assert!(
+        matches!(err, playsource_batch::Error::MissingDay { .. }),
+        "{err}"
+    );
+    assert_eq!(reported, [d]);
+    assert!(batch_day(&pool, d).await.unwrap().0 > gen_first);
+    assert_eq!(
+        batch_day(&pool, d.plus(2)).await.unwrap().0,
+        gen_last,
+        "the day after was left alone"
+    );
+    let staging = dir.path().join("enriched_plays/_staging");
+    assert_eq!(
+        std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0),
+        0
+    );
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use playsource_batch::{run_day, BatchOptions};
+use playsource_batch::{run_days, BatchOptions};
 use playsource_domain::{AttributionConfig, Day, Ts};
 
 use super::common::{ArchiveArgs, DbArgs, InputTopicArgs};
@@ -138,17 +138,8 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    for (n, &day) in days.iter().enumerate() {
-        let s = run_day(&pool, catalog.clone(), &opts, day)
-            .await
-            .with_context(|| {
-                let done = match n {
-                    0 => String::new(),
-                    1 => format!(" ({} was published)", days[0]),
-                    _ => format!(" ({} to {} were published)", days[0], days[n - 1]),
-                };
-                format!("batch of {day} failed{done}")
-            })?;
+    let report = |s: &playsource_batch::DaySummary| {
+        let day = s.day;
         if !s.forced_past.is_empty() {
             println!(
                 "{day}: --force: published although the archive is not complete for it; behind: {}",
@@ -167,6 +158,15 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
             s.enriched_dir.display(),
             s.elapsed.as_secs_f64()
         );
+    };
+    if let Err((day, e)) = run_days(&pool, catalog, &opts, &days, report).await {
+        let n = days.iter().position(|&d| d == day).unwrap_or(0);
+        let done = match n {
+            0 => String::new(),
+            1 => format!(" ({} was published)", days[0]),
+            _ => format!(" ({} to {} were published)", days[0], days[n - 1]),
+        };
+        return Err(anyhow::Error::new(e).context(format!("batch of {day} failed{done}")));
     }
     if let Some(older_than) = args.prune_realtime {
         let p = playsource_batch::prune_realtime(&pool, older_than)
