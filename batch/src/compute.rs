@@ -123,7 +123,8 @@ pub fn compute_day(
     let bar = progress_bar(opts.progress, day, 2 * plays_bytes + imp_bytes);
     let threads = opts.threads.max(1);
     let store = &plan.store;
-    let mine = |m: playsource_domain::MemberId| opts.members.is_none_or(|s| s.owns_member(m));
+    let members = opts.members;
+    let mine = move |m: MemberId| members.is_none_or(|s| s.owns_member(m));
 
     // Pass 1: pairs with a play, and the first copy of every play event_id.
     bar.set_message(format!("{day}: plays (1/3)"));
@@ -181,10 +182,8 @@ pub fn compute_day(
     // validate the day's impressions).
     let pairs = Arc::new(pairs);
     let keep: PairFilter = {
-        let (pairs, members) = (Arc::clone(&pairs), opts.members);
-        Arc::new(move |m, v| {
-            members.is_none_or(|s| s.owns_member(MemberId(m))) && pairs.contains(&(m, v))
-        })
+        let pairs = Arc::clone(&pairs);
+        Arc::new(move |m, v| mine(MemberId(m)) && pairs.contains(&(m, v)))
     };
     let imp_states = for_each_file(
         imp_files,
@@ -194,15 +193,13 @@ pub fn compute_day(
         ImpState::default,
         |st, _, file| {
             let of_day = file.rel.split('/').find_map(parse_date_segment) == Some(day);
-            let reader = if of_day {
+            let mut reader = if of_day {
                 ImpressionReader::open_in(store, &file.rel)?
             } else {
                 ImpressionReader::open_in_where(store, &file.rel, &keep)?
             };
-            let (total, mut handed) = (reader.total_rows(), 0);
-            for batch in reader {
+            for batch in reader.by_ref() {
                 let batch = batch?;
-                handed += batch.num_rows() as u64;
                 let mut per_shard: Vec<Vec<Impression<'_>>> = vec![Vec::new(); SHARDS];
                 batch.for_each(Some(&imp_range), &mut st.stats, |_, imp| {
                     if !mine(imp.member_id) {
@@ -226,9 +223,7 @@ pub fn compute_day(
                     st.used += imps.len() as u64;
                 }
             }
-            if !of_day {
-                st.stats.add_filtered(total.saturating_sub(handed));
-            }
+            st.stats.add_filtered(reader.filtered_out());
             Ok(())
         },
     )?;

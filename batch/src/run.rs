@@ -90,13 +90,11 @@ pub async fn run_day(
     opts: &BatchOptions,
     day: Day,
 ) -> Result<DaySummary, Error> {
-    let started = Instant::now();
-    let result = match computed(pool, catalog, opts, day, started).await {
-        Ok(c) => published(pool, opts, c).await,
-        Err(e) => Err(e),
-    };
-    record_metrics(opts, &result);
-    result
+    let mut summary = None;
+    run_days(pool, catalog, opts, &[day], |s| summary = Some(s.clone()))
+        .await
+        .map_err(|(_, e)| e)?;
+    summary.ok_or(Error::Worker { day })
 }
 
 /// Recomputes `days` in order and replaces each in the batch view, calling `each` after every

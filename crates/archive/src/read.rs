@@ -166,6 +166,8 @@ struct OpenFile {
     names: Vec<Option<String>>,
     next_row: u64,
     total_rows: u64,
+    /// A [`PairFilter`] selects the rows handed out.
+    pair_filtered: bool,
     /// The reader panicked (see [`guarded`]): it is not used again.
     failed: bool,
 }
@@ -294,7 +296,6 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
     let arrow_schema: &Schema = builder.schema();
     let mut names = Vec::with_capacity(wanted.len());
     let mut roots = Vec::with_capacity(wanted.len());
-
     for &(field, kind) in wanted {
         let found = arrow_schema.index_of(field).ok().or_else(|| {
             let mut it = arrow_schema
@@ -393,6 +394,7 @@ fn open_parquet<R: parquet::file::reader::ChunkReader + 'static>(
         names,
         next_row: 0,
         total_rows,
+        pair_filtered: pairs.is_some(),
         failed: false,
     })
 }
@@ -529,8 +531,8 @@ impl ImpressionReader {
 
     /// Like [`ImpressionReader::open_in`], decoding only the rows `keep` accepts (see
     /// [`PairFilter`]); the others never reach [`ImpressionBatch::for_each`], so the caller counts
-    /// them with [`ReadStats::add_filtered`] (the file's [`total_rows`](Self::total_rows) less
-    /// the rows handed out). Row numbers in rejections then count the rows handed out.
+    /// them with [`ReadStats::add_filtered`]`(`[`filtered_out`](Self::filtered_out)`)` once the
+    /// reader is exhausted. Row numbers in rejections then count the rows handed out.
     pub fn open_in_where(
         store: &ArchiveStore,
         rel: &str,
@@ -548,6 +550,16 @@ impl ImpressionReader {
     /// The file's total number of rows (from its footer).
     pub fn total_rows(&self) -> u64 {
         self.file.total_rows()
+    }
+
+    /// Rows a [`PairFilter`] left out (the file's rows less those handed out so far; complete
+    /// once the reader is exhausted); 0 for a reader opened without one.
+    pub fn filtered_out(&self) -> u64 {
+        if self.file.pair_filtered {
+            self.file.total_rows.saturating_sub(self.file.next_row)
+        } else {
+            0
+        }
     }
 }
 
